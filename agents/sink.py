@@ -1,0 +1,65 @@
+"""Sink agent: mirrors bar envelopes to Redis and PostgreSQL in batches.
+
+Offsets of a batch are committed only after both writes succeeded: a failed
+write is retried with capped exponential backoff, never skipped, and replaying
+a batch after a crash changes nothing because the upsert is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from chronox_stream.app import Runtime
+from chronox_stream.envelope import Envelope, bar_from_envelope, decode_envelope
+from chronox_stream.rejects import Rejected
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 2000
+BATCH_WITHIN_S = 0.5
+BACKOFF_CAP_S = 15.0
+
+
+async def until_done(what: str, write: Callable[[], Awaitable[Any]]) -> None:
+    """Run ``write`` until it succeeds, backing off between failures."""
+    attempt = 0
+    while True:
+        try:
+            await write()
+            return
+        except Exception as failure:  # asyncpg and redis raise their own error trees
+            error = failure
+        delay = random.uniform(0, min(BACKOFF_CAP_S, 0.2 * 2**attempt))
+        attempt += 1
+        log.warning("%s write failed (attempt %d), retrying in %.1fs: %s", what, attempt, delay, error)
+        await asyncio.sleep(delay)
+
+
+def attach(runtime: Runtime) -> None:
+    @runtime.app.agent(runtime.topics.all_bars, name="chronox.agents.sink", concurrency=1)
+    async def sink(stream: Any) -> None:
+        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
+            envelopes: list[Envelope] = []
+            for event in events:
+                try:
+                    envelopes.append(decode_envelope(event.value))
+                except (ValueError, KeyError, TypeError) as exc:
+                    rejected = Rejected("invalid_envelope", f"not a v1 bar envelope: {exc}")
+                    await runtime.dead_letter(event, rejected)
+            if not envelopes:
+                continue
+            rows = [(bar_from_envelope(e), e.source) for e in envelopes]
+
+            async def write_redis() -> None:
+                await runtime.redis().publish(envelopes)
+
+            async def write_postgres() -> None:
+                await (await runtime.postgres()).write(rows)
+
+            await until_done("redis", write_redis)
+            await until_done("postgres", write_postgres)
+            log.debug("sink batch written", extra={"count": len(envelopes)})

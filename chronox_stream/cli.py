@@ -1,0 +1,132 @@
+"""The ``chronox`` command line: worker, ingest, sim, stack, db, demo.
+
+Every command builds the one ``Settings`` object from the environment and lets
+its flags override individual fields.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+import click
+
+from chronox_stream.settings import Settings
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings().with_overrides(**overrides)
+
+
+@click.group()
+@click.version_option(package_name="chronox-stream")
+def main() -> None:
+    """chronox-stream: Kafka-native ingestion of OHLCV bars."""
+
+
+@main.command()
+@click.option("--kafka-bootstrap", help="Kafka bootstrap servers [CHRONOX_KAFKA_BOOTSTRAP].")
+@click.option("--app-id", help="Faust app id / consumer group [CHRONOX_APP_ID].")
+@click.option("--topic-prefix", help="Topic name prefix [CHRONOX_TOPIC_PREFIX].")
+@click.option("--data-dir", type=click.Path(), help="Table store folder [CHRONOX_DATA_DIR].")
+@click.option("--web-port", type=int, help="Faust web port [CHRONOX_WEB_PORT].")
+@click.option("--log-format", type=click.Choice(["text", "json"]), help="[CHRONOX_LOG_FORMAT]")
+def worker(**overrides: Any) -> None:
+    """Run one worker of the consumer group (run as many as you need)."""
+    from chronox_stream.worker import run_worker
+
+    run_worker(_settings(**overrides))
+
+
+def ingest_parser() -> argparse.ArgumentParser:
+    """The seed's flags, parsed exactly as its argparse CLI did (``--symbols A B C``)."""
+    parser = argparse.ArgumentParser(
+        prog="chronox ingest", description="Send a backfill request to the control topic."
+    )
+    parser.add_argument("--strategy", help="'+'-joined phases (this version runs 'api')")
+    parser.add_argument("--snapshot-method", choices=["rest", "agg", "snapshot"])
+    parser.add_argument("--publish-mode", choices=["kafka-first", "db-first"])
+    parser.add_argument("--no-stream", action="store_true", help="drop the stream phase")
+    parser.add_argument("--symbols", nargs="+", help="symbols to backfill")
+    parser.add_argument("--timeframe", default="1m")
+    parser.add_argument("--throttle-ms", type=int, default=0)
+    parser.add_argument("--dry-run", action="store_true", help="fetch and report, write nothing")
+    parser.add_argument("--start", help="YYYY-MM-DD or ISO-8601 time (default: lookback)")
+    parser.add_argument("--end", help="YYYY-MM-DD or ISO-8601 time (default: now)")
+    parser.add_argument("--request-id", help="id to track the request (default: generated)")
+    return parser
+
+
+def request_from_args(args: argparse.Namespace, request_id: str) -> dict[str, Any]:
+    """The control message for parsed ``ingest`` flags: only what the user set, plus defaults."""
+    request: dict[str, Any] = {
+        "request_id": args.request_id or request_id,
+        "symbols": args.symbols,
+        "timeframe": args.timeframe,
+        "throttle_ms": args.throttle_ms,
+        "dry_run": args.dry_run,
+    }
+    if args.no_stream:
+        request["enable_stream"] = False
+    for key in ("strategy", "snapshot_method", "publish_mode", "start", "end"):
+        if getattr(args, key) is not None:
+            request[key] = getattr(args, key)
+    return request
+
+
+@main.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,
+)
+@click.pass_context
+def ingest(ctx: click.Context) -> None:
+    """Send a backfill request to the control topic (flags: chronox ingest --help)."""
+    from chronox_stream.ingest import new_request_id, send_request
+
+    args = ingest_parser().parse_args(ctx.args)
+    if not args.symbols:
+        raise click.UsageError("--symbols is required in this version")
+    request = request_from_args(args, new_request_id())
+    asyncio.run(send_request(_settings(), request))
+    click.echo(f"sent {request['request_id']} ({len(args.symbols)} symbol(s))")
+
+
+@main.group()
+def db() -> None:
+    """PostgreSQL schema management."""
+
+
+@db.command()
+def migrate() -> None:
+    """Create the schema and the bars table (idempotent)."""
+    from chronox_stream.sinks.postgres import PostgresSink
+
+    async def run(settings: Settings) -> None:
+        sink = await PostgresSink.connect(
+            settings.postgres_dsn.get_secret_value(), schema=settings.postgres_schema
+        )
+        try:
+            await sink.migrate()
+        finally:
+            await sink.close()
+
+    settings = _settings()
+    asyncio.run(run(settings))
+    click.echo(f"schema {settings.postgres_schema} is up to date")
+
+
+def _register_subcommands() -> None:
+    """Attach the sub-commands that live in their own packages."""
+    from chronox_stream.sim.cli import sim
+    from chronox_stream.stack.cli import stack
+
+    main.add_command(sim)
+    main.add_command(stack)
+
+
+_register_subcommands()
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""The control-topic contract: a backfill request and its strict parser (pure).
+
+A request is one JSON object. Anything that does not match the documented
+schema (``chronox_stream/schemas/backfill-request.json``) raises ``Rejected``
+with a reason code, so the control agent can dead-letter it and carry on.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import Any, Literal, get_args
+
+import orjson
+
+from chronox_stream.rejects import Rejected
+from chronox_stream.strategy import Phase, parse_strategy
+from chronox_stream.timeframes import TIMEFRAMES
+
+SnapshotMethod = Literal["rest", "agg", "snapshot"]
+PublishMode = Literal["kafka-first", "db-first"]
+
+#: Polygon tickers: upper-case letters and digits, with '.' or '-' for share classes.
+SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9]*(?:[.\-][A-Z0-9]+)?$")
+MAX_SYMBOL_LENGTH = 12
+MAX_SYMBOLS = 5000
+MAX_THROTTLE_MS = 60_000
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
+
+#: Phases this version can run; a request naming another is refused, not half-done.
+IMPLEMENTED_PHASES: frozenset[Phase] = frozenset({"api"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BackfillRequest:
+    """One validated backfill request, as produced to the control topic."""
+
+    request_id: str
+    symbols: tuple[str, ...]
+    strategy: tuple[Phase, ...] = ("api",)
+    timeframe: str = "1m"
+    snapshot_method: SnapshotMethod = "snapshot"
+    publish_mode: PublishMode = "kafka-first"
+    enable_stream: bool = True
+    throttle_ms: int = 0
+    dry_run: bool = False
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @property
+    def phases(self) -> tuple[Phase, ...]:
+        """The phases to run: the strategy, less ``stream`` when streaming is off."""
+        return tuple(p for p in self.strategy if p != "stream" or self.enable_stream)
+
+
+FIELDS = frozenset(BackfillRequest.__dataclass_fields__)
+
+
+def parse_backfill_request(raw: bytes, *, now: datetime) -> BackfillRequest:
+    """Decode and validate one control message; raise ``Rejected`` on any defect."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise Rejected("invalid_json", f"control message is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise Rejected("not_an_object", "control message must be a JSON object")
+    unknown = sorted(set(doc) - FIELDS)
+    if unknown:
+        raise Rejected("unknown_field", f"unknown field(s): {', '.join(unknown)}")
+    start = _optional_time(doc, "start", end_of_day=False)
+    end = _optional_time(doc, "end", end_of_day=True)
+    _check_range(start, end, now)
+    return BackfillRequest(
+        request_id=_request_id(doc),
+        symbols=_symbols(doc),
+        strategy=_strategy(doc),
+        timeframe=_choice(doc, "timeframe", "1m", tuple(TIMEFRAMES), "invalid_timeframe"),
+        snapshot_method=_choice(
+            doc, "snapshot_method", "snapshot", get_args(SnapshotMethod), "invalid_value"
+        ),
+        publish_mode=_choice(doc, "publish_mode", "kafka-first", get_args(PublishMode), "invalid_value"),
+        enable_stream=_bool(doc, "enable_stream", True),
+        throttle_ms=_throttle(doc),
+        dry_run=_bool(doc, "dry_run", False),
+        start=start,
+        end=end,
+    )
+
+
+def _typed(doc: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+    value = doc.get(key, default)
+    if value is default:
+        return value
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        name = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise Rejected("invalid_type", f"field {key!r} must be of type {name}")
+    return value
+
+
+def _request_id(doc: dict[str, Any]) -> str:
+    if "request_id" not in doc:
+        raise Rejected("missing_field", "field 'request_id' is required")
+    value = _typed(doc, "request_id", str, None)
+    if not REQUEST_ID_RE.match(value):
+        raise Rejected(
+            "invalid_value",
+            "request_id must be 1-128 characters of letters, digits, '.', '_', ':' or '-'",
+        )
+    return str(value)
+
+
+def _symbols(doc: dict[str, Any]) -> tuple[str, ...]:
+    if "symbols" not in doc:
+        raise Rejected("missing_field", "field 'symbols' is required")
+    symbols = _typed(doc, "symbols", list, None)
+    if not symbols:
+        raise Rejected("invalid_value", "field 'symbols' must name at least one symbol")
+    if len(symbols) > MAX_SYMBOLS:
+        raise Rejected("invalid_value", f"at most {MAX_SYMBOLS} symbols per request")
+    for symbol in symbols:
+        if not isinstance(symbol, str) or len(symbol) > MAX_SYMBOL_LENGTH or not SYMBOL_RE.match(symbol):
+            raise Rejected(
+                "invalid_symbol",
+                f"invalid symbol {str(symbol)[:40]!r}: expected an upper-case ticker of at most "
+                f"{MAX_SYMBOL_LENGTH} characters (letters, digits, one '.' or '-' class suffix)",
+            )
+    return tuple(dict.fromkeys(symbols))
+
+
+def _strategy(doc: dict[str, Any]) -> tuple[Phase, ...]:
+    text = _typed(doc, "strategy", str, "api")
+    try:
+        phases = parse_strategy(text)
+    except ValueError as exc:
+        raise Rejected("invalid_strategy", str(exc)) from None
+    missing = [p for p in phases if p not in IMPLEMENTED_PHASES]
+    if missing:
+        raise Rejected(
+            "unsupported_phase",
+            f"phase(s) {', '.join(missing)} are not available in this version; "
+            f"available: {', '.join(sorted(IMPLEMENTED_PHASES))}",
+        )
+    return phases
+
+
+def _choice(
+    doc: dict[str, Any], key: str, default: str, allowed: tuple[str, ...], reason: Any
+) -> Any:
+    value = _typed(doc, key, str, default)
+    if value not in allowed:
+        raise Rejected(reason, f"field {key!r} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
+def _bool(doc: dict[str, Any], key: str, default: bool) -> bool:
+    return bool(_typed(doc, key, bool, default))
+
+
+def _throttle(doc: dict[str, Any]) -> int:
+    value = int(_typed(doc, "throttle_ms", int, 0))
+    if not 0 <= value <= MAX_THROTTLE_MS:
+        raise Rejected("invalid_value", f"throttle_ms must be between 0 and {MAX_THROTTLE_MS}")
+    return value
+
+
+def _optional_time(doc: dict[str, Any], key: str, *, end_of_day: bool) -> datetime | None:
+    """Accept ``YYYY-MM-DD`` (whole day, inclusive) or an ISO-8601 instant with a zone."""
+    value = _typed(doc, key, str, None)
+    if value is None:
+        return None
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return datetime.combine(day, time.max if end_of_day else time.min, tzinfo=UTC)
+        instant = datetime.fromisoformat(value)
+    except ValueError:
+        raise Rejected(
+            "invalid_range", f"field {key!r} must be YYYY-MM-DD or an ISO-8601 time, not {value!r}"
+        ) from None
+    if instant.tzinfo is None:
+        raise Rejected("invalid_range", f"field {key!r} needs a time zone (e.g. a trailing Z)")
+    return instant.astimezone(UTC)
+
+
+def _check_range(start: datetime | None, end: datetime | None, now: datetime) -> None:
+    if start is not None and start > now:
+        raise Rejected("invalid_range", f"start {start.isoformat()} is in the future")
+    if start is not None and end is not None and start > end:
+        raise Rejected("invalid_range", "start is after end")

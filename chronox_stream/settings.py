@@ -1,0 +1,87 @@
+"""The one settings object of chronox-stream.
+
+Every knob is read from the environment in exactly one place (``Settings()``),
+with the ``CHRONOX_`` prefix, and may be overridden by CLI flags through
+``Settings.with_overrides``. Secrets are ``SecretStr`` so that neither ``repr``
+nor a log line can print them. The README's table of variables is checked
+against ``Settings.model_fields`` by a unit test.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogFormat = Literal["text", "json"]
+ProcessingGuarantee = Literal["at_least_once", "exactly_once"]
+
+
+class Settings(BaseSettings):
+    """Typed, frozen configuration; construct once and pass explicitly."""
+
+    model_config = SettingsConfigDict(env_prefix="CHRONOX_", frozen=True, extra="ignore")
+
+    # Kafka and the Faust application
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
+    kafka_controller_port: int = Field(9093, description="KRaft controller port of the local stack.")
+    topic_prefix: str = Field("chronox", description="Prefix of every topic name.")
+    topic_partitions: int = Field(8, ge=1, description="Partitions of the topics the app creates.")
+    app_id: str = Field("chronox-stream", description="Faust app id = Kafka consumer group.")
+    store: str = Field("rocksdb://", description="Faust table store (rocksdb:// or memory://).")
+    data_dir: Path = Field(Path(".chronox/data"), description="Faust data dir (table stores).")
+    table_standby_replicas: int = Field(0, ge=0, description="Standby replicas of each table.")
+    processing_guarantee: ProcessingGuarantee = Field(
+        "at_least_once", description="Faust processing guarantee."
+    )
+    web_enabled: bool = Field(False, description="Run the Faust web server in the worker.")
+    web_port: int = Field(6066, description="Port of the Faust web server.")
+
+    # Sinks
+    postgres_dsn: SecretStr = Field(
+        SecretStr("postgresql://chronox:chronox@127.0.0.1:5432/chronox"),
+        description="asyncpg DSN of the bar database (secret).",
+    )
+    postgres_schema: str = Field("chronox", description="PostgreSQL schema holding the bars table.")
+    redis_url: SecretStr = Field(
+        SecretStr("redis://127.0.0.1:6379/0"), description="Redis URL (secret)."
+    )
+    redis_prefix: str = Field("", description="Prefix of every Redis channel and key.")
+
+    # Market data sources
+    polygon_rest_url: str = Field("http://127.0.0.1:8765", description="Polygon REST base URL.")
+    polygon_ws_url: str = Field("ws://127.0.0.1:8765/stocks", description="Polygon WebSocket URL.")
+    polygon_api_key: SecretStr = Field(SecretStr(""), description="Polygon REST/WS API key (secret).")
+    s3_endpoint_url: str = Field("http://127.0.0.1:8766", description="S3 endpoint of flat files.")
+    s3_bucket: str = Field("flatfiles", description="Bucket holding the flat files.")
+    s3_access_key: SecretStr = Field(SecretStr("chronox"), description="S3 access key (secret).")
+    s3_secret_key: SecretStr = Field(SecretStr("chronox"), description="S3 secret key (secret).")
+    backfill_lookback_days: int = Field(
+        7, ge=1, description="Range of a request without start: this many days before now."
+    )
+    http_timeout_s: float = Field(30.0, gt=0, description="Timeout of one REST request, seconds.")
+
+    # The simulator (`chronox sim`)
+    sim_host: str = Field("127.0.0.1", description="Simulator bind address (loopback).")
+    sim_port: int = Field(8765, description="Simulator REST + WebSocket port.")
+    sim_s3_port: int = Field(8766, description="Simulator S3 endpoint port.")
+    sim_seed: int = Field(7, description="Seed of the simulator's market.")
+    sim_data_dir: Path = Field(Path(".chronox/sim"), description="Where the simulator writes flat files.")
+
+    # The local stack (`chronox stack`)
+    stack_dir: Path = Field(Path(".chronox/stack"), description="Logs, pid files, Kafka data, jars.")
+
+    # Logging
+    log_level: str = Field("INFO", description="Log level.")
+    log_format: LogFormat = Field("text", description="text (human) or json (one object per line).")
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """Return a copy with the non-``None`` overrides applied (CLI flags win over env)."""
+        changes = {k: v for k, v in overrides.items() if v is not None}
+        return self.model_copy(update=changes) if changes else self
+
+    def topic(self, name: str) -> str:
+        """Full topic name for a short name such as ``control`` or ``bars.1m``."""
+        return f"{self.topic_prefix}.{name}"

@@ -1,0 +1,1 @@
+"""Adapters that write envelopes out: PostgreSQL and Redis."""

@@ -1,0 +1,68 @@
+"""Redis mirror: ``PUBLISH <prefix>bars:{SYMBOL}:{tf}`` per envelope and the latest bar per key.
+
+The latest bar lives at ``<prefix>bars:latest:{SYMBOL}:{tf}`` and only moves
+forward in time: a Lua script compares ``ts`` so that an out-of-order batch
+never replaces a newer bar with an older one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import redis.asyncio as aioredis
+
+from chronox_stream.envelope import Envelope
+
+_SET_IF_NOT_OLDER = """
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, doc = pcall(cjson.decode, current)
+  if ok and doc['ts'] and doc['ts'] > ARGV[1] then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+"""
+
+
+def channel_name(prefix: str, symbol: str, tf: str) -> str:
+    return f"{prefix}bars:{symbol}:{tf}"
+
+
+def latest_key(prefix: str, symbol: str, tf: str) -> str:
+    return f"{prefix}bars:latest:{symbol}:{tf}"
+
+
+class RedisSink:
+    """Publishes envelopes and keeps the latest one per symbol and timeframe."""
+
+    def __init__(self, client: aioredis.Redis, *, prefix: str) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._set_latest = client.register_script(_SET_IF_NOT_OLDER)
+
+    @classmethod
+    def connect(cls, url: str, *, prefix: str) -> RedisSink:
+        return cls(aioredis.Redis.from_url(url), prefix=prefix)
+
+    async def publish(self, envelopes: Sequence[Envelope]) -> None:
+        """One pipeline per batch: every PUBLISH, then one latest-bar update per key."""
+        if not envelopes:
+            return
+        newest: dict[tuple[str, str], tuple[Envelope, bytes]] = {}
+        async with self._client.pipeline(transaction=False) as pipe:
+            for envelope in envelopes:
+                payload = envelope.to_json()
+                pipe.publish(channel_name(self._prefix, envelope.symbol, envelope.tf), payload)
+                key = (envelope.symbol, envelope.tf)
+                if key not in newest or envelope.ts >= newest[key][0].ts:
+                    newest[key] = (envelope, payload)
+            for (symbol, tf), (envelope, payload) in newest.items():
+                await self._set_latest(
+                    keys=[latest_key(self._prefix, symbol, tf)],
+                    args=[envelope.ts, payload],
+                    client=pipe,
+                )
+            await pipe.execute()
+
+    async def close(self) -> None:
+        await self._client.aclose()

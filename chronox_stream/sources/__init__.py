@@ -1,0 +1,1 @@
+"""Adapters that read market data from the outside world (REST, flat files, WebSocket)."""

@@ -1,0 +1,71 @@
+"""The topics chronox-stream owns: names, partition counts, configs, and their creation.
+
+The broker runs with automatic topic creation off, so every process that
+produces or consumes (workers, ``chronox ingest``, tests) first calls
+``ensure_topics``; it creates what is missing and leaves existing topics alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from chronox_stream.settings import Settings
+from chronox_stream.timeframes import TIMEFRAMES
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicNames:
+    """Full names of the application's topics for one prefix."""
+
+    control: str
+    work: str
+    status: str
+    dlq: str
+    bars: dict[str, str]
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> TopicNames:
+        return cls(
+            control=settings.topic("control"),
+            work=settings.topic("work"),
+            status=settings.topic("status"),
+            dlq=settings.topic("dlq"),
+            bars={tf: settings.topic(f"bars.{tf}") for tf in TIMEFRAMES},
+        )
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    names = TopicNames.for_settings(settings)
+    n = settings.topic_partitions
+    return [
+        TopicSpec(names.control, n),
+        TopicSpec(names.work, n),
+        TopicSpec(names.status, n),
+        TopicSpec(names.dlq, n),
+        *(TopicSpec(name, n) for name in names.bars.values()),
+    ]
+
+
+async def ensure_topics(settings: Settings) -> list[str]:
+    """Create the missing topics; return the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [spec for spec in topic_specs(settings) if spec.name not in existing]
+        if missing:
+            await admin.create_topics(
+                [NewTopic(s.name, s.partitions, 1, topic_configs=s.config) for s in missing]
+            )
+        return [s.name for s in missing]
+    finally:
+        await admin.close()

@@ -1,0 +1,92 @@
+"""The control-topic contract: what a request may say, and how each defect is refused."""
+
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from chronox_stream.control import parse_backfill_request
+from chronox_stream.rejects import Rejected
+
+NOW = datetime(2024, 1, 20, 12, 0, tzinfo=UTC)
+
+
+def parse(doc: object) -> object:
+    return parse_backfill_request(orjson.dumps(doc), now=NOW)
+
+
+def reason_of(raw: bytes) -> str:
+    with pytest.raises(Rejected) as info:
+        parse_backfill_request(raw, now=NOW)
+    assert info.value.message  # a human message always accompanies the code
+    return info.value.reason
+
+
+def test_defaults_follow_the_seed() -> None:
+    request = parse({"request_id": "r1", "symbols": ["AAPL"]})
+    assert request.timeframe == "1m"
+    assert request.snapshot_method == "snapshot"
+    assert request.publish_mode == "kafka-first"
+    assert request.enable_stream is True
+    assert request.throttle_ms == 0
+    assert request.dry_run is False
+    assert request.start is None and request.end is None
+
+
+def test_dates_cover_whole_days_and_instants_keep_their_zone() -> None:
+    request = parse(
+        {"request_id": "r1", "symbols": ["AAPL"], "start": "2024-01-02", "end": "2024-01-03"}
+    )
+    assert request.start == datetime(2024, 1, 2, tzinfo=UTC)
+    assert request.end is not None and request.end.date().isoformat() == "2024-01-03"
+    assert request.end.hour == 23
+    request = parse({"request_id": "r1", "symbols": ["AAPL"], "start": "2024-01-02T10:00:00-05:00"})
+    assert request.start == datetime(2024, 1, 2, 15, tzinfo=UTC)
+
+
+def test_duplicate_symbols_are_collapsed_in_order() -> None:
+    assert parse({"request_id": "r", "symbols": ["MSFT", "AAPL", "MSFT"]}).symbols == ("MSFT", "AAPL")
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"not json", "invalid_json"),
+        (b"[1, 2]", "not_an_object"),
+        (b'{"request_id": "r", "symbols": ["AAPL"], "colour": "red"}', "unknown_field"),
+        (b'{"symbols": ["AAPL"]}', "missing_field"),
+        (b'{"request_id": "r"}', "missing_field"),
+        (b'{"request_id": "r", "symbols": "AAPL"}', "invalid_type"),
+        (b'{"request_id": "r", "symbols": ["AAPL"], "dry_run": "yes"}', "invalid_type"),
+        (b'{"request_id": "r", "symbols": ["AAPL"], "throttle_ms": true}', "invalid_type"),
+        (b'{"request_id": "r", "symbols": ["aapl"]}', "invalid_symbol"),
+        (b'{"request_id": "r", "symbols": ["AAPL; DROP"]}', "invalid_symbol"),
+        (b'{"request_id": "r", "symbols": ["ABCDEFGHIJKLMN"]}', "invalid_symbol"),
+        (b'{"request_id": "r", "symbols": [42]}', "invalid_symbol"),
+        (b'{"request_id": "r", "symbols": []}', "invalid_value"),
+        (b'{"request_id": "r", "symbols": ["AAPL"], "strategy": "api+api"}', "invalid_strategy"),
+        (b'{"request_id": "r", "symbols": ["AAPL"], "strategy": "ftp"}', "invalid_strategy"),
+        (b'{"request_id": "r", "symbols": ["AAPL"], "timeframe": "7m"}', "invalid_timeframe"),
+        (b'{"request_id": "r", "symbols": ["AAPL"], "publish_mode": "db-last"}', "invalid_value"),
+        (b'{"request_id": "r", "symbols": ["AAPL"], "throttle_ms": -1}', "invalid_value"),
+        (b'{"request_id": "r", "symbols": ["AAPL"], "start": "2024-02-01"}', "invalid_range"),
+        (
+            b'{"request_id": "r", "symbols": ["AAPL"], "start": "2024-01-05", "end": "2024-01-02"}',
+            "invalid_range",
+        ),
+        (b'{"request_id": "r", "symbols": ["AAPL"], "start": "yesterday"}', "invalid_range"),
+        (b'{"request_id": "r", "symbols": ["AAPL"], "start": "2024-01-05T10:00:00"}', "invalid_range"),
+        (b'{"request_id": "has space", "symbols": ["AAPL"]}', "invalid_value"),
+    ],
+)
+def test_defects_are_refused_with_a_reason(raw: bytes, reason: str) -> None:
+    assert reason_of(raw) == reason
+
+
+def test_share_class_tickers_are_valid() -> None:
+    assert parse({"request_id": "r", "symbols": ["BRK.B", "BF-B"]}).symbols == ("BRK.B", "BF-B")
+
+
+def test_no_stream_removes_the_stream_phase() -> None:
+    request = parse({"request_id": "r", "symbols": ["AAPL"], "enable_stream": False})
+    assert "stream" not in request.phases

@@ -1,0 +1,67 @@
+"""Envelope v1: the seed's exact shape, key order and dedup key."""
+
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from chronox_stream.bars import Bar
+from chronox_stream.envelope import bar_from_envelope, decode_envelope, envelope_for
+
+BAR = Bar(
+    symbol="AAPL",
+    tf="1m",
+    ts=datetime(2024, 1, 15, 10, 30, tzinfo=UTC),
+    open=150.0,
+    high=151.0,
+    low=149.5,
+    close=150.5,
+    volume=1_000_000,
+    vwap=150.2,
+    transactions=812,
+)
+
+
+def test_envelope_matches_the_seed_format() -> None:
+    doc = orjson.loads(envelope_for(BAR, "api").to_json())
+    assert list(doc) == [
+        "event", "symbol", "tf", "ts", "ohlcv", "features", "source", "version", "dedup_key",
+    ]  # fmt: skip
+    assert doc["event"] == "bar"
+    assert doc["ts"] == "2024-01-15T10:30:00Z"
+    assert doc["ohlcv"] == {
+        "open": 150.0, "high": 151.0, "low": 149.5, "close": 150.5, "volume": 1_000_000,
+    }  # fmt: skip
+    assert doc["features"] == {"vwap": 150.2, "transactions": 812}
+    assert doc["source"] == "api"
+    assert doc["version"] == "v1"
+
+
+def test_envelope_dedup_key_format() -> None:
+    doc = orjson.loads(envelope_for(BAR, "flatpack").to_json())
+    assert doc["dedup_key"] == "AAPL|1m|2024-01-15T10:30:00Z"
+
+
+def test_unknown_features_are_omitted_not_null() -> None:
+    bare = Bar(symbol="X", tf="1d", ts=BAR.ts, open=1, high=1, low=1, close=1, volume=0)
+    assert orjson.loads(envelope_for(bare, "snapshot").to_json())["features"] == {}
+
+
+def test_round_trip_keeps_the_bar() -> None:
+    assert bar_from_envelope(decode_envelope(envelope_for(BAR, "api").to_json())) == BAR
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d.update(version="v2"),
+        lambda d: d.update(dedup_key="AAPL|1m|2024-01-15T10:31:00Z"),
+        lambda d: d.update(ts="2024-01-15 10:30"),
+        lambda d: d.pop("ohlcv"),
+    ],
+)
+def test_decode_refuses_what_is_not_a_v1_envelope(mutate: object) -> None:
+    doc = orjson.loads(envelope_for(BAR, "api").to_json())
+    mutate(doc)  # type: ignore[operator]
+    with pytest.raises((ValueError, KeyError)):
+        decode_envelope(orjson.dumps(doc))
