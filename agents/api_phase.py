@@ -28,7 +28,9 @@ async def run_api_phase(runtime: Runtime, item: WorkItem) -> int:
     topic = runtime.topics.bars[item.timeframe]
     delay = item.throttle_ms / 1000
     count = 0
-    async for page in rest.aggregates(item.symbol, parse_timeframe(item.timeframe), item.start, item.end):
+    async for page in rest.aggregates(
+        item.symbol, parse_timeframe(item.timeframe), item.start, item.end
+    ):
         for bar in page:
             if not item.dry_run:
                 if delay and count:

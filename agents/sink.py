@@ -35,8 +35,25 @@ async def until_done(what: str, write: Callable[[], Awaitable[Any]]) -> None:
             error = failure
         delay = random.uniform(0, min(BACKOFF_CAP_S, 0.2 * 2**attempt))
         attempt += 1
-        log.warning("%s write failed (attempt %d), retrying in %.1fs: %s", what, attempt, delay, error)
+        log.warning(
+            "%s write failed (attempt %d), retrying in %.1fs: %s", what, attempt, delay, error
+        )
         await asyncio.sleep(delay)
+
+
+async def write_batch(runtime: Runtime, envelopes: list[Envelope]) -> None:
+    """Redis, then PostgreSQL (kafka-first order: the envelopes are already on Kafka)."""
+    rows = [(bar_from_envelope(e), e.source) for e in envelopes]
+
+    async def write_redis() -> None:
+        await runtime.redis().publish(envelopes)
+
+    async def write_postgres() -> None:
+        await (await runtime.postgres()).write(rows)
+
+    await until_done("redis", write_redis)
+    await until_done("postgres", write_postgres)
+    log.debug("sink batch written", extra={"count": len(envelopes)})
 
 
 def attach(runtime: Runtime) -> None:
@@ -50,16 +67,5 @@ def attach(runtime: Runtime) -> None:
                 except (ValueError, KeyError, TypeError) as exc:
                     rejected = Rejected("invalid_envelope", f"not a v1 bar envelope: {exc}")
                     await runtime.dead_letter(event, rejected)
-            if not envelopes:
-                continue
-            rows = [(bar_from_envelope(e), e.source) for e in envelopes]
-
-            async def write_redis() -> None:
-                await runtime.redis().publish(envelopes)
-
-            async def write_postgres() -> None:
-                await (await runtime.postgres()).write(rows)
-
-            await until_done("redis", write_redis)
-            await until_done("postgres", write_postgres)
-            log.debug("sink batch written", extra={"count": len(envelopes)})
+            if envelopes:
+                await write_batch(runtime, envelopes)

@@ -98,7 +98,7 @@ class Runtime:
             )
         return self._redis
 
-    async def dead_letter(self, event: EventT, rejected: Rejected) -> None:
+    async def dead_letter(self, event: EventT[Any], rejected: Rejected) -> None:
         """Forward the original bytes to the DLQ with the reason in headers; log it."""
         message = event.message
         headers: dict[str, Any] = {
@@ -173,7 +173,7 @@ def build_runtime(settings: Settings) -> Runtime:
         module.attach(runtime)
 
     @app.on_before_shutdown.connect
-    async def _close_resources(sender: Any, **kwargs: Any) -> None:
+    async def _close_resources(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         await runtime.close()
 
     return runtime

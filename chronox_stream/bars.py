@@ -14,7 +14,7 @@ SOURCE_RANK: dict[Source, int] = {"flatpack": 3, "api": 3, "stream": 2, "snapsho
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Bar:
-    """One bar of ``tf`` starting at ``ts`` (UTC); vwap and transactions when the source knows them."""
+    """One bar of ``tf`` starting at ``ts`` (UTC); vwap and transactions when known."""
 
     symbol: str
     tf: str

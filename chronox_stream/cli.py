@@ -117,6 +117,19 @@ def migrate() -> None:
     click.echo(f"schema {settings.postgres_schema} is up to date")
 
 
+@main.command()
+@click.option("--days", type=int, default=3, show_default=True, help="Days of 1m bars to backfill.")
+def demo(days: int) -> None:
+    """Stack up, simulator, one worker, a backfill of a few symbols; print what landed."""
+    from chronox_stream.demo import run_demo
+
+    summary = run_demo(_settings(), days=days)
+    click.echo(summary.render())
+    click.echo("the stack is still up: `chronox stack down` stops it")
+    if summary.postgres_rows == 0 or summary.redis_messages == 0:
+        raise SystemExit(1)
+
+
 def _register_subcommands() -> None:
     """Attach the sub-commands that live in their own packages."""
     from chronox_stream.sim.cli import sim

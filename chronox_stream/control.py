@@ -79,7 +79,9 @@ def parse_backfill_request(raw: bytes, *, now: datetime) -> BackfillRequest:
         snapshot_method=_choice(
             doc, "snapshot_method", "snapshot", get_args(SnapshotMethod), "invalid_value"
         ),
-        publish_mode=_choice(doc, "publish_mode", "kafka-first", get_args(PublishMode), "invalid_value"),
+        publish_mode=_choice(
+            doc, "publish_mode", "kafka-first", get_args(PublishMode), "invalid_value"
+        ),
         enable_stream=_bool(doc, "enable_stream", True),
         throttle_ms=_throttle(doc),
         dry_run=_bool(doc, "dry_run", False),
@@ -119,7 +121,11 @@ def _symbols(doc: dict[str, Any]) -> tuple[str, ...]:
     if len(symbols) > MAX_SYMBOLS:
         raise Rejected("invalid_value", f"at most {MAX_SYMBOLS} symbols per request")
     for symbol in symbols:
-        if not isinstance(symbol, str) or len(symbol) > MAX_SYMBOL_LENGTH or not SYMBOL_RE.match(symbol):
+        if (
+            not isinstance(symbol, str)
+            or len(symbol) > MAX_SYMBOL_LENGTH
+            or not SYMBOL_RE.match(symbol)
+        ):
             raise Rejected(
                 "invalid_symbol",
                 f"invalid symbol {str(symbol)[:40]!r}: expected an upper-case ticker of at most "

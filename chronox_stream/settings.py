@@ -26,7 +26,9 @@ class Settings(BaseSettings):
 
     # Kafka and the Faust application
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
-    kafka_controller_port: int = Field(9093, description="KRaft controller port of the local stack.")
+    kafka_controller_port: int = Field(
+        9093, description="KRaft controller port of the local stack."
+    )
     topic_prefix: str = Field("chronox", description="Prefix of every topic name.")
     topic_partitions: int = Field(8, ge=1, description="Partitions of the topics the app creates.")
     app_id: str = Field("chronox-stream", description="Faust app id = Kafka consumer group.")
@@ -53,7 +55,9 @@ class Settings(BaseSettings):
     # Market data sources
     polygon_rest_url: str = Field("http://127.0.0.1:8765", description="Polygon REST base URL.")
     polygon_ws_url: str = Field("ws://127.0.0.1:8765/stocks", description="Polygon WebSocket URL.")
-    polygon_api_key: SecretStr = Field(SecretStr(""), description="Polygon REST/WS API key (secret).")
+    polygon_api_key: SecretStr = Field(
+        SecretStr(""), description="Polygon REST/WS API key (secret)."
+    )
     s3_endpoint_url: str = Field("http://127.0.0.1:8766", description="S3 endpoint of flat files.")
     s3_bucket: str = Field("flatfiles", description="Bucket holding the flat files.")
     s3_access_key: SecretStr = Field(SecretStr("chronox"), description="S3 access key (secret).")
@@ -68,10 +72,14 @@ class Settings(BaseSettings):
     sim_port: int = Field(8765, description="Simulator REST + WebSocket port.")
     sim_s3_port: int = Field(8766, description="Simulator S3 endpoint port.")
     sim_seed: int = Field(7, description="Seed of the simulator's market.")
-    sim_data_dir: Path = Field(Path(".chronox/sim"), description="Where the simulator writes flat files.")
+    sim_data_dir: Path = Field(
+        Path(".chronox/sim"), description="Where the simulator writes flat files."
+    )
 
     # The local stack (`chronox stack`)
-    stack_dir: Path = Field(Path(".chronox/stack"), description="Logs, pid files, Kafka data, jars.")
+    stack_dir: Path = Field(
+        Path(".chronox/stack"), description="Logs, pid files, Kafka data, jars."
+    )
 
     # Logging
     log_level: str = Field("INFO", description="Log level.")
@@ -81,6 +89,22 @@ class Settings(BaseSettings):
         """Return a copy with the non-``None`` overrides applied (CLI flags win over env)."""
         changes = {k: v for k, v in overrides.items() if v is not None}
         return self.model_copy(update=changes) if changes else self
+
+    def to_env(self) -> dict[str, str]:
+        """The ``CHRONOX_*`` variables that reproduce these settings in a child process.
+
+        It carries secrets in clear (a child needs them): pass it to a process
+        environment, never to a log.
+        """
+        env: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[f"CHRONOX_{name.upper()}"] = (
+                str(value).lower() if isinstance(value, bool) else str(value)
+            )
+        return env
 
     def topic(self, name: str) -> str:
         """Full topic name for a short name such as ``control`` or ``bars.1m``."""

@@ -13,7 +13,7 @@ State = Literal["accepted", "started", "done", "failed"]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StatusEvent:
-    """One step of a request: the request as a whole (symbol/phase None) or one phase of a symbol."""
+    """One step of a request: the whole request (no symbol/phase) or one phase of a symbol."""
 
     request_id: str
     state: State

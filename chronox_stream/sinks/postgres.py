@@ -16,7 +16,8 @@ from chronox_stream.bars import SOURCE_RANK, Bar, Source
 from chronox_stream.precedence import collapse
 
 COLUMNS = (
-    "symbol", "tf", "ts", "open", "high", "low", "close", "volume", "vwap", "transactions", "source",
+    "symbol", "tf", "ts", "open", "high", "low", "close", "volume", "vwap", "transactions",
+    "source",
 )  # fmt: skip
 VALUE_COLUMNS = ("open", "high", "low", "close", "volume", "vwap", "transactions")
 

@@ -100,7 +100,7 @@ class PolygonRest:
                 )
             except (KeyError, TypeError, ValueError) as exc:
                 error: Exception = _Retryable(f"malformed bar in page: {exc!r}")
-            except (_Retryable, aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, _Retryable, aiohttp.ClientError) as exc:
                 error = exc
             if attempt + 1 == self._retry.attempts:
                 raise PolygonError(0, f"gave up after {attempt + 1} attempts: {error}")

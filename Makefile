@@ -1,0 +1,43 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CHRONOX := $(BIN)/chronox
+PYTEST_ARGS ?=
+
+.PHONY: venv demo test unit lint stack-up stack-down bench clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	touch $@
+
+demo: venv
+	$(CHRONOX) demo
+
+# Brings the stack up, runs unit and integration tests, always brings the stack down.
+test: venv
+	@$(CHRONOX) stack up; \
+	status=$$?; \
+	if [ $$status -eq 0 ]; then $(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; fi; \
+	$(CHRONOX) stack down; \
+	exit $$status
+
+unit: venv
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check chronox_stream agents tables tests
+	$(BIN)/mypy chronox_stream agents tables
+
+stack-up: venv
+	$(CHRONOX) stack up
+
+stack-down: venv
+	$(CHRONOX) stack down
+
+clean:
+	rm -rf $(VENV) .chronox

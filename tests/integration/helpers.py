@@ -1,0 +1,81 @@
+"""Helpers for integration tests: read topics, poll PostgreSQL, fetch from the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import asyncpg
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import ConsumerRecord
+
+from chronox_stream.settings import Settings
+
+
+async def consume(
+    settings: Settings,
+    topic: str,
+    *,
+    until: Callable[[list[ConsumerRecord[bytes, bytes]]], bool],
+    timeout_s: float = 60,
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Read ``topic`` from the beginning until ``until(records)`` holds or time runs out."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while not until(records) and loop.time() < deadline:
+            for batch in (await consumer.getmany(timeout_ms=300)).values():
+                records.extend(batch)
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def poll(check: Callable[[], Awaitable[Any]], *, timeout_s: float = 90) -> Any:
+    """Call ``check`` until it returns something truthy; return it (or the last falsy value)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        result = await check()
+        if result or loop.time() > deadline:
+            return result
+        await asyncio.sleep(0.5)
+
+
+async def fetch_rows(settings: Settings, sql: str, *args: Any) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(settings.postgres_dsn.get_secret_value())
+    try:
+        return list(await conn.fetch(sql.format(schema=f'"{settings.postgres_schema}"'), *args))
+    except asyncpg.UndefinedTableError:
+        return []
+    finally:
+        await conn.close()
+
+
+async def rest_aggregates(
+    base_url: str, api_key: str, symbol: str, path_tail: str
+) -> list[dict[str, Any]]:
+    """Every aggregate the simulator serves for a query, following ``next_url``."""
+    headers = {"Authorization": f"Bearer {api_key}"}
+    url: str | None = f"{base_url}/v2/aggs/ticker/{symbol}/range/{path_tail}"
+    params: dict[str, str] | None = {"limit": "50000", "sort": "asc"}
+    results: list[dict[str, Any]] = []
+    async with aiohttp.ClientSession() as session:
+        while url:
+            async with session.get(url, params=params, headers=headers) as resp:
+                assert resp.status == 200, await resp.text()
+                body = await resp.json()
+            results.extend(body.get("results", []))
+            url, params = body.get("next_url"), None
+    return results
