@@ -45,7 +45,10 @@ def test_dates_cover_whole_days_and_instants_keep_their_zone() -> None:
 
 
 def test_duplicate_symbols_are_collapsed_in_order() -> None:
-    assert parse({"request_id": "r", "symbols": ["MSFT", "AAPL", "MSFT"]}).symbols == ("MSFT", "AAPL")
+    assert parse({"request_id": "r", "symbols": ["MSFT", "AAPL", "MSFT"]}).symbols == (
+        "MSFT",
+        "AAPL",
+    )
 
 
 @pytest.mark.parametrize(
@@ -75,7 +78,10 @@ def test_duplicate_symbols_are_collapsed_in_order() -> None:
             "invalid_range",
         ),
         (b'{"request_id": "r", "symbols": ["AAPL"], "start": "yesterday"}', "invalid_range"),
-        (b'{"request_id": "r", "symbols": ["AAPL"], "start": "2024-01-05T10:00:00"}', "invalid_range"),
+        (
+            b'{"request_id": "r", "symbols": ["AAPL"], "start": "2024-01-05T10:00:00"}',
+            "invalid_range",
+        ),
         (b'{"request_id": "has space", "symbols": ["AAPL"]}', "invalid_value"),
     ],
 )
