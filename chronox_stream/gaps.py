@@ -1,0 +1,107 @@
+"""Gap maths (pure): the seed's threshold rule, window splitting, and holes in coverage.
+
+Coverage is about ranges *fetched*, not bars present: a minute without trades
+has no bar, so the only way to know a range is done is to record that it was
+fetched. Ranges are half-open ``[start, end)`` in UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+DEFAULT_THRESHOLD = timedelta(days=7)
+DEFAULT_WINDOW = timedelta(days=7)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Interval:
+    """``[start, end)``; empty when ``start >= end``."""
+
+    start: datetime
+    end: datetime
+
+    @property
+    def empty(self) -> bool:
+        return self.start >= self.end
+
+
+def merge(intervals: Iterable[Interval]) -> list[Interval]:
+    """Sorted, non-overlapping, non-touching union of ``intervals``."""
+    merged: list[Interval] = []
+    for current in sorted(i for i in intervals if not i.empty):
+        if merged and current.start <= merged[-1].end:
+            last = merged[-1]
+            merged[-1] = Interval(last.start, max(last.end, current.end))
+        else:
+            merged.append(current)
+    return merged
+
+
+def subtract(target: Interval, covered: Iterable[Interval]) -> list[Interval]:
+    """The parts of ``target`` that no interval of ``covered`` covers."""
+    holes: list[Interval] = []
+    cursor = target.start
+    for interval in merge(covered):
+        if interval.end <= cursor or interval.start >= target.end:
+            continue
+        if interval.start > cursor:
+            holes.append(Interval(cursor, interval.start))
+        cursor = max(cursor, interval.end)
+    if cursor < target.end:
+        holes.append(Interval(cursor, target.end))
+    return holes
+
+
+def split(interval: Interval, max_length: timedelta = DEFAULT_WINDOW) -> list[Interval]:
+    """Consecutive windows of at most ``max_length`` that exactly tile ``interval``."""
+    windows: list[Interval] = []
+    start = interval.start
+    while start < interval.end:
+        end = min(start + max_length, interval.end)
+        windows.append(Interval(start, end))
+        start = end
+    return windows
+
+
+def threshold_gap(
+    last_backfill: datetime | None,
+    now: datetime,
+    *,
+    default_start: datetime,
+    threshold: timedelta = DEFAULT_THRESHOLD,
+    window: timedelta = DEFAULT_WINDOW,
+) -> list[Interval]:
+    """The seed's rule: a gap from ``last_backfill`` to now when it is older than ``threshold``.
+
+    Never backfilled: the gap starts at ``default_start``. Recent: no gap.
+    """
+    if last_backfill is None:
+        return split(Interval(default_start, now), window)
+    if now - last_backfill <= threshold:
+        return []
+    return split(Interval(last_backfill, now), window)
+
+
+def trading_holes(
+    requested: Interval,
+    covered: Iterable[Interval],
+    *,
+    trading_days: Callable[[date, date], list[date]],
+    trading_hours: Callable[[date], tuple[datetime, datetime]],
+) -> list[Interval]:
+    """Holes of ``requested`` not in ``covered`` that overlap trading hours, clipped to them.
+
+    A weekend, a holiday or a night is never a hole; an uncovered trading day,
+    or part of one, is.
+    """
+    holes: list[Interval] = []
+    days = trading_days(requested.start.date() - timedelta(days=1), requested.end.date())
+    covered = merge(covered)
+    for day in days:
+        opens, closes = trading_hours(day)
+        session = Interval(max(opens, requested.start), min(closes, requested.end))
+        if not session.empty:
+            holes.extend(subtract(session, covered))
+    return merge(holes)
