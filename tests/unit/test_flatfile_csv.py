@@ -1,0 +1,50 @@
+"""Flat-file parsing: Polygon's header, ns timestamps, and the faults real files have."""
+
+import gzip
+from datetime import UTC, date, datetime
+
+from chronox_stream.sources.flatfile_csv import parse_aggregates
+
+DAY = date(2024, 1, 16)
+T0 = int(datetime(2024, 1, 16, 14, 30, tzinfo=UTC).timestamp()) * 10**9
+MINUTE = 60 * 10**9
+HEADER = "ticker,volume,open,close,high,low,window_start,transactions\n"
+
+
+def csv(*rows: str) -> bytes:
+    return gzip.compress((HEADER + "".join(r + "\n" for r in rows)).encode())
+
+
+def test_rows_of_requested_symbols_become_minute_bars_in_order() -> None:
+    data = csv(
+        f"MSFT,200,390.1,390.5,390.9,390.0,{T0},12",
+        f"AAPL,150,185.2,185.4,185.5,185.1,{T0 + MINUTE},9",
+        f"AAPL,100,185.0,185.2,185.3,184.9,{T0},7",
+        f"TSLA,50,220,221,222,219,{T0},3",
+    )
+    parsed = parse_aggregates(data, day=DAY, symbols=["AAPL", "MSFT"])
+    bars = parsed.bars()
+    assert [(b.symbol, b.ts.minute) for b in bars] == [("AAPL", 30), ("AAPL", 31), ("MSFT", 30)]
+    first = bars[0]
+    assert first.ts == datetime(2024, 1, 16, 14, 30, tzinfo=UTC)
+    assert (first.open, first.high, first.low, first.close) == (185.0, 185.3, 184.9, 185.2)
+    assert (first.volume, first.transactions, first.vwap) == (100, 7, None)
+    assert parsed.skipped == 0
+
+
+def test_duplicates_missing_fields_and_absurd_timestamps_are_skipped() -> None:
+    data = csv(
+        f"AAPL,100,185.0,185.2,185.3,184.9,{T0},7",
+        f"AAPL,100,185.0,185.2,185.3,184.9,{T0},7",
+        f"AAPL,100,,185.2,185.3,184.9,{T0 + MINUTE},7",
+        f"AAPL,100,185.0,185.2,185.3,184.9,{T0 * 100},7",
+        f"AAPL,100,185.0,185.2,185.3,184.9,,7",
+    )
+    parsed = parse_aggregates(data, day=DAY, symbols=["AAPL"])
+    assert len(parsed.bars()) == 1
+    assert parsed.skipped == 4
+
+
+def test_plain_csv_and_all_symbols() -> None:
+    data = (HEADER + f"A,1,1,1,1,1,{T0},1\nB,1,1,1,1,1,{T0},1\n").encode()
+    assert {b.symbol for b in parse_aggregates(data, day=DAY, symbols=None).bars()} == {"A", "B"}
