@@ -95,6 +95,8 @@ def logging_config(settings: Settings) -> dict[str, Any]:
             }
         },
         "root": {"level": settings.log_level.upper(), "handlers": ["stderr"]},
+        # aiokafka logs every partition assignment at INFO: thousands of characters a rebalance.
+        "loggers": {"aiokafka": {"level": "WARNING"}},
     }
 
 

@@ -31,8 +31,9 @@ PAGE_LIMIT = 50_000
 class PolygonError(RuntimeError):
     """A request that failed for good: status and Polygon's own message, never the key."""
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"Polygon REST error {status}: {message}")
+    def __init__(self, status: int | None, message: str) -> None:
+        where = f"HTTP {status}" if status is not None else "no answer"
+        super().__init__(f"Polygon REST request failed ({where}): {message}")
         self.status = status
 
 
@@ -103,7 +104,7 @@ class PolygonRest:
             except (TimeoutError, _Retryable, aiohttp.ClientError) as exc:
                 error = exc
             if attempt + 1 == self._retry.attempts:
-                raise PolygonError(0, f"gave up after {attempt + 1} attempts: {error}")
+                raise PolygonError(None, f"gave up after {attempt + 1} attempts: {error}")
             retry_after = error.retry_after if isinstance(error, _Retryable) else None
             delay = retry_after if retry_after is not None else self._retry.delay(attempt)
             log.warning("REST retry %d in %.2fs: %s", attempt + 1, delay, error)
