@@ -1,0 +1,133 @@
+"""The symbol registry (pure): entries, the commands that change them, and how they apply.
+
+Every change goes through the registry topic as a command keyed by symbol, and
+one agent applies commands in order to the registry table: a single writer per
+symbol, so concurrent CLI edits and phase completions never race.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Literal, get_args
+
+import orjson
+
+from chronox_stream.control import MAX_SYMBOL_LENGTH, SYMBOL_RE
+from chronox_stream.rejects import Rejected
+from chronox_stream.strategy import Phase, format_strategy, parse_strategy
+
+Op = Literal["add", "enable", "disable", "remove", "running", "phase_done", "phase_failed"]
+Status = Literal["idle", "running", "error"]
+DEFAULT_STRATEGY = "flatpack+api+snapshot+stream"
+
+#: The registry field each phase's completion time is kept in.
+PHASE_FIELD: dict[Phase, str] = {
+    "flatpack": "last_backfill",
+    "api": "last_backfill",
+    "snapshot": "last_snapshot",
+    "stream": "last_stream",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegistryEntry:
+    symbol: str
+    strategy: str = DEFAULT_STRATEGY
+    enabled: bool = True
+    status: Status = "idle"
+    last_error: str | None = None
+    last_backfill: datetime | None = None
+    last_snapshot: datetime | None = None
+    last_stream: datetime | None = None
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> RegistryEntry:
+        doc: dict[str, Any] = orjson.loads(raw)
+        for key in ("last_backfill", "last_snapshot", "last_stream"):
+            if doc.get(key):
+                doc[key] = datetime.fromisoformat(doc[key]).astimezone(UTC)
+        return cls(**doc)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegistryCommand:
+    op: Op
+    symbol: str
+    strategy: str | None = None
+    enabled: bool | None = None
+    phase: Phase | None = None
+    at: datetime | None = None
+    error: str | None = None
+
+    def to_json(self) -> bytes:
+        return orjson.dumps({k: v for k, v in asdict(self).items() if v is not None})
+
+
+def parse_command(raw: bytes) -> RegistryCommand:
+    """Decode a registry command; ``Rejected`` explains what is wrong with it."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise Rejected("invalid_json", f"registry command is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise Rejected("not_an_object", "registry command must be a JSON object")
+    unknown = sorted(set(doc) - set(RegistryCommand.__dataclass_fields__))
+    if unknown:
+        raise Rejected("unknown_field", f"unknown field(s): {', '.join(unknown)}")
+    if doc.get("op") not in get_args(Op):
+        raise Rejected("invalid_value", f"op must be one of {', '.join(get_args(Op))}")
+    symbol = doc.get("symbol")
+    if (
+        not isinstance(symbol, str)
+        or len(symbol) > MAX_SYMBOL_LENGTH
+        or not SYMBOL_RE.match(symbol)
+    ):
+        raise Rejected("invalid_symbol", f"invalid symbol {str(symbol)[:40]!r}")
+    if doc.get("strategy") is not None:
+        try:
+            doc["strategy"] = format_strategy(parse_strategy(str(doc["strategy"])))
+        except ValueError as exc:
+            raise Rejected("invalid_strategy", str(exc)) from None
+    if doc["op"] in ("phase_done", "phase_failed"):
+        if doc.get("phase") not in PHASE_FIELD or not isinstance(doc.get("at"), str):
+            raise Rejected("missing_field", f"{doc['op']} needs a valid 'phase' and 'at'")
+    try:
+        if doc.get("at") is not None:
+            doc["at"] = datetime.fromisoformat(doc["at"]).astimezone(UTC)
+    except (TypeError, ValueError):
+        raise Rejected("invalid_value", "'at' must be an ISO-8601 time") from None
+    return RegistryCommand(**doc)
+
+
+def apply(entry: RegistryEntry | None, command: RegistryCommand) -> RegistryEntry | None:
+    """The entry after ``command``; ``None`` means the symbol is not (or no longer) registered.
+
+    Phase reports for an unregistered symbol (an ad-hoc ``--symbols`` run) create
+    no entry: the registry lists what the user registered, nothing else.
+    """
+    if command.op == "add":
+        base = entry or RegistryEntry(symbol=command.symbol)
+        return replace(
+            base,
+            strategy=command.strategy or base.strategy,
+            enabled=base.enabled if command.enabled is None else command.enabled,
+        )
+    if entry is None or command.op == "remove":
+        return None
+    if command.op in ("enable", "disable"):
+        return replace(entry, enabled=command.op == "enable")
+    if command.op == "running":
+        return replace(entry, status="running")
+    if command.op == "phase_failed":
+        return replace(entry, status="error", last_error=command.error)
+    assert command.phase is not None and command.at is not None
+    done = replace(entry, status="idle", last_error=None)
+    if PHASE_FIELD[command.phase] == "last_snapshot":
+        return replace(done, last_snapshot=command.at)
+    if PHASE_FIELD[command.phase] == "last_stream":
+        return replace(done, last_stream=command.at)
+    return replace(done, last_backfill=command.at)

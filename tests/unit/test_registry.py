@@ -1,0 +1,84 @@
+"""Registry commands and how they change an entry."""
+
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from chronox_stream.registry import (
+    RegistryCommand,
+    RegistryEntry,
+    apply,
+    parse_command,
+)
+from chronox_stream.rejects import Rejected
+
+AT = datetime(2024, 1, 17, 21, tzinfo=UTC)
+
+
+def run(*commands: RegistryCommand) -> RegistryEntry | None:
+    entry = None
+    for command in commands:
+        entry = apply(entry, parse_command(command.to_json()))
+    return entry
+
+
+def test_add_then_toggle_keeps_the_strategy() -> None:
+    entry = run(
+        RegistryCommand(op="add", symbol="AAPL", strategy="api+flatpack"),
+        RegistryCommand(op="disable", symbol="AAPL"),
+    )
+    assert entry == RegistryEntry(symbol="AAPL", strategy="flatpack+api", enabled=False)
+    assert (
+        run(RegistryCommand(op="add", symbol="AAPL"), RegistryCommand(op="remove", symbol="AAPL"))
+        is None
+    )
+
+
+def test_timestamp_updates_per_phase() -> None:
+    entry = run(
+        RegistryCommand(op="add", symbol="AAPL"),
+        RegistryCommand(op="running", symbol="AAPL"),
+        RegistryCommand(op="phase_done", symbol="AAPL", phase="api", at=AT),
+        RegistryCommand(op="phase_done", symbol="AAPL", phase="snapshot", at=AT.replace(hour=22)),
+    )
+    assert entry is not None
+    assert entry.last_backfill == AT
+    assert entry.last_snapshot == AT.replace(hour=22)
+    assert entry.last_stream is None
+    assert entry.status == "idle"
+
+
+def test_a_failure_is_kept_until_the_next_success() -> None:
+    entry = run(
+        RegistryCommand(op="add", symbol="AAPL"),
+        RegistryCommand(op="phase_failed", symbol="AAPL", phase="api", at=AT, error="HTTP 403"),
+    )
+    assert entry is not None and (entry.status, entry.last_error) == ("error", "HTTP 403")
+    entry = apply(entry, RegistryCommand(op="phase_done", symbol="AAPL", phase="api", at=AT))
+    assert entry is not None and (entry.status, entry.last_error) == ("idle", None)
+
+
+def test_reports_for_unregistered_symbols_create_nothing() -> None:
+    assert run(RegistryCommand(op="phase_done", symbol="ZZZ", phase="api", at=AT)) is None
+
+
+def test_entries_survive_the_wire() -> None:
+    entry = RegistryEntry(symbol="BRK.B", last_backfill=AT, last_error="x")
+    assert RegistryEntry.from_json(entry.to_json()) == entry
+
+
+@pytest.mark.parametrize(
+    ("doc", "reason"),
+    [
+        ({"op": "add", "symbol": "aapl"}, "invalid_symbol"),
+        ({"op": "explode", "symbol": "AAPL"}, "invalid_value"),
+        ({"op": "add", "symbol": "AAPL", "strategy": "api+api"}, "invalid_strategy"),
+        ({"op": "add", "symbol": "AAPL", "owner": "me"}, "unknown_field"),
+        ({"op": "phase_done", "symbol": "AAPL", "phase": "api"}, "missing_field"),
+    ],
+)
+def test_bad_commands_are_refused(doc: dict[str, object], reason: str) -> None:
+    with pytest.raises(Rejected) as info:
+        parse_command(orjson.dumps(doc))
+    assert info.value.reason == reason
