@@ -14,11 +14,14 @@ from collections.abc import Iterable
 from chronox_stream.bars import SOURCE_RANK, Bar, Source
 
 
+def wins(same_content: bool, old_rank: int, new_rank: int) -> bool:
+    """The rule on ranks: equal content needs a strictly higher rank, new content an equal one."""
+    return new_rank > old_rank if same_content else new_rank >= old_rank
+
+
 def replaces(old: Bar, old_source: Source, new: Bar, new_source: Source) -> bool:
     """True when ``new`` from ``new_source`` should replace ``old`` from ``old_source``."""
-    if new == old:
-        return SOURCE_RANK[new_source] > SOURCE_RANK[old_source]
-    return SOURCE_RANK[new_source] >= SOURCE_RANK[old_source]
+    return wins(new == old, SOURCE_RANK[old_source], SOURCE_RANK[new_source])
 
 
 def collapse(items: Iterable[tuple[Bar, Source]]) -> list[tuple[Bar, Source]]:

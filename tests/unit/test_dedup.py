@@ -1,0 +1,41 @@
+"""Dedup before emit: identical bars drop, corrections pass, snapshots never overwrite."""
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from chronox_stream.bars import Bar
+from chronox_stream.dedup import Emitted, admit
+
+BAR = Bar(symbol="AAPL", tf="1m", ts=datetime(2024, 1, 2, 15, tzinfo=UTC),
+          open=1, high=2, low=0.5, close=1.5, volume=100, vwap=1.2, transactions=4)  # fmt: skip
+
+
+def test_first_sight_is_emitted_and_a_replay_is_not() -> None:
+    state = admit(None, BAR, "api")
+    assert state is not None
+    assert admit(state, BAR, "api") is None
+    assert admit(Emitted.from_bytes(state.to_bytes()), BAR, "flatpack") is None
+
+
+def test_a_correction_passes_and_becomes_the_new_state() -> None:
+    state = admit(None, BAR, "stream")
+    corrected = replace(BAR, close=1.55, volume=130)
+    newer = admit(state, corrected, "stream")
+    assert newer is not None and newer != state
+    assert admit(newer, corrected, "stream") is None
+
+
+def test_a_partial_snapshot_never_overwrites_a_final_bar() -> None:
+    state = admit(None, BAR, "api")
+    assert admit(state, replace(BAR, close=9.0), "snapshot") is None
+    assert admit(state, replace(BAR, close=9.0), "stream") is None
+
+
+def test_a_final_bar_replaces_a_provisional_one_even_when_equal() -> None:
+    state = admit(None, BAR, "snapshot")
+    assert admit(state, BAR, "api") is not None
+
+
+def test_state_is_nine_bytes() -> None:
+    state = admit(None, BAR, "api")
+    assert state is not None and len(state.to_bytes()) == 9
