@@ -38,7 +38,7 @@ def test_duplicates_missing_fields_and_absurd_timestamps_are_skipped() -> None:
         f"AAPL,100,185.0,185.2,185.3,184.9,{T0},7",
         f"AAPL,100,,185.2,185.3,184.9,{T0 + MINUTE},7",
         f"AAPL,100,185.0,185.2,185.3,184.9,{T0 * 100},7",
-        f"AAPL,100,185.0,185.2,185.3,184.9,,7",
+        "AAPL,100,185.0,185.2,185.3,184.9,,7",
     )
     parsed = parse_aggregates(data, day=DAY, symbols=["AAPL"])
     assert len(parsed.bars()) == 1
