@@ -1,0 +1,207 @@
+"""The Kafka broker of the stack: one KRaft node (broker and controller), no ZooKeeper.
+
+Its jars are the official Apache ones from Maven Central, fetched once with
+``mvn dependency:copy-dependencies`` on the shipped ``pom.xml`` into
+``<stack_dir>/kafka-libs`` (and Maven's own cache), so a later ``up`` needs no
+network. Storage is formatted once; after that ``up`` only starts the JVM.
+The broker counts as ready when a real metadata request lists a broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import shutil
+import subprocess
+import uuid
+from importlib import resources
+from pathlib import Path
+
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import KafkaError
+
+from chronox_stream.stack import apt, procs
+from chronox_stream.stack.endpoints import Endpoint, kafka_endpoint, port_open
+from chronox_stream.stack.model import StackError
+from chronox_stream.stack.service import Say, Service
+
+JVM_OPTIONS = (
+    "-Xms256m",
+    "-Xmx512m",
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-Djava.awt.headless=true",
+)
+_LIBS_STAMP = ".pom-sha256"
+"""File in kafka-libs holding the hash of the pom the jars were fetched for."""
+
+
+def resource_text(name: str) -> str:
+    return resources.files("chronox_stream.stack").joinpath(name).read_text()
+
+
+def cluster_id() -> str:
+    """A random Kafka cluster id: a UUID in URL-safe base64 without padding, as Kafka makes.
+
+    Kafka never hands out ids starting with ``-`` (a command line would read
+    them as flags), so neither does this.
+    """
+    while True:
+        value = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not value.startswith("-"):
+            return value
+
+
+def broker_properties(*, port: int, controller_port: int, log_dirs: Path) -> dict[str, str]:
+    """``server.properties`` of a single combined node listening on 127.0.0.1 only."""
+    return {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
+        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "log.dirs": str(log_dirs),
+        "offsets.topic.replication.factor": "1",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        "auto.create.topics.enable": "false",
+    }
+
+
+def render_properties(values: dict[str, str]) -> str:
+    """Java properties text (backslashes doubled: Java reads them as escapes)."""
+    lines = ["# Written by `chronox stack up` on every start; edits are overwritten."]
+    lines += [key + "=" + value.replace("\\", "\\\\") for key, value in values.items()]
+    return "\n".join(lines) + "\n"
+
+
+async def broker_answers(endpoint: Endpoint) -> bool:
+    """True when a metadata request to the endpoint lists at least one broker."""
+    if not await port_open(endpoint):
+        return False
+    client = AIOKafkaClient(bootstrap_servers=str(endpoint), request_timeout_ms=5000)
+    try:
+        await client.bootstrap()
+        return bool(client.cluster.brokers())
+    except (KafkaError, OSError, TimeoutError):
+        return False
+    finally:
+        await client.close()
+
+
+class Kafka(Service):
+    name = "kafka"
+    ready_timeout_s = 90.0
+    stop_grace_s = 30.0
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return kafka_endpoint(self.settings.kafka_bootstrap)
+
+    @property
+    def properties_file(self) -> Path:
+        return self.layout.kafka / "server.properties"
+
+    @property
+    def log4j_file(self) -> Path:
+        return self.layout.kafka / "log4j.properties"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.layout.kafka / "data"
+
+    async def answers(self) -> bool:
+        return await broker_answers(self.endpoint)
+
+    async def install(self, say: Say) -> None:
+        await asyncio.to_thread(self._install, say)
+
+    async def start(self, say: Say) -> int:
+        return await asyncio.to_thread(self._start, say)
+
+    def _java_command(self) -> str:
+        return apt.ensure_command("java", "openjdk-17-jre-headless", log=self.layout.log("apt"))
+
+    def _install(self, say: Say) -> None:
+        self._java_command()
+        self._fetch_jars(say)
+
+    def _start(self, say: Say) -> int:
+        java = self._java_command()
+        self._write_config()
+        if not (self.data_dir / "meta.properties").exists():
+            say("kafka: formatting storage")
+            props = str(self.properties_file)
+            self._java(java, "kafka.tools.StorageTool", "format", "-t", cluster_id(), "-c", props)
+        return procs.spawn_detached(
+            self._java_argv(java, "kafka.Kafka", str(self.properties_file)),
+            cwd=self.layout.kafka,
+            log=self.log,
+        )
+
+    def _write_config(self) -> None:
+        self.layout.kafka.mkdir(parents=True, exist_ok=True)
+        props = broker_properties(
+            port=self.endpoint.port,
+            controller_port=self.settings.kafka_controller_port,
+            log_dirs=self.data_dir,
+        )
+        self.properties_file.write_text(render_properties(props))
+        self.log4j_file.write_text(resource_text("log4j.properties"))
+
+    def _fetch_jars(self, say: Say) -> None:
+        """Fill kafka-libs from Maven unless it holds the jars of the current pom."""
+        libs = self.layout.kafka_libs
+        pom = resource_text("pom.xml")
+        digest = hashlib.sha256(pom.encode()).hexdigest()
+        stamp = libs / _LIBS_STAMP
+        if stamp.exists() and stamp.read_text().strip() == digest:
+            return
+        mvn = apt.ensure_command("mvn", "maven", log=self.layout.log("apt"))
+        say("kafka: fetching the broker's jars from Maven Central (once)")
+        work = self.layout.root / "kafka-pom"
+        fresh = self.layout.root / "kafka-libs.new"
+        shutil.rmtree(fresh, ignore_errors=True)
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "pom.xml").write_text(pom)
+        log = self.layout.log("kafka-fetch")
+        with log.open("ab") as out:
+            fetched = subprocess.run(
+                [mvn, "-q", "-B", "dependency:copy-dependencies", f"-DoutputDirectory={fresh}"],
+                cwd=work,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        if fetched.returncode != 0:
+            raise StackError(f"kafka: fetching the jars with Maven failed; see {log}")
+        shutil.rmtree(libs, ignore_errors=True)
+        fresh.rename(libs)
+        stamp.write_text(digest + "\n")
+
+    def _java_argv(self, java: str, main: str, *args: str) -> list[str]:
+        return [
+            java,
+            *JVM_OPTIONS,
+            f"-Dlog4j.configuration=file:{self.log4j_file}",
+            "-cp",
+            f"{self.layout.kafka_libs}/*",
+            main,
+            *args,
+        ]
+
+    def _java(self, java: str, main: str, *args: str) -> None:
+        """Run a Kafka tool to completion, output appended to the broker's log."""
+        argv = self._java_argv(java, main, *args)
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as out:
+            done = subprocess.run(
+                argv, cwd=self.layout.kafka, stdin=subprocess.DEVNULL, stdout=out, stderr=out
+            )
+        if done.returncode != 0:
+            raise StackError(f"kafka: {main} failed; see {self.log}")
