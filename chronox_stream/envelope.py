@@ -23,6 +23,11 @@ def format_ts(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime(TS_FORMAT)
 
 
+def dedup_key_of(bar: Bar) -> str:
+    """``SYMBOL|tf|ts`` of a bar: the key its envelope will carry."""
+    return f"{bar.symbol}|{bar.tf}|{format_ts(bar.ts)}"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Envelope:
     """A bar wrapped for publication; ``dedup_key`` identifies the bar across sources."""

@@ -1,0 +1,28 @@
+"""The backfill state table: ``SYMBOL|tf`` -> Coverage (covered ranges, last backfill)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+from chronox_stream.coverage import Coverage
+from chronox_stream.gaps import Interval
+from tables.raw import raw_table
+
+NAME = "backfill-state"
+
+
+class BackfillStateTable:
+    def __init__(self, app: faust.App, *, partitions: int) -> None:
+        self.table: Any = raw_table(app, NAME, partitions=partitions)
+
+    def get(self, symbol: str, tf: str) -> Coverage:
+        raw = self.table.get(f"{symbol}|{tf}".encode())
+        return Coverage.from_bytes(raw) if raw else Coverage()
+
+    def mark_fetched(self, symbol: str, tf: str, window: Interval) -> Coverage:
+        """Checkpoint one fetched window; returns the new coverage."""
+        coverage = self.get(symbol, tf).with_fetched(window)
+        self.table[f"{symbol}|{tf}".encode()] = coverage.to_bytes()
+        return coverage

@@ -1,0 +1,34 @@
+"""The registry table: symbol -> RegistryEntry, global so every worker can plan registry runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import faust
+
+from chronox_stream.registry import RegistryEntry
+from tables.raw import raw_table
+
+NAME = "registry"
+
+
+class RegistryTable:
+    def __init__(self, app: faust.App, *, partitions: int) -> None:
+        self.table: Any = raw_table(app, NAME, partitions=partitions, global_=True)
+
+    def get(self, symbol: str) -> RegistryEntry | None:
+        raw = self.table.get(symbol.encode())
+        return RegistryEntry.from_json(raw) if raw else None
+
+    def put(self, entry: RegistryEntry | None, symbol: str) -> None:
+        """Store ``entry``; ``None`` removes the symbol."""
+        if entry is None:
+            self.table.pop(symbol.encode(), None)
+        else:
+            self.table[symbol.encode()] = entry.to_json()
+
+    def entries(self) -> Iterator[RegistryEntry]:
+        for raw in list(self.table.values()):
+            if raw:
+                yield RegistryEntry.from_json(raw)
