@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,13 +19,23 @@ import aiohttp
 import faust
 from faust.types import EventT, TopicT
 
+from chronox_stream.backfill import DayCache, PhaseRunner
+from chronox_stream.bars import Bar, Source
+from chronox_stream.emit import Emitter
+from chronox_stream.ratelimit import RedisRateLimiter
+from chronox_stream.registry import RegistryCommand
 from chronox_stream.rejects import Rejected
 from chronox_stream.settings import Settings
 from chronox_stream.sinks.postgres import PostgresSink
 from chronox_stream.sinks.redis import RedisSink
+from chronox_stream.sources.flatfiles import flat_file_store
 from chronox_stream.sources.polygon_rest import PolygonRest
 from chronox_stream.status import StatusEvent
 from chronox_stream.topics import TopicNames
+from chronox_stream.work import WorkItem
+from tables.backfill_state import BackfillStateTable
+from tables.dedup import DedupTable
+from tables.registry import RegistryTable
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +62,7 @@ def raw_topic(app: faust.App, name: str, partitions: int) -> TopicT:
 @dataclass
 class Topics:
     control: TopicT
+    registry: TopicT
     work: TopicT
     status: TopicT
     dlq: TopicT
@@ -59,26 +71,64 @@ class Topics:
 
 
 @dataclass
+class Tables:
+    registry: RegistryTable
+    dedup: DedupTable
+    backfill_state: BackfillStateTable
+
+
+@dataclass
 class Runtime:
-    """What every agent needs: settings, the app, its topics, and shared I/O clients."""
+    """What every agent needs: settings, the app, its topics and tables, shared I/O clients."""
 
     settings: Settings
     app: faust.App
     topics: Topics
+    tables: Tables
     _http: aiohttp.ClientSession | None = None
+    _runner: PhaseRunner | None = None
     _postgres: PostgresSink | None = None
     _redis: RedisSink | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    async def rest(self) -> PolygonRest:
-        if self._http is None:
-            timeout = aiohttp.ClientTimeout(total=self.settings.http_timeout_s)
-            self._http = aiohttp.ClientSession(timeout=timeout)
-        return PolygonRest(
-            self._http,
-            base_url=self.settings.polygon_rest_url,
-            api_key=self.settings.polygon_api_key,
-        )
+    def runner(self) -> PhaseRunner:
+        """The phase runner (REST client, flat-file cache, coverage table), made on first use."""
+        if self._runner is None:
+            s = self.settings
+            self._http = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=s.http_timeout_s)
+            )
+            limiter = None
+            if s.rest_requests_per_minute:
+                limiter = RedisRateLimiter(
+                    self.redis().client,
+                    per_minute=s.rest_requests_per_minute,
+                    prefix=s.redis_prefix,
+                )
+            rest = PolygonRest(
+                self._http, base_url=s.polygon_rest_url, api_key=s.polygon_api_key, limiter=limiter
+            )
+            self._runner = PhaseRunner(
+                settings=s,
+                rest=rest,
+                days=DayCache(flat_file_store(s)),
+                coverage=self.tables.backfill_state,
+            )
+        return self._runner
+
+    def emitter(self, item: WorkItem) -> Emitter:
+        """An emitter for one work item: dedup table, bar topics, db-first writes."""
+
+        async def send(tf: str, key: bytes, value: bytes) -> Any:
+            return await self.topics.bars[tf].send(key=key, value=value)
+
+        async def write_db(rows: Sequence[tuple[Bar, Source]]) -> None:
+            await (await self.postgres()).write(rows)
+
+        return Emitter(item, dedup=self.tables.dedup, send=send, write_db=write_db)
+
+    async def send_registry(self, command: RegistryCommand) -> None:
+        await self.topics.registry.send(key=command.symbol.encode(), value=command.to_json())
 
     async def postgres(self) -> PostgresSink:
         async with self._lock:
@@ -148,14 +198,15 @@ def build_app(settings: Settings) -> faust.App:
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    """The app with its topics and agents attached, ready for a ``faust.Worker``."""
-    from agents import api_phase, control, sink
+    """The app with its topics, tables and agents, ready for a ``faust.Worker``."""
+    from agents import backfill, control, registry, sink
 
     app = build_app(settings)
     names = TopicNames.for_settings(settings)
     n = settings.topic_partitions
     topics = Topics(
         control=raw_topic(app, names.control, n),
+        registry=raw_topic(app, names.registry, n),
         work=raw_topic(app, names.work, n),
         status=raw_topic(app, names.status, n),
         dlq=raw_topic(app, names.dlq, n),
@@ -168,8 +219,13 @@ def build_runtime(settings: Settings) -> Runtime:
             value_serializer="raw",
         ),
     )
-    runtime = Runtime(settings=settings, app=app, topics=topics)
-    for module in (control, api_phase, sink):
+    tables = Tables(
+        registry=RegistryTable(app, partitions=n),
+        dedup=DedupTable(app, partitions=n),
+        backfill_state=BackfillStateTable(app, partitions=n),
+    )
+    runtime = Runtime(settings=settings, app=app, topics=topics, tables=tables)
+    for module in (control, registry, backfill, sink):
         module.attach(runtime)
 
     @app.on_before_shutdown.connect

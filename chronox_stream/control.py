@@ -28,17 +28,14 @@ MAX_SYMBOLS = 5000
 MAX_THROTTLE_MS = 60_000
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
 
-#: Phases this version can run; a request naming another is refused, not half-done.
-IMPLEMENTED_PHASES: frozenset[Phase] = frozenset({"api"})
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BackfillRequest:
     """One validated backfill request, as produced to the control topic."""
 
     request_id: str
-    symbols: tuple[str, ...]
-    strategy: tuple[Phase, ...] = ("api",)
+    symbols: tuple[str, ...] = ()
+    strategy: tuple[Phase, ...] | None = None
     timeframe: str = "1m"
     snapshot_method: SnapshotMethod = "snapshot"
     publish_mode: PublishMode = "kafka-first"
@@ -47,11 +44,6 @@ class BackfillRequest:
     dry_run: bool = False
     start: datetime | None = None
     end: datetime | None = None
-
-    @property
-    def phases(self) -> tuple[Phase, ...]:
-        """The phases to run: the strategy, less ``stream`` when streaming is off."""
-        return tuple(p for p in self.strategy if p != "stream" or self.enable_stream)
 
 
 FIELDS = frozenset(BackfillRequest.__dataclass_fields__)
@@ -113,11 +105,8 @@ def _request_id(doc: dict[str, Any]) -> str:
 
 
 def _symbols(doc: dict[str, Any]) -> tuple[str, ...]:
-    if "symbols" not in doc:
-        raise Rejected("missing_field", "field 'symbols' is required")
-    symbols = _typed(doc, "symbols", list, None)
-    if not symbols:
-        raise Rejected("invalid_value", "field 'symbols' must name at least one symbol")
+    """The request's symbols; none (absent or empty) makes the request registry-driven."""
+    symbols = _typed(doc, "symbols", list, [])
     if len(symbols) > MAX_SYMBOLS:
         raise Rejected("invalid_value", f"at most {MAX_SYMBOLS} symbols per request")
     for symbol in symbols:
@@ -134,20 +123,15 @@ def _symbols(doc: dict[str, Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(symbols))
 
 
-def _strategy(doc: dict[str, Any]) -> tuple[Phase, ...]:
-    text = _typed(doc, "strategy", str, "api")
+def _strategy(doc: dict[str, Any]) -> tuple[Phase, ...] | None:
+    """The strategy override; ``None`` means each symbol's registry strategy (or the default)."""
+    text = _typed(doc, "strategy", str, None)
+    if text is None:
+        return None
     try:
-        phases = parse_strategy(text)
+        return parse_strategy(text)
     except ValueError as exc:
         raise Rejected("invalid_strategy", str(exc)) from None
-    missing = [p for p in phases if p not in IMPLEMENTED_PHASES]
-    if missing:
-        raise Rejected(
-            "unsupported_phase",
-            f"phase(s) {', '.join(missing)} are not available in this version; "
-            f"available: {', '.join(sorted(IMPLEMENTED_PHASES))}",
-        )
-    return phases
 
 
 def _choice(

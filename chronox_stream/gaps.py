@@ -105,3 +105,37 @@ def trading_holes(
         if not session.empty:
             holes.extend(subtract(session, covered))
     return merge(holes)
+
+
+def api_windows(
+    *,
+    requested_start: datetime | None,
+    end: datetime,
+    now: datetime,
+    covered: Iterable[Interval],
+    last_backfill: datetime | None,
+    lookback: timedelta,
+    threshold: timedelta,
+    window: timedelta,
+    trading_days: Callable[[date, date], list[date]],
+    trading_hours: Callable[[date], tuple[datetime, datetime]],
+) -> list[Interval]:
+    """The api windows to fetch for one symbol and timeframe, at most ``window`` long each.
+
+    With an explicit start, every trading-hours hole of ``[start, end)`` is
+    fetched. Without one, the seed's rule decides the range: never backfilled
+    -> ``lookback`` before ``end``; last backfill older than ``threshold`` ->
+    from it to ``end``; recent -> nothing.
+    """
+    if requested_start is not None:
+        start = requested_start
+    elif last_backfill is None:
+        start = end - lookback
+    elif now - last_backfill > threshold:
+        start = last_backfill
+    else:
+        return []
+    holes = trading_holes(
+        Interval(start, end), covered, trading_days=trading_days, trading_hours=trading_hours
+    )
+    return [piece for hole in holes for piece in split(hole, window)]

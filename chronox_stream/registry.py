@@ -15,11 +15,10 @@ import orjson
 
 from chronox_stream.control import MAX_SYMBOL_LENGTH, SYMBOL_RE
 from chronox_stream.rejects import Rejected
-from chronox_stream.strategy import Phase, format_strategy, parse_strategy
+from chronox_stream.strategy import DEFAULT_STRATEGY, Phase, format_strategy, parse_strategy
 
 Op = Literal["add", "enable", "disable", "remove", "running", "phase_done", "phase_failed"]
 Status = Literal["idle", "running", "error"]
-DEFAULT_STRATEGY = "flatpack+api+snapshot+stream"
 
 #: The registry field each phase's completion time is kept in.
 PHASE_FIELD: dict[Phase, str] = {

@@ -19,7 +19,6 @@ ReasonCode = Literal[
     "invalid_timeframe",
     "invalid_range",
     "invalid_value",
-    "unsupported_phase",
     "invalid_envelope",
     "invalid_work_item",
 ]

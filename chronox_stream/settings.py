@@ -65,6 +65,16 @@ class Settings(BaseSettings):
     backfill_lookback_days: int = Field(
         7, ge=1, description="Range of a request without start: this many days before now."
     )
+    flatfiles_dir: Path | None = Field(
+        None, description="Read flat files from this folder (bucket layout) instead of S3."
+    )
+    rest_requests_per_minute: int = Field(
+        0, ge=0, description="REST requests per minute shared by all workers (0: no limit)."
+    )
+    gap_threshold_days: int = Field(
+        7, ge=0, description="A last backfill older than this many days is a gap to now."
+    )
+    gap_window_days: int = Field(7, ge=1, description="Largest api window of a gap, in days.")
     http_timeout_s: float = Field(30.0, gt=0, description="Timeout of one REST request, seconds.")
 
     # The simulator (`chronox sim`)
@@ -99,6 +109,8 @@ class Settings(BaseSettings):
         env: dict[str, str] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
+            if value is None:
+                continue
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()
             env[f"CHRONOX_{name.upper()}"] = (

@@ -8,7 +8,7 @@ from typing import Literal
 
 import orjson
 
-State = Literal["accepted", "started", "done", "failed"]
+State = Literal["accepted", "started", "done", "failed", "skipped"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

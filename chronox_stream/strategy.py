@@ -9,6 +9,9 @@ Phase = Literal["flatpack", "api", "snapshot", "stream"]
 #: Canonical execution order: bulk history first, then the REST fill, then now, then live.
 PHASES: tuple[Phase, ...] = get_args(Phase)
 
+#: What a symbol runs when neither the request nor the registry names a strategy.
+DEFAULT_STRATEGY = "flatpack+api+snapshot+stream"
+
 
 def parse_strategy(text: str) -> tuple[Phase, ...]:
     """Parse ``"flatpack+api"`` into phases in canonical order.

@@ -27,6 +27,7 @@ class TopicNames:
     """Full names of the application's topics for one prefix."""
 
     control: str
+    registry: str
     work: str
     status: str
     dlq: str
@@ -36,6 +37,7 @@ class TopicNames:
     def for_settings(cls, settings: Settings) -> TopicNames:
         return cls(
             control=settings.topic("control"),
+            registry=settings.topic("registry"),
             work=settings.topic("work"),
             status=settings.topic("status"),
             dlq=settings.topic("dlq"),
@@ -48,6 +50,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     n = settings.topic_partitions
     return [
         TopicSpec(names.control, n),
+        TopicSpec(names.registry, n),
         TopicSpec(names.work, n),
         TopicSpec(names.status, n),
         TopicSpec(names.dlq, n),

@@ -1,30 +1,35 @@
-"""Work items: one phase of one symbol over one window, keyed by symbol on the work topic.
+"""Work items: all phases of one request for one symbol, keyed by symbol on the work topic.
 
-Keying by symbol spreads symbols over the workers of the consumer group and keeps
-all work of one symbol on one partition, so its state is handled in one place.
+Keying by symbol spreads symbols over the workers of the consumer group and
+keeps all work and state of one symbol on one partition, so one worker runs a
+symbol's phases in order and owns its tables.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from chronox_stream.control import BackfillRequest, PublishMode, SnapshotMethod
-from chronox_stream.strategy import Phase
+from chronox_stream.strategy import DEFAULT_STRATEGY, Phase, parse_strategy
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WorkItem:
-    """What a phase agent needs to run one phase for one symbol over ``[start, end]``."""
+    """What the backfill agent needs to run a symbol's phases over ``[start, end]``.
+
+    ``start`` is ``None`` when the request named none: the gap rule then decides.
+    """
 
     request_id: str
     symbol: str
     timeframe: str
-    phase: Phase
-    start: datetime
+    phases: tuple[Phase, ...]
+    start: datetime | None
     end: datetime
     snapshot_method: SnapshotMethod
     publish_mode: PublishMode
@@ -37,34 +42,45 @@ class WorkItem:
     @classmethod
     def from_json(cls, raw: bytes) -> WorkItem:
         doc: dict[str, Any] = orjson.loads(raw)
-        doc["start"] = datetime.fromisoformat(doc["start"]).astimezone(UTC)
-        doc["end"] = datetime.fromisoformat(doc["end"]).astimezone(UTC)
+        doc["start"] = _utc(doc["start"]) if doc.get("start") else None
+        doc["end"] = _utc(doc["end"])
+        doc["phases"] = parse_strategy("+".join(doc["phases"]))
         return cls(**doc)
 
 
-def plan_work(
-    request: BackfillRequest, *, now: datetime, default_lookback: timedelta
-) -> list[WorkItem]:
-    """Split a request into one work item per symbol and phase.
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
 
-    The range defaults to ``default_lookback`` before ``now``; an ``end`` in the
-    future is clipped to ``now`` since no bar exists there yet.
+
+def plan_work(
+    request: BackfillRequest,
+    *,
+    now: datetime,
+    registered: Mapping[str, tuple[tuple[Phase, ...], bool]],
+) -> list[WorkItem]:
+    """One work item per symbol; an ``end`` in the future is clipped to ``now``.
+
+    ``registered`` maps each registry symbol to (strategy, enabled). Without
+    symbols the request covers the enabled ones. A symbol's phases are the
+    request's strategy if it names one (an override), else the registry's,
+    else ``DEFAULT_STRATEGY``; ``enable_stream: false`` removes ``stream``.
     """
     end = min(request.end or now, now)
-    start = request.start or end - default_lookback
+    symbols = request.symbols or tuple(s for s, (_, on) in registered.items() if on)
+    default = parse_strategy(DEFAULT_STRATEGY)
+    targets = {s: request.strategy or registered.get(s, (default, True))[0] for s in symbols}
     return [
         WorkItem(
             request_id=request.request_id,
             symbol=symbol,
             timeframe=request.timeframe,
-            phase=phase,
-            start=start,
+            phases=tuple(p for p in phases if p != "stream" or request.enable_stream),
+            start=request.start,
             end=end,
             snapshot_method=request.snapshot_method,
             publish_mode=request.publish_mode,
             throttle_ms=request.throttle_ms,
             dry_run=request.dry_run,
         )
-        for symbol in request.symbols
-        for phase in request.phases
+        for symbol, phases in targets.items()
     ]

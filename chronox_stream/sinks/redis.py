@@ -36,7 +36,7 @@ class RedisSink:
     """Publishes envelopes and keeps the latest one per symbol and timeframe."""
 
     def __init__(self, client: aioredis.Redis, *, prefix: str) -> None:
-        self._client = client
+        self.client = client
         self._prefix = prefix
         self._set_latest = client.register_script(_SET_IF_NOT_OLDER)
 
@@ -49,7 +49,7 @@ class RedisSink:
         if not envelopes:
             return
         newest: dict[tuple[str, str], tuple[Envelope, bytes]] = {}
-        async with self._client.pipeline(transaction=False) as pipe:
+        async with self.client.pipeline(transaction=False) as pipe:
             for envelope in envelopes:
                 payload = envelope.to_json()
                 pipe.publish(channel_name(self._prefix, envelope.symbol, envelope.tf), payload)
@@ -65,4 +65,4 @@ class RedisSink:
             await pipe.execute()
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self.client.aclose()

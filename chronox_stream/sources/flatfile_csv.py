@@ -43,21 +43,29 @@ class ParsedDay:
 
     def bars(self, tf: str = "1m") -> list[Bar]:
         """The rows as bars (1m for minute files, 1d for day files)."""
-        cols = {name: self.table.column(name).to_pylist() for name in COLUMNS}
-        return [
-            Bar(
-                symbol=cols["ticker"][i],
-                tf=tf,
-                ts=ms_to_utc(cols["window_start"][i] // 1_000_000),
-                open=cols["open"][i],
-                high=cols["high"][i],
-                low=cols["low"][i],
-                close=cols["close"][i],
-                volume=cols["volume"][i],
-                transactions=cols["transactions"][i],
-            )
-            for i in range(self.table.num_rows)
-        ]
+        return _to_bars(self.table, tf)
+
+    def bars_of(self, symbol: str, tf: str) -> list[Bar]:
+        """The rows of one symbol as bars."""
+        return _to_bars(self.table.filter(pc.equal(self.table.column("ticker"), symbol)), tf)
+
+
+def _to_bars(table: pa.Table, tf: str) -> list[Bar]:
+    cols = {name: table.column(name).to_pylist() for name in COLUMNS}
+    return [
+        Bar(
+            symbol=cols["ticker"][i],
+            tf=tf,
+            ts=ms_to_utc(cols["window_start"][i] // 1_000_000),
+            open=cols["open"][i],
+            high=cols["high"][i],
+            low=cols["low"][i],
+            close=cols["close"][i],
+            volume=cols["volume"][i],
+            transactions=cols["transactions"][i],
+        )
+        for i in range(table.num_rows)
+    ]
 
 
 def parse_aggregates(data: bytes, *, day: date, symbols: Iterable[str] | None) -> ParsedDay:

@@ -58,7 +58,6 @@ def test_duplicate_symbols_are_collapsed_in_order() -> None:
         (b"[1, 2]", "not_an_object"),
         (b'{"request_id": "r", "symbols": ["AAPL"], "colour": "red"}', "unknown_field"),
         (b'{"symbols": ["AAPL"]}', "missing_field"),
-        (b'{"request_id": "r"}', "missing_field"),
         (b'{"request_id": "r", "symbols": "AAPL"}', "invalid_type"),
         (b'{"request_id": "r", "symbols": ["AAPL"], "dry_run": "yes"}', "invalid_type"),
         (b'{"request_id": "r", "symbols": ["AAPL"], "throttle_ms": true}', "invalid_type"),
@@ -66,7 +65,6 @@ def test_duplicate_symbols_are_collapsed_in_order() -> None:
         (b'{"request_id": "r", "symbols": ["AAPL; DROP"]}', "invalid_symbol"),
         (b'{"request_id": "r", "symbols": ["ABCDEFGHIJKLMN"]}', "invalid_symbol"),
         (b'{"request_id": "r", "symbols": [42]}', "invalid_symbol"),
-        (b'{"request_id": "r", "symbols": []}', "invalid_value"),
         (b'{"request_id": "r", "symbols": ["AAPL"], "strategy": "api+api"}', "invalid_strategy"),
         (b'{"request_id": "r", "symbols": ["AAPL"], "strategy": "ftp"}', "invalid_strategy"),
         (b'{"request_id": "r", "symbols": ["AAPL"], "timeframe": "7m"}', "invalid_timeframe"),
@@ -93,6 +91,11 @@ def test_share_class_tickers_are_valid() -> None:
     assert parse({"request_id": "r", "symbols": ["BRK.B", "BF-B"]}).symbols == ("BRK.B", "BF-B")
 
 
-def test_no_stream_removes_the_stream_phase() -> None:
-    request = parse({"request_id": "r", "symbols": ["AAPL"], "enable_stream": False})
-    assert "stream" not in request.phases
+def test_no_symbols_makes_a_registry_driven_request() -> None:
+    assert parse({"request_id": "r"}).symbols == ()
+    assert parse({"request_id": "r", "symbols": []}).symbols == ()
+
+
+def test_strategy_is_an_override_only_when_given() -> None:
+    assert parse({"request_id": "r"}).strategy is None
+    assert parse({"request_id": "r", "strategy": "api+flatpack"}).strategy == ("flatpack", "api")

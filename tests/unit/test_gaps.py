@@ -5,7 +5,15 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chronox_stream.gaps import Interval, merge, split, subtract, threshold_gap, trading_holes
+from chronox_stream.gaps import (
+    Interval,
+    api_windows,
+    merge,
+    split,
+    subtract,
+    threshold_gap,
+    trading_holes,
+)
 from chronox_stream.market_calendar import extended_hours, trading_days
 
 NOW = datetime(2024, 3, 1, 12, tzinfo=UTC)
@@ -97,3 +105,40 @@ def test_weekends_and_holidays_are_never_holes() -> None:
     # the day after Thanksgiving closes early: its after-hours end at 17:00 New York.
     (hole,) = holes(Interval(utc(2024, 11, 29), utc(2024, 11, 30)), [])
     assert hole == Interval(utc(2024, 11, 29, 9), utc(2024, 11, 29, 22))
+
+
+def windows(**kwargs: object) -> list[Interval]:
+    args: dict[str, object] = {
+        "requested_start": None,
+        "end": utc(2024, 3, 1, 12),
+        "now": utc(2024, 3, 1, 12),
+        "covered": [],
+        "last_backfill": None,
+        "lookback": timedelta(days=3),
+        "threshold": timedelta(days=7),
+        "window": timedelta(days=7),
+        "trading_days": trading_days,
+        "trading_hours": extended_hours,
+    }
+    args.update(kwargs)
+    return api_windows(**args)  # type: ignore[arg-type]
+
+
+def test_api_backfill_scheduled_for_gaps() -> None:
+    old = windows(last_backfill=utc(2024, 2, 10))
+    assert old[0].start >= utc(2024, 2, 10) and old[-1].end == utc(2024, 3, 1, 12)
+    assert all(w.end - w.start <= timedelta(days=7) for w in old)
+    assert windows(last_backfill=utc(2024, 2, 28)) == []
+    never = windows()
+    assert never[0].start >= utc(2024, 2, 27, 12)
+
+
+def test_flatpack_api_gap_combo() -> None:
+    # flatpack covered every day but Wed 2024-02-28: api fetches exactly that session
+    covered = [
+        Interval(utc(2024, 2, 20), utc(2024, 2, 28, 1)),
+        Interval(utc(2024, 2, 29, 1), utc(2024, 3, 1, 12)),
+    ]
+    assert windows(requested_start=utc(2024, 2, 20), covered=covered) == [
+        Interval(utc(2024, 2, 28, 9), utc(2024, 2, 29, 1))
+    ]

@@ -1,0 +1,86 @@
+"""Backfill agent: runs a symbol's phases in order for each work item it owns.
+
+A phase that fails is reported (status topic, registry) and the next phase
+still runs: the api phase can fill what a failed flatpack left open.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from chronox_stream.app import Runtime, utcnow
+from chronox_stream.backfill import PhaseSkipped
+from chronox_stream.registry import Op, RegistryCommand
+from chronox_stream.rejects import Rejected
+from chronox_stream.status import State, StatusEvent
+from chronox_stream.strategy import Phase
+from chronox_stream.work import WorkItem
+
+log = logging.getLogger(__name__)
+
+#: Errors of the outside world a phase reports instead of crashing the agent.
+PHASE_ERRORS = (OSError, RuntimeError, ValueError)
+
+
+@dataclass(frozen=True)
+class PhaseReport:
+    """Where one phase of a work item reports: status topic, and registry unless a dry run."""
+
+    runtime: Runtime
+    item: WorkItem
+    phase: Phase
+
+    async def status(self, state: State, count: int = 0, error: str | None = None) -> None:
+        await self.runtime.report(
+            StatusEvent(request_id=self.item.request_id, symbol=self.item.symbol,
+                        phase=self.phase, dry_run=self.item.dry_run, state=state, at=utcnow(),
+                        count=count, error=error)
+        )  # fmt: skip
+
+    async def registry(self, op: Op, error: str | None = None) -> None:
+        if not self.item.dry_run:
+            await self.runtime.send_registry(
+                RegistryCommand(op=op, symbol=self.item.symbol, phase=self.phase, at=utcnow(),
+                                error=error)
+            )  # fmt: skip
+
+
+async def run_item(runtime: Runtime, item: WorkItem) -> None:
+    runner = runtime.runner()
+    emitter = runtime.emitter(item)
+    for phase in item.phases:
+        fields = {"request_id": item.request_id, "symbol": item.symbol, "phase": phase}
+        report = PhaseReport(runtime, item, phase)
+        await report.status("started")
+        await report.registry("running")
+        started = time.monotonic()
+        try:
+            count = await runner.run(phase, item, emitter, utcnow())
+        except PhaseSkipped as skipped:
+            log.info("phase skipped: %s", skipped, extra=fields)
+            await report.status("skipped", error=str(skipped))
+            continue
+        except PHASE_ERRORS as exc:
+            log.error("phase failed: %s", exc, extra=fields)
+            await report.status("failed", error=str(exc))
+            await report.registry("phase_failed", error=str(exc))
+            continue
+        elapsed = round(time.monotonic() - started, 3)
+        log.info("phase done", extra={**fields, "count": count, "elapsed_s": elapsed})
+        await report.status("done", count=count)
+        await report.registry("phase_done")
+
+
+def attach(runtime: Runtime) -> None:
+    @runtime.app.agent(runtime.topics.work, name="chronox.agents.backfill", concurrency=1)
+    async def backfill(stream: Any) -> None:
+        async for event in stream.events():
+            try:
+                item = WorkItem.from_json(event.value)
+            except (ValueError, KeyError, TypeError) as exc:
+                await runtime.dead_letter(event, Rejected("invalid_work_item", str(exc)))
+                continue
+            await run_item(runtime, item)

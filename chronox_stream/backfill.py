@@ -1,0 +1,142 @@
+"""Running the phases of one work item: flatpack, api, snapshot, then the stream hand-off.
+
+The shell around the pure planning in ``gaps``: it reads coverage from the
+backfill state table, fetches, emits through an ``Emitter``, and checkpoints
+each fetched window so a restarted worker resumes where the dead one stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Protocol
+
+from chronox_stream.coverage import Coverage
+from chronox_stream.emit import Emitter
+from chronox_stream.gaps import Interval, api_windows, subtract
+from chronox_stream.market_calendar import extended_hours, trading_days
+from chronox_stream.resample import resample
+from chronox_stream.settings import Settings
+from chronox_stream.sources.flatfile_csv import ParsedDay, parse_aggregates
+from chronox_stream.sources.flatfiles import FlatFileStore, Kind
+from chronox_stream.sources.polygon_rest import PolygonRest, collect
+from chronox_stream.strategy import Phase
+from chronox_stream.timeframes import TIMEFRAMES
+from chronox_stream.windows import window_start
+from chronox_stream.work import WorkItem
+
+log = logging.getLogger(__name__)
+
+
+class PhaseSkipped(Exception):
+    """A phase this version hands off instead of running (the reason is the message)."""
+
+
+class CoverageTable(Protocol):
+    def get(self, symbol: str, tf: str) -> Coverage: ...
+
+    def mark_fetched(self, symbol: str, tf: str, window: Interval) -> Coverage: ...
+
+
+class DayCache:
+    """The last few parsed day files (all symbols), shared by the symbols of one worker."""
+
+    def __init__(self, store: FlatFileStore, size: int = 3) -> None:
+        self._store = store
+        self._size = size
+        self._days: OrderedDict[tuple[Kind, date], ParsedDay | None] = OrderedDict()
+
+    async def get(self, kind: Kind, day: date) -> ParsedDay | None:
+        key = (kind, day)
+        if key not in self._days:
+            data = await self._store.fetch(kind, day)
+            self._days[key] = parse_aggregates(data, day=day, symbols=None) if data else None
+            while len(self._days) > self._size:
+                self._days.popitem(last=False)
+        self._days.move_to_end(key)
+        return self._days[key]
+
+
+@dataclass
+class PhaseRunner:
+    """Runs phases for work items; one per worker, sharing clients and caches."""
+
+    settings: Settings
+    rest: PolygonRest
+    days: DayCache
+    coverage: CoverageTable
+
+    async def run(self, phase: Phase, item: WorkItem, emitter: Emitter, now: datetime) -> int:
+        """Run one phase; return the number of bars it emitted."""
+        before = emitter.count
+        if phase == "flatpack":
+            await self.flatpack(item, emitter)
+        elif phase == "api":
+            await self.api(item, emitter, now)
+        elif phase == "snapshot":
+            await self.snapshot(item, emitter, now)
+        else:
+            raise PhaseSkipped("the stream phase is not available in this version")
+        return emitter.count - before
+
+    async def flatpack(self, item: WorkItem, emitter: Emitter) -> None:
+        tf = TIMEFRAMES[item.timeframe]
+        start = item.start or item.end - timedelta(days=self.settings.backfill_lookback_days)
+        kind: Kind = "day_aggs_v1" if tf.timespan == "day" else "minute_aggs_v1"
+        covered = self.coverage.get(item.symbol, tf.name).covered
+        for day in trading_days(start.date(), item.end.date()):
+            opens, closes = extended_hours(day)
+            session = Interval(max(opens, start), min(closes, item.end))
+            if session.empty or not subtract(session, covered):
+                continue
+            parsed = await self.days.get(kind, day)
+            if parsed is None:
+                log.warning("flat file of %s missing: left to the api phase", day,
+                            extra={"symbol": item.symbol, "phase": "flatpack"})  # fmt: skip
+                continue
+            if kind == "day_aggs_v1":
+                bars = parsed.bars_of(item.symbol, "1d")
+            else:
+                minutes = parsed.bars_of(item.symbol, "1m")
+                bars = resample([b for b in minutes if session.start <= b.ts < session.end], tf)
+            await emitter.emit(bars, "flatpack")
+            if not item.dry_run:
+                self.coverage.mark_fetched(item.symbol, tf.name, session)
+
+    async def api(self, item: WorkItem, emitter: Emitter, now: datetime) -> None:
+        tf = TIMEFRAMES[item.timeframe]
+        coverage = self.coverage.get(item.symbol, tf.name)
+        s = self.settings
+        for window in api_windows(
+            requested_start=item.start,
+            end=min(item.end, window_start(now, tf)),
+            now=now,
+            covered=coverage.covered,
+            last_backfill=coverage.last_backfill,
+            lookback=timedelta(days=s.backfill_lookback_days),
+            threshold=timedelta(days=s.gap_threshold_days),
+            window=timedelta(days=s.gap_window_days),
+            trading_days=trading_days,
+            trading_hours=extended_hours,
+        ):
+            last = window.end - timedelta(milliseconds=1)
+            bars = await collect(self.rest.aggregates(item.symbol, tf, window.start, last))
+            await emitter.emit(bars, "api")
+            if not item.dry_run:
+                self.coverage.mark_fetched(item.symbol, tf.name, window)
+
+    async def snapshot(self, item: WorkItem, emitter: Emitter, now: datetime) -> None:
+        if item.snapshot_method == "snapshot":
+            snap = await self.rest.snapshot(item.symbol)
+            bars = [b for b in (snap.minute, snap.day) if b is not None]
+        elif item.snapshot_method == "rest":
+            prev = await self.rest.previous_close(item.symbol)
+            bars = [prev] if prev else []
+        else:
+            tf = TIMEFRAMES[item.timeframe]
+            today = window_start(now, TIMEFRAMES["1d"])
+            bars = await collect(self.rest.aggregates(item.symbol, tf, today, now))
+        # In-progress bars are emitted too: their source rank keeps them provisional.
+        await emitter.emit(bars, "snapshot")

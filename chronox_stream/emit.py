@@ -1,0 +1,77 @@
+"""Emitting bars of one work item: dedup, publish mode, throttle, dry run.
+
+Order of effects per chunk of bars: decide with the dedup table (without
+recording), then (db-first) write PostgreSQL, then send to the bar topic and
+wait until Kafka has the envelopes, and only then record them as emitted. A
+crash in between can re-send a bar (downstream sinks are idempotent) but can
+never mark a bar emitted that is not on the topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+from chronox_stream.bars import Bar, Source
+from chronox_stream.envelope import envelope_for
+from chronox_stream.work import WorkItem
+
+CHUNK = 1000
+
+
+class Dedup(Protocol):
+    def admit(self, bar: Bar, source: Source, *, record: bool = True) -> bool: ...
+
+
+class Emitter:
+    """Publishes the bars of one work item; ``count`` says how many were (or would be) emitted."""
+
+    def __init__(
+        self,
+        item: WorkItem,
+        *,
+        dedup: Dedup,
+        send: Callable[[str, bytes, bytes], Awaitable[Any]],
+        write_db: Callable[[Sequence[tuple[Bar, Source]]], Awaitable[None]],
+    ) -> None:
+        self._item = item
+        self._dedup = dedup
+        self._send = send
+        self._write_db = write_db
+        self._gap_s = item.throttle_ms / 1000
+        self._last_publish = 0.0
+        self.count = 0
+
+    async def emit(self, bars: Sequence[Bar], source: Source) -> int:
+        """Emit what dedup admits; return how many of ``bars`` were (or would be) emitted."""
+        emitted = 0
+        for offset in range(0, len(bars), CHUNK):
+            emitted += await self._emit_chunk(bars[offset : offset + CHUNK], source)
+        self.count += emitted
+        return emitted
+
+    async def _emit_chunk(self, bars: Sequence[Bar], source: Source) -> int:
+        admitted = [b for b in bars if self._dedup.admit(b, source, record=False)]
+        if self._item.dry_run or not admitted:
+            return len(admitted)
+        if self._item.publish_mode == "db-first":
+            await self._write_db([(b, source) for b in admitted])
+        deliveries = []
+        for bar in admitted:
+            await self._throttle()
+            envelope = envelope_for(bar, source)
+            deliveries.append(await self._send(bar.tf, bar.symbol.encode(), envelope.to_json()))
+        await asyncio.gather(*deliveries)
+        for bar in admitted:
+            self._dedup.admit(bar, source)
+        return len(admitted)
+
+    async def _throttle(self) -> None:
+        if self._gap_s <= 0:
+            return
+        wait = self._last_publish + self._gap_s - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._last_publish = time.monotonic()

@@ -1,0 +1,76 @@
+"""Where Polygon flat files come from: an S3-compatible endpoint (aiobotocore) or a folder.
+
+Both use Polygon's key layout, ``us_stocks_sip/{minute,day}_aggs_v1/YYYY/MM/YYYY-MM-DD.csv.gz``.
+A missing day is ``None``, not an error: it is a gap for the api phase to fill.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Literal, Protocol
+
+from aiobotocore.session import get_session
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from chronox_stream.settings import Settings
+
+Kind = Literal["minute_aggs_v1", "day_aggs_v1"]
+
+
+def flat_file_key(kind: Kind, day: date) -> str:
+    return f"us_stocks_sip/{kind}/{day:%Y}/{day:%m}/{day:%Y-%m-%d}.csv.gz"
+
+
+class FlatFileStore(Protocol):
+    async def fetch(self, kind: Kind, day: date) -> bytes | None:
+        """The whole compressed file of ``day``, or ``None`` if it does not exist (yet)."""
+
+
+class LocalFlatFiles:
+    """A folder laid out like the bucket (e.g. a mirror made with ``aws s3 sync``)."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+
+    async def fetch(self, kind: Kind, day: date) -> bytes | None:
+        path = self._root / flat_file_key(kind, day)
+        return path.read_bytes() if path.exists() else None
+
+
+class S3FlatFiles:
+    """The S3-compatible endpoint, SigV4, credentials from the settings (never logged)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    async def fetch(self, kind: Kind, day: date) -> bytes | None:
+        s = self._settings
+        session = get_session()
+        async with session.create_client(
+            "s3",
+            endpoint_url=s.s3_endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id=s.s3_access_key.get_secret_value(),
+            aws_secret_access_key=s.s3_secret_key.get_secret_value(),
+            config=Config(
+                signature_version="s3v4", retries={"max_attempts": 5, "mode": "standard"}
+            ),
+        ) as client:
+            try:
+                response = await client.get_object(Bucket=s.s3_bucket, Key=flat_file_key(kind, day))
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                    return None
+                raise
+            async with response["Body"] as body:
+                data: bytes = await body.read()
+                return data
+
+
+def flat_file_store(settings: Settings) -> FlatFileStore:
+    """A local folder when ``flatfiles_dir`` is set, else the S3 endpoint."""
+    if settings.flatfiles_dir is not None:
+        return LocalFlatFiles(settings.flatfiles_dir)
+    return S3FlatFiles(settings)
