@@ -13,8 +13,6 @@ def raw_table(app: faust.App, name: str, *, partitions: int, global_: bool = Fal
         name,
         default=None,
         partitions=partitions,
-        key_type=bytes,
+        key_type=bytes,  # bytes types make Faust use the raw codec
         value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
     )
