@@ -72,6 +72,10 @@ async def run_item(runtime: Runtime, item: WorkItem) -> None:
         log.info("phase done", extra={**fields, "count": count, "elapsed_s": elapsed})
         await report.status("done", count=count)
         await report.registry("phase_done")
+    await runtime.report(
+        StatusEvent(request_id=item.request_id, symbol=item.symbol, state="finished",
+                    at=utcnow(), count=emitter.count, dry_run=item.dry_run)
+    )  # fmt: skip
 
 
 def attach(runtime: Runtime) -> None:

@@ -56,6 +56,10 @@ def ingest_parser() -> argparse.ArgumentParser:
     parser.add_argument("--start", help="YYYY-MM-DD or ISO-8601 time (default: lookback)")
     parser.add_argument("--end", help="YYYY-MM-DD or ISO-8601 time (default: now)")
     parser.add_argument("--request-id", help="id to track the request (default: generated)")
+    parser.add_argument("--wait", action="store_true", help="follow the request to completion")
+    parser.add_argument(
+        "--timeout", type=float, default=3600, help="seconds --wait waits (default 3600)"
+    )
     return parser
 
 
@@ -63,14 +67,13 @@ def request_from_args(args: argparse.Namespace, request_id: str) -> dict[str, An
     """The control message for parsed ``ingest`` flags: only what the user set, plus defaults."""
     request: dict[str, Any] = {
         "request_id": args.request_id or request_id,
-        "symbols": args.symbols,
         "timeframe": args.timeframe,
         "throttle_ms": args.throttle_ms,
         "dry_run": args.dry_run,
     }
     if args.no_stream:
         request["enable_stream"] = False
-    for key in ("strategy", "snapshot_method", "publish_mode", "start", "end"):
+    for key in ("symbols", "strategy", "snapshot_method", "publish_mode", "start", "end"):
         if getattr(args, key) is not None:
             request[key] = getattr(args, key)
     return request
@@ -83,14 +86,27 @@ def request_from_args(args: argparse.Namespace, request_id: str) -> dict[str, An
 @click.pass_context
 def ingest(ctx: click.Context) -> None:
     """Send a backfill request to the control topic (flags: chronox ingest --help)."""
+    from chronox_stream.follow import follow, progress_bar
     from chronox_stream.ingest import new_request_id, send_request
 
     args = ingest_parser().parse_args(ctx.args)
-    if not args.symbols:
-        raise click.UsageError("--symbols is required in this version")
+    settings = _settings()
     request = request_from_args(args, new_request_id())
-    asyncio.run(send_request(_settings(), request))
-    click.echo(f"sent {request['request_id']} ({len(args.symbols)} symbol(s))")
+    scope = f"{len(args.symbols)} symbol(s)" if args.symbols else "registry symbols"
+    if not args.wait:
+        asyncio.run(send_request(settings, request))
+        click.echo(f"sent {request['request_id']} ({scope})")
+        return
+    with progress_bar() as progress:
+        outcome = asyncio.run(
+            follow(settings, request["request_id"], lambda: send_request(settings, request),
+                   timeout_s=args.timeout, progress=progress)
+        )  # fmt: skip
+    click.echo(f"{request['request_id']}: {outcome.bars} bar(s) emitted")
+    if not outcome.complete:
+        raise click.ClickException(f"not finished after {args.timeout:.0f}s")
+    if outcome.failures:
+        raise click.ClickException("phase(s) failed:\n  " + "\n  ".join(outcome.failures))
 
 
 @main.group()
