@@ -110,6 +110,84 @@ def ingest(ctx: click.Context) -> None:
 
 
 @main.group()
+def registry() -> None:
+    """The symbol registry: which symbols registry-driven runs cover, and how."""
+
+
+def _send_registry(commands: list[Any]) -> None:
+    from chronox_stream.registry_client import send_commands
+
+    asyncio.run(send_commands(_settings(), commands))
+
+
+def _registry_command(op: str, symbols: tuple[str, ...], **fields: Any) -> list[Any]:
+    """Validated commands (the same parser the worker applies), one per symbol."""
+    from chronox_stream.registry import RegistryCommand, parse_command
+    from chronox_stream.rejects import Rejected
+
+    commands = []
+    for symbol in symbols:
+        raw = RegistryCommand(op=op, symbol=symbol, **fields).to_json()  # type: ignore[arg-type]
+        try:
+            commands.append(parse_command(raw))
+        except Rejected as rejected:
+            raise click.BadParameter(rejected.message) from None
+    return commands
+
+
+@registry.command("add")
+@click.argument("symbols", nargs=-1, required=True)
+@click.option("--strategy", help="'+'-joined phases (default: flatpack+api+snapshot+stream).")
+@click.option("--disabled", is_flag=True, help="Register without enabling.")
+def registry_add(symbols: tuple[str, ...], strategy: str | None, disabled: bool) -> None:
+    """Register (or update the strategy of) SYMBOLS."""
+    _send_registry(_registry_command("add", symbols, strategy=strategy, enabled=not disabled))
+    click.echo(f"registered {' '.join(symbols)}")
+
+
+@registry.command("enable")
+@click.argument("symbols", nargs=-1, required=True)
+def registry_enable(symbols: tuple[str, ...]) -> None:
+    """Include SYMBOLS in registry-driven runs."""
+    _send_registry(_registry_command("enable", symbols))
+
+
+@registry.command("disable")
+@click.argument("symbols", nargs=-1, required=True)
+def registry_disable(symbols: tuple[str, ...]) -> None:
+    """Leave SYMBOLS out of registry-driven runs (state is kept)."""
+    _send_registry(_registry_command("disable", symbols))
+
+
+@registry.command("remove")
+@click.argument("symbols", nargs=-1, required=True)
+def registry_remove(symbols: tuple[str, ...]) -> None:
+    """Forget SYMBOLS."""
+    _send_registry(_registry_command("remove", symbols))
+
+
+@registry.command("list")
+def registry_list() -> None:
+    """Print every registered symbol with its strategy, status and phase timestamps."""
+    from chronox_stream.registry_client import read_entries
+
+    def when(moment: Any) -> str:
+        return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+    entries = asyncio.run(read_entries(_settings()))
+    click.echo(
+        f"{'symbol':<8} {'strategy':<30} {'on':<3} {'status':<8} "
+        f"{'last_backfill':<17} {'last_snapshot':<17} {'last_stream':<17} last_error"
+    )
+    for e in entries:
+        click.echo(
+            f"{e.symbol:<8} {e.strategy:<30} {'yes' if e.enabled else 'no':<3} {e.status:<8} "
+            f"{when(e.last_backfill):<17} {when(e.last_snapshot):<17} {when(e.last_stream):<17} "
+            f"{e.last_error or ''}"
+        )
+
+
+@main.group()
 def db() -> None:
     """PostgreSQL schema management."""
 
