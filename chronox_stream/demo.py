@@ -14,16 +14,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
-import orjson
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaConsumer
 
 from chronox_stream.children import Child
+from chronox_stream.follow import follow
 from chronox_stream.ingest import new_request_id, send_request
 from chronox_stream.settings import Settings
 from chronox_stream.topics import ensure_topics
 
 DEMO_SYMBOLS = ("AAPL", "MSFT", "NVDA")
+DEMO_STRATEGY = "flatpack+api+snapshot"
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class DemoSummary:
     postgres_rows: int
     redis_messages: int
     rows_by_source: dict[str, int]
+    failures: list[str]
     elapsed_s: float
 
     def render(self) -> str:
@@ -43,33 +44,8 @@ class DemoSummary:
             f"  PostgreSQL rows: {self.postgres_rows}\n"
             f"  Redis messages:  {self.redis_messages}\n"
             f"  rows by source:  {sources}"
+            + "".join(f"\n  failed: {failure}" for failure in self.failures)
         )
-
-
-async def _wait_for_phases(
-    settings: Settings, request_id: str, expected: int, timeout_s: float
-) -> int:
-    """Count ``done``/``failed`` status events of the request until ``expected`` arrived."""
-    consumer = AIOKafkaConsumer(
-        settings.topic("status"),
-        bootstrap_servers=settings.kafka_bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    finished = 0
-    deadline = time.monotonic() + timeout_s
-    try:
-        while finished < expected and time.monotonic() < deadline:
-            batches = await consumer.getmany(timeout_ms=500)
-            for records in batches.values():
-                for record in records:
-                    event = orjson.loads(record.value)
-                    if event["request_id"] == request_id and event["state"] in ("done", "failed"):
-                        finished += 1
-    finally:
-        await consumer.stop()
-    return finished
 
 
 async def _count_rows(settings: Settings, symbols: tuple[str, ...]) -> tuple[int, dict[str, int]]:
@@ -102,17 +78,16 @@ async def _run(settings: Settings, days: int) -> DemoSummary:
     started = time.monotonic()
     request_id = new_request_id()
     end = datetime.now(UTC)
-    await send_request(
-        settings,
-        {
-            "request_id": request_id,
-            "symbols": list(DEMO_SYMBOLS),
-            "strategy": "api",
-            "start": (end - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "end": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        },
+    request = {
+        "request_id": request_id,
+        "symbols": list(DEMO_SYMBOLS),
+        "strategy": DEMO_STRATEGY,
+        "start": (end - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "end": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    outcome = await follow(
+        settings, request_id, lambda: send_request(settings, request), timeout_s=300
     )
-    done = await _wait_for_phases(settings, request_id, len(DEMO_SYMBOLS), timeout_s=180)
     stable_rows, previous = 0, -1
     while stable_rows != previous:  # the sink writes shortly after the phase is done
         previous = stable_rows
@@ -122,7 +97,13 @@ async def _run(settings: Settings, days: int) -> DemoSummary:
     await pubsub.aclose()  # type: ignore[no-untyped-call]
     await redis.aclose()
     return DemoSummary(
-        request_id, done, stable_rows, counter["n"], by_source, time.monotonic() - started
+        request_id,
+        sum(1 for state in outcome.states.values() if state == "done"),
+        stable_rows,
+        counter["n"],
+        by_source,
+        outcome.failures,
+        time.monotonic() - started,
     )
 
 

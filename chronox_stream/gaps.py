@@ -91,20 +91,24 @@ def trading_holes(
     trading_days: Callable[[date, date], list[date]],
     trading_hours: Callable[[date], tuple[datetime, datetime]],
 ) -> list[Interval]:
-    """Holes of ``requested`` not in ``covered`` that overlap trading hours, clipped to them.
+    """Holes of ``requested`` not in ``covered``, trimmed to trading hours; none if none trade.
 
-    A weekend, a holiday or a night is never a hole; an uncovered trading day,
-    or part of one, is.
+    A weekend, a holiday or a night alone is never a hole. A hole spanning many
+    days stays one interval (from the first session it touches to the last), so
+    it is fetched in as few windows as ``split`` allows.
     """
     holes: list[Interval] = []
-    days = trading_days(requested.start.date() - timedelta(days=1), requested.end.date())
-    covered = merge(covered)
-    for day in days:
-        opens, closes = trading_hours(day)
-        session = Interval(max(opens, requested.start), min(closes, requested.end))
-        if not session.empty:
-            holes.extend(subtract(session, covered))
-    return merge(holes)
+    for hole in subtract(requested, covered):
+        sessions = [
+            Interval(max(opens, hole.start), min(closes, hole.end))
+            for opens, closes in map(
+                trading_hours, trading_days(hole.start.date() - timedelta(days=1), hole.end.date())
+            )
+        ]
+        trading = [s for s in sessions if not s.empty]
+        if trading:
+            holes.append(Interval(trading[0].start, trading[-1].end))
+    return holes
 
 
 def api_windows(

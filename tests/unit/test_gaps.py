@@ -142,3 +142,10 @@ def test_flatpack_api_gap_combo() -> None:
     assert windows(requested_start=utc(2024, 2, 20), covered=covered) == [
         Interval(utc(2024, 2, 28, 9), utc(2024, 2, 29, 1))
     ]
+
+
+def test_a_long_gap_is_one_hole_fetched_in_week_windows() -> None:
+    (hole,) = holes(Interval(utc(2024, 2, 1), utc(2024, 3, 1)), [])
+    # Wed 31 Jan after-hours run to 01:00 UTC on 1 Feb, so the hole starts at the request
+    assert hole == Interval(utc(2024, 2, 1), utc(2024, 3, 1))
+    assert len(windows(requested_start=utc(2024, 2, 1))) == 5
