@@ -21,10 +21,6 @@ from chronox_stream.work import WorkItem
 
 log = logging.getLogger(__name__)
 
-#: Errors of the outside world a phase reports instead of crashing the agent.
-PHASE_ERRORS = (OSError, RuntimeError, ValueError)
-
-
 @dataclass(frozen=True)
 class PhaseReport:
     """Where one phase of a work item reports: status topic, and registry unless a dry run."""
@@ -63,8 +59,8 @@ async def run_item(runtime: Runtime, item: WorkItem) -> None:
             log.info("phase skipped: %s", skipped, extra=fields)
             await report.status("skipped", error=str(skipped))
             continue
-        except PHASE_ERRORS as exc:
-            log.error("phase failed: %s", exc, extra=fields)
+        except Exception as exc:  # a failed phase is reported; it never stops the agent
+            log.exception("phase failed: %s", exc, extra=fields)
             await report.status("failed", error=str(exc))
             await report.registry("phase_failed", error=str(exc))
             continue

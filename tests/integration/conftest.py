@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -41,38 +42,45 @@ async def stack() -> Settings:
     return settings
 
 
-@pytest.fixture
-async def settings(stack: Settings, sim: object, tmp_path: Path) -> AsyncIterator[Settings]:
-    """Settings isolated for one test, pointing at the simulator; topics created."""
+async def isolated(stack: Settings, sim: Any, tmp_path: Path) -> AsyncIterator[Settings]:
+    """Settings isolated for one test, pointing at ``sim``; topics created, dropped after."""
     tag = uuid.uuid4().hex[:10]
-    isolated = stack.with_overrides(
+    settings = stack.with_overrides(
         topic_prefix=f"t{tag}",
         app_id=f"chronox-test-{tag}",
         postgres_schema=f"t{tag}",
         redis_prefix=f"t{tag}:",
         data_dir=tmp_path / "data",
         topic_partitions=4,
-        polygon_rest_url=sim.rest_url,  # type: ignore[attr-defined]
-        polygon_ws_url=sim.ws_url,  # type: ignore[attr-defined]
-        polygon_api_key=sim.api_key,  # type: ignore[attr-defined]
-        s3_endpoint_url=sim.s3_url,  # type: ignore[attr-defined]
+        polygon_rest_url=sim.rest_url,
+        polygon_ws_url=sim.ws_url,
+        polygon_api_key=sim.api_key,
+        s3_endpoint_url=sim.s3_url,
         log_level="INFO",
     )
-    await ensure_topics(isolated)
-    yield isolated
-    conn = await asyncpg.connect(isolated.postgres_dsn.get_secret_value())
+    await ensure_topics(settings)
+    yield settings
+    conn = await asyncpg.connect(settings.postgres_dsn.get_secret_value())
     try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{isolated.postgres_schema}" CASCADE')
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.postgres_schema}" CASCADE')
     finally:
         await conn.close()
-    admin = AIOKafkaAdminClient(bootstrap_servers=isolated.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
-        mine = [t for t in await admin.list_topics() if t.startswith(isolated.topic_prefix + ".")]
+        prefixes = (settings.topic_prefix + ".", settings.app_id + "-")
+        mine = [t for t in await admin.list_topics() if t.startswith(prefixes)]
         if mine:
             await admin.delete_topics(mine)
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def settings(stack: Settings, sim: Any, tmp_path: Path) -> AsyncIterator[Settings]:
+    """Isolated settings against the seeded simulator (fixed clock in the past)."""
+    async for value in isolated(stack, sim, tmp_path):
+        yield value
 
 
 WorkerFactory = Callable[..., Child]

@@ -79,3 +79,42 @@ async def rest_aggregates(
             results.extend(body.get("results", []))
             url, params = body.get("next_url"), None
     return results
+
+
+def ms(day: str, *, end_of_day: bool = False) -> int:
+    """Epoch ms of a UTC day's start (or its last millisecond)."""
+    from datetime import UTC, datetime
+
+    moment = datetime.fromisoformat(day).replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000) + (86_400_000 - 1 if end_of_day else 0)
+
+
+async def wait_finished(
+    settings: Settings, request_id: str, *, timeout_s: float = 120
+) -> list[Any]:
+    """The request's status events, read until every work item reported ``finished``."""
+    import orjson
+
+    def done(records: list[ConsumerRecord[bytes, bytes]]) -> bool:
+        events = [orjson.loads(r.value) for r in records if r.key == request_id.encode()]
+        accepted = [e for e in events if e["state"] == "accepted"]
+        finished = [e for e in events if e["state"] == "finished"]
+        return bool(accepted) and len(finished) >= accepted[0]["count"]
+
+    records = await consume(settings, settings.topic("status"), until=done, timeout_s=timeout_s)
+    assert done(records), f"request {request_id} did not finish in {timeout_s}s"
+    return [orjson.loads(r.value) for r in records if r.key == request_id.encode()]
+
+
+async def count_messages(settings: Settings, topic: str) -> int:
+    """Messages on ``topic`` now (sum of end offsets; topics here are never compacted)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        from aiokafka import TopicPartition
+
+        await consumer.topics()
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return sum((await consumer.end_offsets(partitions)).values()) if partitions else 0
+    finally:
+        await consumer.stop()
