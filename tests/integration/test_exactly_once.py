@@ -35,9 +35,9 @@ async def send(producer: AIOKafkaProducer, settings: Settings, rid: str, **field
 async def truth(sim: Any) -> dict[tuple[str, int], tuple[float, ...]]:
     """What the simulator serves for the range: the same trades behind flat files and REST."""
     out = {}
+    span = f"1/minute/{ms(START)}/{ms(END, end_of_day=True)}"
     for symbol in SYMBOLS:
-        for b in await rest_aggregates(sim.rest_url, sim.api_key, symbol,
-                                       f"1/minute/{ms(START)}/{ms(END, end_of_day=True)}"):  # fmt: skip
+        for b in await rest_aggregates(sim.rest_url, sim.api_key, symbol, span):
             out[(symbol, b["t"])] = (b["o"], b["h"], b["l"], b["c"], b["v"])
     return out
 
