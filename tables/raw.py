@@ -1,10 +1,26 @@
-"""Tables of raw bytes: values are our own compact encodings, reassigned on every change."""
+"""Tables of raw bytes: values are our own compact encodings, reassigned on every change.
+
+RocksDB is opened per table and partition, so its per-database buffers are
+kept small here (Faust's defaults allow 2 GiB of block cache per database):
+memory then grows with the data a worker touches, not with the table's size.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import faust
+
+MIB = 1024 * 1024
+
+#: Per-database RocksDB options (Faust's ``RocksDBOptions`` names).
+ROCKSDB_OPTIONS: dict[str, int] = {
+    "write_buffer_size": 8 * MIB,
+    "max_write_buffer_number": 2,
+    "target_file_size_base": 32 * MIB,
+    "block_cache_size": 16 * MIB,
+    "block_cache_compressed_size": 4 * MIB,
+}
 
 
 def raw_table(app: faust.App, name: str, *, partitions: int, global_: bool = False) -> Any:
@@ -15,4 +31,5 @@ def raw_table(app: faust.App, name: str, *, partitions: int, global_: bool = Fal
         partitions=partitions,
         key_type=bytes,  # bytes types make Faust use the raw codec
         value_type=bytes,
+        options=dict(ROCKSDB_OPTIONS),
     )
