@@ -102,7 +102,8 @@ def ingest(ctx: click.Context) -> None:
             follow(settings, request["request_id"], lambda: send_request(settings, request),
                    timeout_s=args.timeout, progress=progress)
         )  # fmt: skip
-    click.echo(f"{request['request_id']}: {outcome.bars} bar(s) emitted")
+    verb = "would be emitted (dry run)" if args.dry_run else "emitted"
+    click.echo(f"{request['request_id']}: {outcome.bars} bar(s) {verb}")
     if not outcome.complete:
         raise click.ClickException(f"not finished after {args.timeout:.0f}s")
     if outcome.failures:
