@@ -79,6 +79,21 @@ def request_from_args(args: argparse.Namespace, request_id: str) -> dict[str, An
     return request
 
 
+def _check_request(request: dict[str, Any]) -> None:
+    """Refuse here what a worker would dead-letter, with the same parser and message."""
+    from datetime import UTC, datetime
+
+    import orjson
+
+    from chronox_stream.control import parse_backfill_request
+    from chronox_stream.rejects import Rejected
+
+    try:
+        parse_backfill_request(orjson.dumps(request), now=datetime.now(UTC))
+    except Rejected as rejected:
+        raise click.UsageError(f"{rejected.message} ({rejected.reason})") from None
+
+
 @main.command(
     context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
     add_help_option=False,
@@ -92,6 +107,7 @@ def ingest(ctx: click.Context) -> None:
     args = ingest_parser().parse_args(ctx.args)
     settings = _settings()
     request = request_from_args(args, new_request_id())
+    _check_request(request)
     scope = f"{len(args.symbols)} symbol(s)" if args.symbols else "registry symbols"
     if not args.wait:
         asyncio.run(send_request(settings, request))

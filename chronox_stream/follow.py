@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from chronox_stream.settings import Settings
-from chronox_stream.topics import ensure_topics
+from chronox_stream.topics import ensure_topics, partitions_of
 
 
 @dataclass
@@ -65,8 +65,7 @@ async def follow(
     outcome = Outcome()
     tasks: dict[tuple[str, str], TaskID] = {}
     try:
-        await consumer.topics()  # loads the metadata that partitions_for_topic reads
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        partitions = await partitions_of(settings, topic)
         consumer.assign(partitions)
         await consumer.seek_to_end(*partitions)
         for tp in partitions:

@@ -7,11 +7,11 @@ topic that Faust keeps for it.
 
 from __future__ import annotations
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from chronox_stream.registry import RegistryCommand, RegistryEntry
 from chronox_stream.settings import Settings
-from chronox_stream.topics import ensure_topics
+from chronox_stream.topics import ensure_topics, partitions_of
 
 
 def changelog_topic(settings: Settings) -> str:
@@ -39,9 +39,7 @@ async def read_entries(settings: Settings) -> list[RegistryEntry]:
     await consumer.start()
     latest: dict[bytes, bytes | None] = {}
     try:
-        topic = changelog_topic(settings)
-        await consumer.topics()
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        partitions = await partitions_of(settings, changelog_topic(settings))
         if not partitions:
             return []
         consumer.assign(partitions)

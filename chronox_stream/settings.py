@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     processing_guarantee: ProcessingGuarantee = Field(
         "at_least_once", description="Faust processing guarantee."
     )
+    shutdown_grace_s: float = Field(
+        20.0, gt=0, description="Seconds a stopping worker may drain before it exits anyway."
+    )
     web_enabled: bool = Field(False, description="Run the Faust web server in the worker.")
     web_port: int = Field(6066, description="Port of the Faust web server.")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from chronox_stream.settings import Settings
@@ -56,6 +57,19 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(names.dlq, n),
         *(TopicSpec(name, n) for name in names.bars.values()),
     ]
+
+
+async def partitions_of(settings: Settings, topic: str) -> list[TopicPartition]:
+    """The partitions of an existing topic (none if it does not exist)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        (description,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    if description["error_code"]:
+        return []
+    return sorted(TopicPartition(topic, p["partition"]) for p in description["partitions"])
 
 
 async def ensure_topics(settings: Settings) -> list[str]:

@@ -100,7 +100,8 @@ class PostgresSink:
             return 0
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
-                f"CREATE TEMP TABLE bars_in (LIKE {_quote(self._schema)}.bars) ON COMMIT DROP"
+                f"CREATE TEMP TABLE bars_in (LIKE {_quote(self._schema)}.bars INCLUDING DEFAULTS) "
+                "ON COMMIT DROP"
             )
             await conn.copy_records_to_table("bars_in", records=rows, columns=COLUMNS)
             status = await conn.execute(self._upsert)

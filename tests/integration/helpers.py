@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 
 from chronox_stream.settings import Settings
+from chronox_stream.topics import partitions_of
 
 
 async def consume(
@@ -108,13 +109,12 @@ async def wait_finished(
 
 async def count_messages(settings: Settings, topic: str) -> int:
     """Messages on ``topic`` now (sum of end offsets; topics here are never compacted)."""
+    partitions = await partitions_of(settings, topic)
+    if not partitions:
+        return 0
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
     await consumer.start()
     try:
-        from aiokafka import TopicPartition
-
-        await consumer.topics()
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        return sum((await consumer.end_offsets(partitions)).values()) if partitions else 0
+        return sum((await consumer.end_offsets(partitions)).values())
     finally:
         await consumer.stop()

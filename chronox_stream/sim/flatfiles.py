@@ -1,0 +1,126 @@
+"""Polygon flat files (CSV.gz) of a symbol universe, written once per (seed, symbols, day).
+
+Three files per trading day, keyed like Polygon's bucket
+(``us_stocks_sip/{kind}/YYYY/MM/YYYY-MM-DD.csv.gz``): ``minute_aggs_v1`` and
+``day_aggs_v1`` (``ticker,volume,open,close,high,low,window_start,transactions``,
+``window_start`` in ns) and ``trades_v1`` (Polygon's trade header, times in
+ns), rows sorted by ticker then time. They hold final values, like REST.
+
+Files live under ``<data_dir>/v<FORMAT>-seed<seed>-<symbols digest>/`` in
+the bucket layout, so a restart with the same seed and universe reuses them;
+writes are atomic (temporary file, then rename) and the gzip header carries
+no timestamp, so the bytes are reproducible.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from collections.abc import Sequence
+from datetime import date, timedelta
+from hashlib import blake2b
+from pathlib import Path
+from typing import Literal
+
+from chronox_stream.sim.history import day_bar, minute_bars
+from chronox_stream.sim.market import Market, Trade
+from chronox_stream.sim.sessions import TradingDay, ny_date, trading_day, trading_days
+
+Kind = Literal["minute_aggs_v1", "day_aggs_v1", "trades_v1"]
+KINDS: tuple[Kind, ...] = ("minute_aggs_v1", "day_aggs_v1", "trades_v1")
+FORMAT_VERSION = 1
+DEFAULT_DAYS = 5
+AGG_HEADER = "ticker,volume,open,close,high,low,window_start,transactions"
+TRADES_HEADER = (
+    "ticker,conditions,correction,exchange,id,participant_timestamp,price,sequence_number,"
+    "sip_timestamp,size,tape,trf_id,trf_timestamp"
+)
+
+
+def object_key(kind: Kind, day: date) -> str:
+    return f"us_stocks_sip/{kind}/{day:%Y}/{day:%m}/{day:%Y-%m-%d}.csv.gz"
+
+
+def cache_root(data_dir: Path, seed: int, symbols: Sequence[str]) -> Path:
+    digest = blake2b(",".join(sorted(symbols)).encode(), digest_size=5).hexdigest()
+    return data_dir / f"v{FORMAT_VERSION}-seed{seed}-{digest}"
+
+
+def _agg_rows(market: Market, symbols: Sequence[str], day: date, kind: Kind) -> list[str]:
+    rows = [AGG_HEADER]
+    for symbol in sorted(symbols):
+        if kind == "minute_aggs_v1":
+            bars = list(minute_bars(market, symbol, day))
+        else:
+            bar = day_bar(market, symbol, day)
+            bars = [bar] if bar is not None else []
+        rows.extend(
+            f"{symbol},{b.volume},{b.open},{b.close},{b.high},{b.low},{b.start_ns},{b.transactions}"
+            for b in bars
+        )
+    return rows
+
+
+def _trade_row(t: Trade) -> str:
+    conditions = ",".join(str(c) for c in t.conditions)
+    if len(t.conditions) > 1:
+        conditions = f'"{conditions}"'
+    trf_id = "" if t.trf_id is None else str(t.trf_id)
+    trf_ns = "" if t.trf_ns is None else str(t.trf_ns)
+    return (
+        f"{t.symbol},{conditions},0,{t.exchange},{t.trade_id},{t.participant_ns},{t.price},"
+        f"{t.sequence},{t.sip_ns},{t.size},{t.tape},{trf_id},{trf_ns}"
+    )
+
+
+def render(market: Market, symbols: Sequence[str], day: date, kind: Kind) -> bytes:
+    """One file's compressed bytes."""
+    if kind == "trades_v1":
+        rows = [TRADES_HEADER]
+        for symbol in sorted(symbols):
+            rows.extend(_trade_row(t) for t in market.day(symbol, day))
+    else:
+        rows = _agg_rows(market, symbols, day, kind)
+    return gzip.compress(("\n".join(rows) + "\n").encode(), compresslevel=6, mtime=0)
+
+
+def ensure_day(market: Market, symbols: Sequence[str], day: date, root: Path) -> dict[str, Path]:
+    """The day's files (object key -> path), written if not cached yet."""
+    found: dict[str, Path] = {}
+    for kind in KINDS:
+        key = object_key(kind, day)
+        path = root / key
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            partial.write_bytes(render(market, symbols, day, kind))
+            partial.replace(path)
+        found[key] = path
+    return found
+
+
+def planned_days(now_ns: int, first: date | None, last: date | None) -> list[date]:
+    """Days to publish: ``[first, last]`` when given; by default the last five complete days.
+
+    A day is complete once its after-hours session is over at ``now_ns``. With
+    only ``first``, the range runs to the latest complete day; with only
+    ``last``, it is the five trading days ending there.
+    """
+    if first is not None and last is not None:
+        return [d.day for d in trading_days(first, last)]
+    end = last if last is not None else _latest_complete(now_ns)
+    if end is None:
+        return []
+    if first is not None:
+        return [d.day for d in trading_days(first, end)]
+    found = trading_days(end - timedelta(days=4 * DEFAULT_DAYS), end)
+    return [d.day for d in found[-DEFAULT_DAYS:]]
+
+
+def _latest_complete(now_ns: int) -> date | None:
+    day = ny_date(now_ns)
+    for back in range(0, 15):
+        session: TradingDay | None = trading_day(day - timedelta(days=back))
+        if session is not None and session.post_close_ns <= now_ns:
+            return session.day
+    return None

@@ -1,0 +1,131 @@
+"""What stands before every Polygon REST handler: auth, rate limit, injected faults, entitlements.
+
+Checks run in Polygon's order: the key (401), then the key's request rate
+(429 with ``Retry-After``), then injected 5xx, then the ticker's entitlement
+(403). Error bodies are Polygon's, byte for byte in shape (FORMATS.md); none
+of them quotes the key. ``/_sim`` admin paths and the WebSocket pass through.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from hashlib import blake2b
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from chronox_stream.sim.knobs import KnobBoard
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+REQUEST_ID = web.RequestKey("request_id", str)
+NOT_PROVIDED = "API Key was not provided"
+UNKNOWN_KEY = "Unknown API Key"
+RATE_LIMITED = (
+    "You've exceeded the maximum requests per minute, please wait or upgrade your "
+    "subscription to continue. https://polygon.io/pricing"
+)
+NOT_ENTITLED = (
+    "You are not entitled to this data. Please upgrade your plan at https://polygon.io/pricing"
+)
+
+
+class RequestIds:
+    """Polygon-looking request ids (32 hex digits), a deterministic sequence per seed."""
+
+    def __init__(self, seed: int) -> None:
+        self._seed = seed
+        self._count = 0
+
+    def next(self) -> str:
+        self._count += 1
+        return blake2b(f"{self._seed}:{self._count}".encode(), digest_size=16).hexdigest()
+
+
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
+    )
+
+
+def error_response(
+    request_id: str, status: int, text: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    """Polygon's error body: ``error`` for most statuses, ``message`` for 403/404."""
+    if status == 403:
+        body = {"status": "NOT_AUTHORIZED", "request_id": request_id, "message": text}
+    elif status == 404:
+        body = {"status": "NOT_FOUND", "request_id": request_id, "message": text}
+    else:
+        body = {"status": "ERROR", "request_id": request_id, "error": text}
+    return json_response(body, status, headers)
+
+
+def presented_key(request: web.Request) -> str | None:
+    """The key of a request: ``Authorization: Bearer KEY`` first, then ``apiKey=KEY``."""
+    auth = request.headers.get("Authorization", "")
+    if auth.startswith("Bearer ") and auth[7:].strip():
+        return auth[7:].strip()
+    return request.query.get("apiKey") or None
+
+
+def key_accepted(required: str, presented: str | None) -> bool:
+    """Any key (or none) when none is required; else exactly the required one."""
+    if not required:
+        return True
+    return presented is not None and hmac.compare_digest(required, presented)
+
+
+class RateLimiter:
+    """Sliding one-minute window per key, in real time (what a client's budget is about)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._seen: dict[str, deque[float]] = {}
+
+    def admit(self, key: str, per_minute: int) -> int | None:
+        """``None`` if the request may go, else the seconds to wait (``Retry-After``)."""
+        if per_minute <= 0:
+            return None
+        now = self._clock()
+        seen = self._seen.setdefault(key, deque())
+        while seen and seen[0] <= now - 60:
+            seen.popleft()
+        if len(seen) >= per_minute:
+            return max(1, math.ceil(seen[0] + 60 - now))
+        seen.append(now)
+        return None
+
+
+def polygon_gate(board: KnobBoard, ids: RequestIds, limiter: RateLimiter) -> Any:
+    """aiohttp middleware applying the checks above to ``/v1`` and ``/v2`` paths."""
+
+    @web.middleware
+    async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith(("/v1/", "/v2/")):
+            return await handler(request)
+        request_id = ids.next()
+        request[REQUEST_ID] = request_id
+        knobs = board.current
+        key = presented_key(request)
+        if not key_accepted(knobs.api_key, key):
+            return error_response(request_id, 401, UNKNOWN_KEY if key else NOT_PROVIDED)
+        wait = limiter.admit(key or "", knobs.rate_limit)
+        if wait is not None:
+            return error_response(request_id, 429, RATE_LIMITED, {"Retry-After": str(wait)})
+        failure = board.take_failure()
+        if failure is not None:
+            return error_response(request_id, failure, HTTPStatus(failure).phrase)
+        ticker = request.match_info.get("ticker", "")
+        if ticker and ticker.upper() in board.current.forbidden_tickers:
+            return error_response(request_id, 403, NOT_ENTITLED)
+        return await handler(request)
+
+    return gate

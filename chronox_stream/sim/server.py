@@ -1,0 +1,161 @@
+"""The simulator process: one market behind REST + WebSocket (aiohttp) and S3 (moto).
+
+Start order: the flat files are generated (or found in the cache) and
+uploaded, then the HTTP server binds; only then is the one ``listening``
+line printed, so whoever waits for it finds every interface ready. The
+process serves until SIGINT or SIGTERM, then closes WebSockets, the HTTP
+server and the S3 server. Nothing printed or logged carries the API key or
+the S3 secret (the aiohttp access log, which would show ``apiKey=``, is off).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from chronox_stream.sim.admin import Admin
+from chronox_stream.sim.clock import SimClock
+from chronox_stream.sim.flatfiles import planned_days
+from chronox_stream.sim.gate import RateLimiter, RequestIds, polygon_gate
+from chronox_stream.sim.knobs import KnobBoard, Knobs
+from chronox_stream.sim.market import Market
+from chronox_stream.sim.rest import PolygonRest
+from chronox_stream.sim.s3 import FlatFileBucket, client_host
+from chronox_stream.sim.sessions import from_ns, trading_day
+from chronox_stream.sim.ws import WsHub
+
+#: Real seconds between checks for newly completed days to publish.
+REFRESH_S = 5.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SimConfig:
+    host: str
+    port: int
+    s3_port: int
+    seed: int
+    data_dir: Path
+    bucket: str
+    s3_access_key: str = field(repr=False)
+    s3_secret_key: str = field(repr=False)
+    clock_start_ns: int
+    speed: float
+    symbols: tuple[str, ...]
+    flatfiles: bool
+    flatfiles_from: date | None
+    flatfiles_to: date | None
+    knobs: Knobs
+
+
+class Simulator:
+    """Every part of one simulator, wired; :meth:`start` then :meth:`stop`."""
+
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.market = Market(config.seed)
+        self.clock = SimClock(config.clock_start_ns, config.speed)
+        self.board = KnobBoard(config.knobs, config.seed)
+        self.hub = WsHub(self.market, self.clock, self.board, config.symbols)
+        self.bucket: FlatFileBucket | None = None
+        if config.flatfiles:
+            self.bucket = FlatFileBucket(
+                host=config.host,
+                port=config.s3_port,
+                bucket=config.bucket,
+                access_key=config.s3_access_key,
+                secret_key=config.s3_secret_key,
+                market=self.market,
+                symbols=config.symbols,
+                data_dir=config.data_dir,
+            )
+        self._runner: web.AppRunner | None = None
+        self._refresher: asyncio.Task[None] | None = None
+
+    def _app(self) -> web.Application:
+        app = web.Application(
+            middlewares=[polygon_gate(self.board, RequestIds(self.config.seed), RateLimiter())]
+        )
+        app.add_routes(PolygonRest(self.market, self.clock, self.board).routes())
+        app.add_routes(Admin(self.board, self.clock, self.hub, self.info).routes())
+        app.router.add_get("/stocks", self.hub.handle)
+
+        async def close_websockets(_: web.Application) -> None:
+            await self.hub.shutdown()
+
+        app.on_shutdown.append(close_websockets)
+        return app
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "seed": self.config.seed,
+            "symbols": list(self.config.symbols),
+            "bucket": self.config.bucket if self.bucket else None,
+            "flatfile_days": [d.isoformat() for d in self.bucket.days] if self.bucket else [],
+        }
+
+    async def _sync_flatfiles(self) -> None:
+        if self.bucket is not None:
+            planned = planned_days(
+                self.clock.now_ns(), self.config.flatfiles_from, self.config.flatfiles_to
+            )
+            await self.bucket.sync(planned, self.board.current.missing_days)
+
+    async def _on_knobs(self, old: Knobs, new: Knobs) -> None:
+        if old.missing_days != new.missing_days:
+            await self._sync_flatfiles()
+
+    async def _refresh(self) -> None:
+        while True:
+            await asyncio.sleep(REFRESH_S)
+            await self._sync_flatfiles()
+
+    async def start(self) -> None:
+        await asyncio.to_thread(trading_day, from_ns(self.config.clock_start_ns).date())
+        if self.bucket is not None:
+            await asyncio.to_thread(self.bucket.start)
+            await self._sync_flatfiles()
+            self.board.listen(self._on_knobs)
+            self._refresher = asyncio.create_task(self._refresh())
+        self._runner = web.AppRunner(self._app(), access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.config.host, self.config.port).start()
+
+    async def stop(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self.bucket is not None:
+            await asyncio.to_thread(self.bucket.stop)
+
+    def banner(self) -> str:
+        """The one startup line: where everything listens (no secrets)."""
+        c = self.config
+        host = client_host(c.host)
+        s3 = f"S3 http://{host}:{c.s3_port} bucket {c.bucket}" if self.bucket else "S3 off"
+        return (
+            f"chronox sim listening: REST http://{host}:{c.port} | WS ws://{host}:{c.port}/stocks"
+            f" | {s3} | seed {c.seed}, clock {from_ns(c.clock_start_ns).isoformat()}"
+            f" x{c.speed:g}, symbols {','.join(c.symbols)}"
+        )
+
+
+async def serve(config: SimConfig) -> None:
+    """Run a simulator until SIGINT or SIGTERM."""
+    simulator = Simulator(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await simulator.start()
+        print(simulator.banner(), flush=True)
+        await stop.wait()
+    finally:
+        await simulator.stop()
