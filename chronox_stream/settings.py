@@ -99,9 +99,11 @@ class Settings(BaseSettings):
     log_format: LogFormat = Field("text", description="text (human) or json (one object per line).")
 
     def with_overrides(self, **overrides: Any) -> Settings:
-        """Return a copy with the non-``None`` overrides applied (CLI flags win over env)."""
+        """A validated copy with the non-``None`` overrides applied (CLI flags win over env)."""
         changes = {k: v for k, v in overrides.items() if v is not None}
-        return self.model_copy(update=changes) if changes else self
+        if not changes:
+            return self
+        return type(self).model_validate({**self.model_dump(), **changes})
 
     def to_env(self) -> dict[str, str]:
         """The ``CHRONOX_*`` variables that reproduce these settings in a child process.

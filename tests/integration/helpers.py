@@ -118,3 +118,15 @@ async def count_messages(settings: Settings, topic: str) -> int:
         return sum((await consumer.end_offsets(partitions)).values())
     finally:
         await consumer.stop()
+
+
+async def pubsub_messages(pubsub: Any, n: int, *, timeout_s: float = 60) -> list[bytes]:
+    """Payloads of up to ``n`` pub/sub messages, reading until ``timeout_s`` passes."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    payloads: list[bytes] = []
+    while len(payloads) < n and loop.time() < deadline:
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+        if message is not None:
+            payloads.append(message["data"])
+    return payloads

@@ -14,7 +14,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from chronox_stream.settings import Settings
 from tests.integration.conftest import WorkerFactory
-from tests.integration.helpers import consume, fetch_rows, ms, rest_aggregates, wait_finished
+from tests.integration.helpers import (
+    consume,
+    fetch_rows,
+    ms,
+    pubsub_messages,
+    rest_aggregates,
+    wait_finished,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -40,8 +47,9 @@ async def expected_count(sim: Any) -> int:
 async def test_kafka_first_mode(
     settings: Settings, sim: Any, start_worker: WorkerFactory, producer: AIOKafkaProducer
 ) -> None:
-    """Kafka, then Redis, then the database: with the database down, Kafka and Redis still get
-    every bar and the sink keeps retrying instead of dropping the batch."""
+    """Kafka, then Redis, then the database: with the database down, Kafka gets every bar,
+    Redis the sink's first batch, the database nothing, and the sink retries that batch
+    instead of dropping it."""
     total = await expected_count(sim)
     redis = aioredis.Redis.from_url(settings.redis_url.get_secret_value())
     pubsub = redis.pubsub()
@@ -50,13 +58,9 @@ async def test_kafka_first_mode(
     await request(producer, settings, "kf-1", publish_mode="kafka-first")
     envelopes = await consume(settings, settings.topic("bars.1m"), until=lambda r: len(r) >= total)
     assert len(envelopes) == total
-    mirrored = 0
-    while mirrored < total:
-        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=10)
-        if message is None:
-            break
-        mirrored += 1
-    assert mirrored == total
+    mirrored = await pubsub_messages(pubsub, total, timeout_s=5)
+    assert mirrored, "Redis is written before the database"
+    assert set(mirrored) <= {r.value for r in envelopes}
     assert await fetch_rows(settings, "SELECT 1 FROM {schema}.bars") == []
     assert "postgres write failed" in worker.log_path.read_text()
     await pubsub.aclose()
@@ -129,12 +133,7 @@ async def test_redis_mirror_kafka_first(
     await pubsub.subscribe(f"{settings.redis_prefix}bars:AAPL:1m")
     start_worker()
     await request(producer, settings, "mirror-1")
-    payloads = []
-    while len(payloads) < total:
-        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=15)
-        if message is None:
-            break
-        payloads.append(message["data"])
+    payloads = await pubsub_messages(pubsub, total)
     records = await consume(settings, settings.topic("bars.1m"), until=lambda r: len(r) >= total)
     assert sorted(payloads) == sorted(r.value for r in records)
     latest = await redis.get(f"{settings.redis_prefix}bars:latest:AAPL:1m")

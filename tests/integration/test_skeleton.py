@@ -11,7 +11,13 @@ from aiokafka import AIOKafkaProducer
 
 from chronox_stream.settings import Settings
 from tests.integration.conftest import WorkerFactory
-from tests.integration.helpers import consume, fetch_rows, poll, rest_aggregates
+from tests.integration.helpers import (
+    consume,
+    fetch_rows,
+    poll,
+    pubsub_messages,
+    rest_aggregates,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -76,12 +82,7 @@ async def test_backfill_lands_in_postgres_row_for_row(
     assert {r["tf"] for r in rows} == {"1m"}
     assert {r["revision"] for r in rows} == {1}
 
-    messages = []
-    while len(messages) < total:
-        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=10)
-        if message is None:
-            break
-        messages.append(message)
+    messages = await pubsub_messages(pubsub, total)
     assert len(messages) == total
     last = expected["MSFT"][-1]
     latest = orjson.loads(await redis.get(f"{settings.redis_prefix}bars:latest:MSFT:1m"))

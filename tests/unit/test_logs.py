@@ -54,3 +54,10 @@ def test_settings_repr_hides_secrets() -> None:
     settings = Settings(polygon_api_key=SecretStr("pk-live-123456"))
     assert "pk-live-123456" not in repr(settings)
     assert "pk-live-123456" not in str(settings.model_dump())
+
+
+def test_overrides_are_validated_like_the_environment() -> None:
+    settings = Settings().with_overrides(polygon_api_key="pk-9", web_port="7000", log_level=None)
+    assert isinstance(settings.polygon_api_key, SecretStr)
+    assert settings.web_port == 7000
+    assert settings.log_level == Settings().log_level
