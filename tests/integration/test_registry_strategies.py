@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -16,7 +17,7 @@ from tests.integration.helpers import consume, fetch_rows, poll, wait_finished
 
 pytestmark = pytest.mark.integration
 
-DAYS = {"start": "2024-01-16", "end": "2024-01-17"}
+DAYS = {"start": "2024-01-11", "end": "2024-01-16"}
 
 
 async def run(producer: AIOKafkaProducer, settings: Settings, rid: str, **fields: Any) -> list[Any]:
@@ -49,12 +50,21 @@ async def test_flatpack_api_strategy(
         ("AAPL", "api"): "done",
         ("MSFT", "api"): "done",
     }
-    rows = await fetch_rows(settings, "SELECT symbol, source, count(*) AS n FROM {schema}.bars "
-                                      "GROUP BY symbol, source")  # fmt: skip
-    by = {(r["symbol"], r["source"]): r["n"] for r in rows}
+    by = await poll(lambda: _settled_counts(settings), timeout_s=60)
     assert by[("AAPL", "flatpack")] > 500, "the flat files cover both days"
     assert by[("MSFT", "api")] > 500
     assert ("NVDA", "api") not in by
+
+
+async def _settled_counts(settings: Settings) -> dict[tuple[str, str], int] | None:
+    """Rows per (symbol, source) once the sink stopped adding rows for a second."""
+    sql = "SELECT symbol, source, count(*) AS n FROM {schema}.bars GROUP BY symbol, source"
+    first = await fetch_rows(settings, sql)
+    await asyncio.sleep(1)
+    second = await fetch_rows(settings, sql)
+    if not second or first != second:
+        return None
+    return {(r["symbol"], r["source"]): r["n"] for r in second}
 
 
 async def _registered(settings: Settings, n: int) -> bool:
