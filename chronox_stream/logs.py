@@ -20,6 +20,7 @@ from chronox_stream.settings import Settings
 
 FIELDS = ("request_id", "symbol", "phase", "source", "tf", "count", "elapsed_s", "reason")
 REDACTED = "***"
+MIN_SECRET_LENGTH = 8
 
 
 class JsonFormatter(logging.Formatter):
@@ -51,7 +52,10 @@ class RedactSecrets(logging.Filter):
 
     def __init__(self, secrets: list[str]) -> None:
         super().__init__()
-        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        # Short values (a local default such as "chronox") would also blank ordinary words.
+        self._secrets = sorted(
+            {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True
+        )
 
     def filter(self, record: logging.LogRecord) -> bool:
         if self._secrets:
