@@ -16,7 +16,7 @@ from typing import Protocol
 from chronox_stream.coverage import Coverage
 from chronox_stream.emit import Emitter
 from chronox_stream.gaps import Interval, api_windows, subtract
-from chronox_stream.market_calendar import extended_hours, trading_days
+from chronox_stream.market_calendar import NEW_YORK, extended_hours, trading_days
 from chronox_stream.resample import resample
 from chronox_stream.settings import Settings
 from chronox_stream.sources.flatfile_csv import ParsedDay, parse_aggregates
@@ -28,6 +28,12 @@ from chronox_stream.windows import window_start
 from chronox_stream.work import WorkItem
 
 log = logging.getLogger(__name__)
+
+
+def latest_session(now: datetime) -> date:
+    """Today's session in New York, or the last one before it (weekends, holidays)."""
+    today = now.astimezone(NEW_YORK).date()
+    return trading_days(today - timedelta(days=10), today)[-1]
 
 
 class PhaseSkipped(Exception):
@@ -136,7 +142,7 @@ class PhaseRunner:
             bars = [prev] if prev else []
         else:
             tf = TIMEFRAMES[item.timeframe]
-            today = window_start(now, TIMEFRAMES["1d"])
-            bars = await collect(self.rest.aggregates(item.symbol, tf, today, now))
+            session_start, _ = extended_hours(latest_session(now))
+            bars = await collect(self.rest.aggregates(item.symbol, tf, session_start, now))
         # In-progress bars are emitted too: their source rank keeps them provisional.
         await emitter.emit(bars, "snapshot")
