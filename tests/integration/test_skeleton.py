@@ -102,19 +102,35 @@ async def test_malformed_control_messages_go_to_the_dlq_and_the_worker_keeps_run
         b"bad-json": b"{not json",
         b"bad-field": orjson.dumps({"request_id": "x1", "symbols": ["AAPL"], "colour": "red"}),
         b"bad-symbol": orjson.dumps({"request_id": "x2", "symbols": ["AA PL"]}),
+        b"bad-tf": orjson.dumps({"request_id": "x3", "symbols": ["AAPL"], "timeframe": "2m"}),
+        b"bad-range": orjson.dumps(
+            {"request_id": "x4", "symbols": ["AAPL"], "start": "2024-01-10", "end": "2024-01-02"}
+        ),
+        b"future": orjson.dumps({"request_id": "x5", "symbols": ["AAPL"], "start": "2999-01-01"}),
+        b"bad-type": orjson.dumps({"request_id": "x6", "symbols": ["AAPL"], "dry_run": "yes"}),
+        b"not-object": b"[1, 2, 3]",
     }
     for key, value in bad.items():
         await _send(producer, settings, key, value)
-    good = {"request_id": "after-bad", "symbols": ["AAPL"], "start": END, "end": END}
+    good = {"request_id": "after-bad", "symbols": ["AAPL"], "strategy": "api",
+            "start": END, "end": END}  # fmt: skip
     await _send(producer, settings, b"after-bad", orjson.dumps(good))
 
-    dead = await consume(settings, settings.topic("dlq"), until=lambda r: len(r) >= 3)
+    dead = await consume(settings, settings.topic("dlq"), until=lambda r: len(r) >= len(bad))
     reasons = {
         r.key: dict(r.headers)["chronox-reason"].decode()
         for r in dead  # type: ignore[attr-defined]
     }
-    assert reasons == {b"bad-json": "invalid_json", b"bad-field": "unknown_field",
-                       b"bad-symbol": "invalid_symbol"}  # fmt: skip
+    assert reasons == {
+        b"bad-json": "invalid_json",
+        b"bad-field": "unknown_field",
+        b"bad-symbol": "invalid_symbol",
+        b"bad-tf": "invalid_timeframe",
+        b"bad-range": "invalid_range",
+        b"future": "invalid_range",
+        b"bad-type": "invalid_type",
+        b"not-object": "not_an_object",
+    }
     assert {r.key: r.value for r in dead} == bad  # type: ignore[attr-defined]
     assert all(dict(r.headers)["chronox-message"] for r in dead)  # type: ignore[attr-defined]
 
