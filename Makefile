@@ -39,5 +39,12 @@ stack-up: venv
 stack-down: venv
 	$(CHRONOX) stack down
 
+# Benchmarks print ratios to raw baselines measured in the same run (needs the stack up).
+bench: venv
+	$(CHRONOX) stack up
+	$(BIN)/python bench/flatfile_parse.py
+	$(BIN)/python bench/dedup_state_rss.py
+	$(BIN)/python bench/backfill_bench.py
+
 clean:
 	rm -rf $(VENV) .chronox

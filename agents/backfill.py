@@ -21,6 +21,7 @@ from chronox_stream.work import WorkItem
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class PhaseReport:
     """Where one phase of a work item reports: status topic, and registry unless a dry run."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -51,9 +52,11 @@ async def write_batch(runtime: Runtime, envelopes: list[Envelope]) -> None:
     async def write_postgres() -> None:
         await (await runtime.postgres()).write(rows)
 
+    started = time.monotonic()
     await until_done("redis", write_redis)
     await until_done("postgres", write_postgres)
-    log.debug("sink batch written", extra={"count": len(envelopes)})
+    elapsed = round(time.monotonic() - started, 3)
+    log.debug("sink batch written", extra={"count": len(envelopes), "elapsed_s": elapsed})
 
 
 def attach(runtime: Runtime) -> None:

@@ -49,7 +49,7 @@ class CoverageTable(Protocol):
 class DayCache:
     """The last few parsed day files (all symbols), shared by the symbols of one worker."""
 
-    def __init__(self, store: FlatFileStore, size: int = 3) -> None:
+    def __init__(self, store: FlatFileStore, size: int = 10) -> None:
         self._store = store
         self._size = size
         self._days: OrderedDict[tuple[Kind, date], ParsedDay | None] = OrderedDict()

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from chronox_stream.bars import Bar, Source
+from chronox_stream.dedup import Bucket
 from chronox_stream.envelope import envelope_for
 from chronox_stream.work import WorkItem
 
@@ -22,7 +23,9 @@ CHUNK = 1000
 
 
 class Dedup(Protocol):
-    def admit(self, bar: Bar, source: Source, *, record: bool = True) -> bool: ...
+    def decide(self, bars: list[Bar], source: Source) -> tuple[list[Bar], dict[str, Bucket]]: ...
+
+    def record(self, buckets: dict[str, Bucket]) -> None: ...
 
 
 class Emitter:
@@ -53,7 +56,7 @@ class Emitter:
         return emitted
 
     async def _emit_chunk(self, bars: Sequence[Bar], source: Source) -> int:
-        admitted = [b for b in bars if self._dedup.admit(b, source, record=False)]
+        admitted, state = self._dedup.decide(list(bars), source)
         if self._item.dry_run or not admitted:
             return len(admitted)
         if self._item.publish_mode == "db-first":
@@ -64,8 +67,7 @@ class Emitter:
             envelope = envelope_for(bar, source)
             deliveries.append(await self._send(bar.tf, bar.symbol.encode(), envelope.to_json()))
         await asyncio.gather(*deliveries)
-        for bar in admitted:
-            self._dedup.admit(bar, source)
+        self._dedup.record(state)
         return len(admitted)
 
     async def _throttle(self) -> None:

@@ -34,6 +34,7 @@ def trading_days(first: date, last: date) -> list[date]:
     return [s.date() for s in sessions]
 
 
+@lru_cache(maxsize=4096)
 def extended_hours(day: date) -> tuple[datetime, datetime]:
     """UTC [start, end) of the day's trading, pre-market to after-hours close."""
     close = _calendar().session_close(pd.Timestamp(day)).to_pydatetime()

@@ -1,4 +1,4 @@
-"""The dedup table: dedup_key -> what was last emitted for it (9 bytes)."""
+"""The dedup table: ``SYMBOL|tf|period`` -> what was emitted for each bar of that period."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from typing import Any
 import faust
 
 from chronox_stream.bars import Bar, Source
-from chronox_stream.dedup import Emitted, admit
-from chronox_stream.envelope import dedup_key_of
+from chronox_stream.dedup import Bucket, admit_batch, bucket_key, decode_bucket, encode_bucket
 from tables.raw import raw_table
 
 NAME = "dedup"
@@ -18,13 +17,12 @@ class DedupTable:
     def __init__(self, app: faust.App, *, partitions: int) -> None:
         self.table: Any = raw_table(app, NAME, partitions=partitions)
 
-    def admit(self, bar: Bar, source: Source, *, record: bool = True) -> bool:
-        """True if ``bar`` should be emitted; records it unless ``record`` is False (dry runs)."""
-        key = dedup_key_of(bar).encode()
-        raw = self.table.get(key)
-        state = admit(Emitted.from_bytes(raw) if raw else None, bar, source)
-        if state is None:
-            return False
-        if record:
-            self.table[key] = state.to_bytes()
-        return True
+    def decide(self, bars: list[Bar], source: Source) -> tuple[list[Bar], dict[str, Bucket]]:
+        """The bars to emit, and the state to ``record`` once they are on Kafka."""
+        keys = {bucket_key(bar) for bar in bars}
+        current = {key: decode_bucket(self.table.get(key.encode())) for key in keys}
+        return admit_batch(bars, source, current)
+
+    def record(self, buckets: dict[str, Bucket]) -> None:
+        for key, bucket in buckets.items():
+            self.table[key.encode()] = encode_bucket(bucket)
