@@ -1,6 +1,7 @@
 """Bars from trades and wider bars from narrower ones (pure), by Polygon's rules.
 
-Folding trades into one bar (:func:`fold`):
+Folding trades into one bar (:func:`fold` over records; :func:`fold_columns`
+and :func:`fold_span` are the same rules vectorised over a day's columns):
 
 - the bar exists only if at least one trade may set open/close; otherwise
   there is **no bar** (a minute with no eligible trades has none);
@@ -26,8 +27,19 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
 
-from chronox_stream.sim.conditions import counts_in_volume, sets_high_low, sets_open_close
-from chronox_stream.sim.market import Trade
+import numpy as np
+import numpy.typing as npt
+
+from chronox_stream.sim.conditions import (
+    NO_HIGH_LOW,
+    NO_OPEN_CLOSE,
+    NO_VOLUME,
+    ODD_LOT,
+    counts_in_volume,
+    sets_high_low,
+    sets_open_close,
+)
+from chronox_stream.sim.market import I64, Columns, Trade
 from chronox_stream.sim.sessions import NS_PER_MIN, NS_PER_S, ny_date, ny_midnight_ns
 
 Timespan = Literal["second", "minute", "hour", "day", "week", "month", "quarter", "year"]
@@ -103,24 +115,60 @@ def merge(bars: Sequence[Agg], start_ns: int, end_ns: int) -> Agg:
     )
 
 
-def fold_windows(trades: Sequence[Trade], width_ns: int) -> list[Agg]:
-    """Bars of epoch-aligned windows of ``width_ns`` (seconds, minutes) from time-ordered trades."""
-    bars: list[Agg] = []
-    group: list[Trade] = []
-    for trade in trades:
-        if group and trade.sip_ns // width_ns != group[0].sip_ns // width_ns:
-            bars.extend(_fold_group(group, width_ns))
-            group = []
-        group.append(trade)
-    if group:
-        bars.extend(_fold_group(group, width_ns))
-    return bars
+def _excluded(cols: Columns, codes: frozenset[int]) -> npt.NDArray[np.bool_]:
+    """Per trade: does any of its conditions (the one condition, the odd lot) fall in ``codes``?"""
+    return np.isin(cols.condition, list(codes)) | (cols.odd_lot & (ODD_LOT in codes))
 
 
-def _fold_group(group: list[Trade], width_ns: int) -> list[Agg]:
-    start = group[0].sip_ns - group[0].sip_ns % width_ns
-    bar = fold(group, start, start + width_ns)
-    return [bar] if bar is not None else []
+def _fold_groups(cols: Columns, firsts: I64, windows: list[tuple[int, int]]) -> list[Agg]:
+    """Bars of the trade groups starting at indices ``firsts``; groups without a bar dropped."""
+    n = len(cols)
+    high_low, open_close, volume = (
+        ~_excluded(cols, codes) for codes in (NO_HIGH_LOW, NO_OPEN_CLOSE, NO_VOLUME)
+    )
+    index = np.arange(n)
+    first_oc = np.minimum.reduceat(np.where(open_close, index, n), firsts).tolist()
+    last_oc = np.maximum.reduceat(np.where(open_close, index, -1), firsts).tolist()
+    high = np.maximum.reduceat(np.where(high_low, cols.cents, -1), firsts).tolist()
+    low = np.minimum.reduceat(np.where(high_low, cols.cents, np.iinfo(np.int64).max), firsts)
+    sizes = np.where(volume, cols.size, 0)
+    volumes = np.add.reduceat(sizes, firsts).tolist()
+    notional = np.add.reduceat(sizes * cols.cents, firsts).tolist()
+    counts = np.add.reduceat(volume.astype(np.int64), firsts).tolist()
+    cents = cols.cents.tolist()
+    return [
+        Agg(
+            start_ns=start,
+            end_ns=end,
+            open=cents[first_oc[g]] / 100,
+            high=high[g] / 100,
+            low=int(low[g]) / 100,
+            close=cents[last_oc[g]] / 100,
+            volume=volumes[g],
+            notional=notional[g],
+            transactions=counts[g],
+        )
+        for g, (start, end) in enumerate(windows)
+        if first_oc[g] < n
+    ]
+
+
+def fold_columns(cols: Columns, width_ns: int) -> list[Agg]:
+    """:func:`fold` of every epoch-aligned ``width_ns`` window, vectorised over a day's trades."""
+    if len(cols) == 0:
+        return []
+    keys = cols.sip_ns // width_ns
+    firsts = np.concatenate(([0], np.flatnonzero(np.diff(keys)) + 1))
+    starts = (keys[firsts] * width_ns).tolist()
+    return _fold_groups(cols, firsts, [(s, s + width_ns) for s in starts])
+
+
+def fold_span(cols: Columns, start_ns: int, end_ns: int) -> Agg | None:
+    """:func:`fold` of all of ``cols`` as one bar over ``[start_ns, end_ns)``."""
+    if len(cols) == 0:
+        return None
+    bars = _fold_groups(cols, np.zeros(1, dtype=np.int64), [(start_ns, end_ns)])
+    return bars[0] if bars else None
 
 
 def base_timespan(timespan: Timespan) -> Timespan:

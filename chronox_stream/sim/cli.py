@@ -55,53 +55,114 @@ def _symbols(ctx: click.Context, param: click.Parameter, value: str) -> tuple[st
 @click.option("--s3-port", type=int, help="S3 (flat files) port [CHRONOX_SIM_S3_PORT].")
 @click.option("--seed", type=int, help="Seed of the market [CHRONOX_SIM_SEED].")
 @click.option(
-    "--data-dir", type=click.Path(file_okay=False, path_type=Path),
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
     help="Flat-file cache folder [CHRONOX_SIM_DATA_DIR].",
-)  # fmt: skip
+)
 @click.option(
     "--api-key",
     help="Key REST and WebSocket require; empty accepts any key or none [CHRONOX_POLYGON_API_KEY].",
 )
 @click.option(
-    "--clock-start", callback=_moment, metavar="ISO8601",
+    "--clock-start",
+    callback=_moment,
+    metavar="ISO8601",
     help="Sim-now at startup, e.g. 2024-01-17T21:00:00Z [default: real now].",
-)  # fmt: skip
+)
 @click.option(
-    "--speed", type=click.FloatRange(min=0), default=1.0, show_default=True,
+    "--speed",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
     help="Sim seconds per real second (0 freezes the clock).",
-)  # fmt: skip
+)
 @click.option(
-    "--symbols", default=",".join(DEFAULT_SYMBOLS), show_default=True, callback=_symbols,
+    "--symbols",
+    default=",".join(DEFAULT_SYMBOLS),
+    show_default=True,
+    callback=_symbols,
     help="Symbol universe of the flat files and of '*' subscriptions.",
-)  # fmt: skip
+)
 @click.option("--flatfiles-from", callback=_day, metavar="YYYY-MM-DD", help="First flat-file day.")
 @click.option("--flatfiles-to", callback=_day, metavar="YYYY-MM-DD", help="Last flat-file day.")
 @click.option(
-    "--flatfiles/--no-flatfiles", default=True, show_default=True,
+    "--flatfiles/--no-flatfiles",
+    default=True,
+    show_default=True,
     help="Generate flat files and run the S3 endpoint.",
-)  # fmt: skip
-@click.option("--rate-limit", type=click.IntRange(min=0), default=0, show_default=True,
-              help="REST requests per minute per key, then 429 (0: no limit).")  # fmt: skip
-@click.option("--fail-next", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Answer the next N REST requests with --fail-status.")  # fmt: skip
-@click.option("--fail-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
-              help="Probability of --fail-status per REST request (seeded).")  # fmt: skip
-@click.option("--fail-status", type=int, default=500, show_default=True,
-              help="Status of injected failures (a 5xx).")  # fmt: skip
-@click.option("--malformed-next", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Truncate the next N aggregates bodies (invalid JSON).")  # fmt: skip
-@click.option("--page-size", type=click.IntRange(min=1),
-              help="Cap on 'limit' of aggregates (forces pagination).")  # fmt: skip
-@click.option("--missing-day", "missing_days", multiple=True, callback=_days,
-              metavar="YYYY-MM-DD", help="Leave this day out of the bucket (repeatable).")  # fmt: skip
-@click.option("--late-trades/--no-late-trades", default=True, show_default=True,
-              help="Deliver some trades late on the WebSocket (corrected AM).")  # fmt: skip
-@click.option("--forbid-ticker", "forbidden", multiple=True,
-              help="Answer REST requests for this ticker with 403 (repeatable).")  # fmt: skip
-@click.option("--ws-drop-after", type=click.IntRange(min=1),
-              help="Close each WebSocket after it received N events.")  # fmt: skip
-@click.option("--ws-max-connections", type=click.IntRange(min=1), default=1, show_default=True,
-              help="WebSocket connections per key; a newer one kicks the oldest off.")  # fmt: skip
+)
+@click.option(
+    "--rate-limit",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="REST requests per minute per key, then 429 (0: no limit).",
+)
+@click.option(
+    "--fail-next",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Answer the next N REST requests with --fail-status.",
+)
+@click.option(
+    "--fail-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Probability of --fail-status per REST request (seeded).",
+)
+@click.option(
+    "--fail-status",
+    type=int,
+    default=500,
+    show_default=True,
+    help="Status of injected failures (a 5xx).",
+)
+@click.option(
+    "--malformed-next",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Truncate the next N aggregates bodies (invalid JSON).",
+)
+@click.option(
+    "--page-size",
+    type=click.IntRange(min=1),
+    help="Cap on 'limit' of aggregates (forces pagination).",
+)
+@click.option(
+    "--missing-day",
+    "missing_days",
+    multiple=True,
+    callback=_days,
+    metavar="YYYY-MM-DD",
+    help="Leave this day out of the bucket (repeatable).",
+)
+@click.option(
+    "--late-trades/--no-late-trades",
+    default=True,
+    show_default=True,
+    help="Deliver some trades late on the WebSocket (corrected AM).",
+)
+@click.option(
+    "--forbid-ticker",
+    "forbidden",
+    multiple=True,
+    help="Answer REST requests for this ticker with 403 (repeatable).",
+)
+@click.option(
+    "--ws-drop-after",
+    type=click.IntRange(min=1),
+    help="Close each WebSocket after it received N events.",
+)
+@click.option(
+    "--ws-max-connections",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="WebSocket connections per key; a newer one kicks the oldest off.",
+)
 def sim(
     host: str | None,
     port: int | None,

@@ -83,7 +83,7 @@ class DayTape:
         return found
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=64)
 def day_tape(market: Market, symbol: str, day: date, late: bool) -> DayTape:
     by_sip = market.day(symbol, day)
     by_report = tuple(sorted(by_sip, key=lambda t: (t.report_ns if late else t.sip_ns, t.sip_ns)))

@@ -6,8 +6,9 @@ Three files per trading day, keyed like Polygon's bucket
 ``window_start`` in ns) and ``trades_v1`` (Polygon's trade header, times in
 ns), rows sorted by ticker then time. They hold final values, like REST.
 
-Files live under ``<data_dir>/v<FORMAT>-seed<seed>-<symbols digest>/`` in
-the bucket layout, so a restart with the same seed and universe reuses them;
+Files live under ``<data_dir>/<model digest>-seed<seed>-<symbols digest>/``
+in the bucket layout (the model digest covers the source of the modules that
+decide the bytes), so a restart with the same code, seed and universe reuses them;
 writes are atomic (temporary file, then rename) and the gzip header carries
 no timestamp, so the bytes are reproducible.
 """
@@ -15,10 +16,13 @@ no timestamp, so the bytes are reproducible.
 from __future__ import annotations
 
 import gzip
+import inspect
 import os
 from collections.abc import Sequence
 from datetime import date, timedelta
+from functools import lru_cache
 from hashlib import blake2b
+from importlib import import_module
 from pathlib import Path
 from typing import Literal
 
@@ -28,9 +32,12 @@ from chronox_stream.sim.sessions import TradingDay, ny_date, trading_day, tradin
 
 Kind = Literal["minute_aggs_v1", "day_aggs_v1", "trades_v1"]
 KINDS: tuple[Kind, ...] = ("minute_aggs_v1", "day_aggs_v1", "trades_v1")
-FORMAT_VERSION = 1
 DEFAULT_DAYS = 5
 AGG_HEADER = "ticker,volume,open,close,high,low,window_start,transactions"
+_MODEL_MODULES = tuple(
+    f"chronox_stream.sim.{name}"
+    for name in ("aggregate", "conditions", "flatfiles", "history", "market", "sessions")
+)
 TRADES_HEADER = (
     "ticker,conditions,correction,exchange,id,participant_timestamp,price,sequence_number,"
     "sip_timestamp,size,tape,trf_id,trf_timestamp"
@@ -41,9 +48,19 @@ def object_key(kind: Kind, day: date) -> str:
     return f"us_stocks_sip/{kind}/{day:%Y}/{day:%m}/{day:%Y-%m-%d}.csv.gz"
 
 
+@lru_cache(maxsize=1)
+def _model_digest() -> str:
+    """Digest of the source of every module that decides a file's bytes."""
+    digest = blake2b(digest_size=5)
+    for name in _MODEL_MODULES:
+        digest.update(Path(inspect.getfile(import_module(name))).read_bytes())
+    return digest.hexdigest()
+
+
 def cache_root(data_dir: Path, seed: int, symbols: Sequence[str]) -> Path:
-    digest = blake2b(",".join(sorted(symbols)).encode(), digest_size=5).hexdigest()
-    return data_dir / f"v{FORMAT_VERSION}-seed{seed}-{digest}"
+    """The cache folder of a (model version, seed, symbol universe)."""
+    universe = blake2b(",".join(sorted(symbols)).encode(), digest_size=5).hexdigest()
+    return data_dir / f"{_model_digest()}-seed{seed}-{universe}"
 
 
 def _agg_rows(market: Market, symbols: Sequence[str], day: date, kind: Kind) -> list[str]:

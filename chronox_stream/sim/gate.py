@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from chronox_stream.sim.knobs import KnobBoard
 
@@ -104,7 +105,7 @@ class RateLimiter:
         return None
 
 
-def polygon_gate(board: KnobBoard, ids: RequestIds, limiter: RateLimiter) -> Any:
+def polygon_gate(board: KnobBoard, ids: RequestIds, limiter: RateLimiter) -> Middleware:
     """aiohttp middleware applying the checks above to ``/v1`` and ``/v2`` paths."""
 
     @web.middleware

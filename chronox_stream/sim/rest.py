@@ -15,14 +15,14 @@ from __future__ import annotations
 import asyncio
 import base64
 from datetime import date, timedelta
-from typing import Any, cast
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
 from aiohttp import web
 
 from chronox_stream.sim import views
-from chronox_stream.sim.aggregate import TIMESPANS, Timespan
+from chronox_stream.sim.aggregate import TIMESPANS
 from chronox_stream.sim.clock import SimClock
 from chronox_stream.sim.gate import REQUEST_ID, error_response, json_response
 from chronox_stream.sim.knobs import KnobBoard
@@ -44,7 +44,8 @@ def encode_cursor(params: dict[str, str]) -> str:
 
 def decode_cursor(cursor: str) -> dict[str, str]:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        padded = cursor + "=" * (-len(cursor) % 4)
+        raw = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
         return dict(parse_qsl(raw, strict_parsing=True))
     except ValueError:
         raise BadRequest("Invalid cursor") from None
@@ -132,8 +133,9 @@ class PolygonRest:
         params = decode_cursor(given["cursor"]) if "cursor" in given else given
         if not match["multiplier"].isdigit() or int(match["multiplier"]) < 1:
             raise BadRequest("Invalid multiplier: must be a positive integer")
-        if match["timespan"] not in TIMESPANS:
-            raise BadRequest(f"Invalid timespan: {match['timespan']!r}")
+        timespan = match["timespan"]
+        if timespan not in TIMESPANS:
+            raise BadRequest(f"Invalid timespan: {timespan!r}")
         sort = params.get("sort", "asc")
         if sort not in ("asc", "desc"):
             raise BadRequest("Invalid sort: must be asc or desc")
@@ -142,7 +144,7 @@ class PolygonRest:
         query = AggQuery(
             symbol=match["ticker"],
             multiplier=int(match["multiplier"]),
-            timespan=cast(Timespan, match["timespan"]),
+            timespan=timespan,
             from_ns=parse_instant(match["start"], end_of_day=False),
             to_ns=parse_instant(match["end"], end_of_day=True),
             limit=limit,
