@@ -1,0 +1,246 @@
+"""The simulator's REST answers against Polygon's OpenAPI spec, and its faults and errors.
+
+The spec is read from ``$CHRONOX_POLYGON_SPEC_DIR`` (default ``<repo>/../shared/polygon``).
+One deliberate deviation: the spec types open-close ``preMarket`` as an integer
+while its own example (and Polygon) sends a price such as ``324.5``; the
+validator gets ``number`` there, and a test pins that this is the only error.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import aiohttp
+import jsonschema
+import pytest
+from openapi_core import OpenAPI
+from openapi_core.testing import MockRequest, MockResponse
+from openapi_schema_validator import OAS30Validator
+
+from chronox_stream.market_calendar import NEW_YORK
+from tests.fixtures.sim import SimServer
+
+pytestmark = pytest.mark.integration
+
+SPEC_HOST = "https://api.massive.com"
+REPO = Path(__file__).resolve().parents[2]
+AAPL_MINUTES = "/v2/aggs/ticker/AAPL/range/1/minute/2024-01-16/2024-01-17"
+
+
+def _spec_path() -> Path:
+    folder = Path(os.environ.get("CHRONOX_POLYGON_SPEC_DIR", REPO.parent / "shared" / "polygon"))
+    path = folder / "rest-openapi-stocks.json"
+    if not path.exists():
+        pytest.skip(f"Polygon REST spec not found at {path}; set CHRONOX_POLYGON_SPEC_DIR")
+    return path
+
+
+@pytest.fixture(scope="module")
+def raw_spec() -> dict[str, Any]:
+    return dict(json.loads(_spec_path().read_text()))
+
+
+@pytest.fixture(scope="module")
+def spec(raw_spec: dict[str, Any]) -> OpenAPI:
+    patched = copy.deepcopy(raw_spec)
+    open_close = patched["paths"]["/v1/open-close/{stocksTicker}/{date}"]["get"]
+    schema = open_close["responses"]["200"]["content"]["application/json"]["schema"]
+    schema["properties"]["preMarket"]["type"] = "number"
+    return OpenAPI.from_dict(patched)
+
+
+async def _get(
+    sim: SimServer, path: str, *, key: str | None = "bearer", **params: str
+) -> tuple[int, dict[str, str], bytes]:
+    headers = {"Authorization": f"Bearer {sim.api_key}"} if key == "bearer" else {}
+    if key not in (None, "bearer"):
+        params["apiKey"] = key
+    url = path if path.startswith("http") else sim.rest_url + path
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url, params=params, headers=headers) as resp:
+            return resp.status, dict(resp.headers), await resp.read()
+
+
+def _validate(spec: OpenAPI, path: str, status: int, body: bytes, **params: str) -> None:
+    request = MockRequest(SPEC_HOST, "get", path.split("?")[0], args=params)
+    spec.validate_response(request, MockResponse(body, status_code=status))
+
+
+async def _follow(sim: SimServer, spec: OpenAPI, path: str, **params: str) -> list[dict[str, Any]]:
+    """Every page of an aggregates query, each validated; returns all results."""
+    results: list[dict[str, Any]] = []
+    url: str | None = path
+    pages = 0
+    while url is not None:
+        status, _, raw = await _get(sim, url, **(params if pages == 0 else {}))
+        assert status == 200, raw
+        _validate(spec, urlsplit(url).path if url.startswith("http") else url, status, raw)
+        body = json.loads(raw)
+        assert body["resultsCount"] == len(body.get("results", []))
+        results.extend(body.get("results", []))
+        url = body.get("next_url")
+        pages += 1
+    return results
+
+
+async def test_aggregates_validate_and_paginate(sim: SimServer, spec: OpenAPI) -> None:
+    status, _, raw = await _get(sim, AAPL_MINUTES, limit="50000")
+    _validate(spec, AAPL_MINUTES, status, raw)
+    whole = json.loads(raw)
+    assert whole["status"] == "OK" and "next_url" not in whole and whole["resultsCount"] > 1000
+    paged = await _follow(sim, spec, AAPL_MINUTES, limit="400")
+    assert paged == whole["results"]
+    for timespan in ("5/minute", "1/hour", "1/day", "1/week"):
+        path = f"/v2/aggs/ticker/MSFT/range/{timespan}/2024-01-01/2024-01-17"
+        status, _, raw = await _get(sim, path)
+        _validate(spec, path, status, raw)
+        assert status == 200 and json.loads(raw)["results"]
+
+
+async def test_next_url_moves_from_and_carries_a_cursor_not_the_key(sim: SimServer) -> None:
+    status, _, raw = await _get(sim, AAPL_MINUTES, key=sim.api_key, limit="10")
+    body = json.loads(raw)
+    next_url = body["next_url"]
+    assert sim.api_key not in next_url and "apiKey" not in next_url
+    parts = urlsplit(next_url)
+    assert set(parse_qs(parts.query)) == {"cursor"}
+    next_from = int(parts.path.split("/")[-2])
+    assert next_from > body["results"][-1]["t"] and parts.path.endswith("/2024-01-17")
+    status, _, raw = await _get(sim, next_url)
+    assert json.loads(raw)["results"][0]["t"] == next_from
+    status, _, raw = await _get(sim, AAPL_MINUTES, sort="desc", limit="10")
+    body = json.loads(raw)
+    times = [r["t"] for r in body["results"]]
+    assert times == sorted(times, reverse=True)
+    assert urlsplit(body["next_url"]).path.split("/")[-2] == "2024-01-16", "desc moves `to`"
+
+
+async def test_holidays_have_no_results_and_early_closes_end_at_17(
+    sim: SimServer, spec: OpenAPI
+) -> None:
+    path = "/v2/aggs/ticker/AAPL/range/1/minute/2024-01-15/2024-01-15"
+    status, _, raw = await _get(sim, path)
+    _validate(spec, path, status, raw)
+    body = json.loads(raw)
+    assert "results" not in body and body["resultsCount"] == 0 and body["status"] == "OK"
+    bars = await _follow(sim, spec, "/v2/aggs/ticker/AAPL/range/1/minute/2023-11-24/2023-11-24")
+    last = datetime.fromtimestamp(bars[-1]["t"] / 1000, tz=NEW_YORK)
+    assert (last.hour, last.date()) == (16, date(2023, 11, 24))
+
+
+async def test_other_endpoints_validate(
+    sim: SimServer, spec: OpenAPI, raw_spec: dict[str, Any]
+) -> None:
+    for path in (
+        "/v2/aggs/ticker/AAPL/prev",
+        "/v2/snapshot/locale/us/markets/stocks/tickers/AAPL",
+        "/v1/open-close/AAPL/2024-01-17",
+        "/v1/marketstatus/now",
+        "/v1/marketstatus/upcoming",
+    ):
+        status, _, raw = await _get(sim, path)
+        assert status == 200, raw
+        _validate(spec, path, status, raw)
+    status, _, raw = await _get(sim, "/v1/open-close/AAPL/2024-01-17")
+    operation = raw_spec["paths"]["/v1/open-close/{stocksTicker}/{date}"]["get"]
+    schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    errors = list(OAS30Validator(schema).iter_errors(json.loads(raw)))
+    assert [list(e.path) for e in errors] == [["preMarket"]], "the spec's one mistyped field"
+    status, _, raw = await _get(sim, "/v1/open-close/AAPL/2024-01-15")
+    assert status == 404 and json.loads(raw)["status"] == "NOT_FOUND"
+
+
+def _error_schema(raw_spec: dict[str, Any], field: str) -> dict[str, Any]:
+    """The spec's ``StatusBase`` + ``RequestIdBase``, plus FORMATS.md's message field."""
+    schemas = raw_spec["components"]["schemas"]
+    return {
+        "allOf": [
+            schemas["StatusBase"],
+            schemas["RequestIdBase"],
+            {"required": [field], "properties": {field: {"type": "string"}}},
+        ]
+    }
+
+
+async def test_auth_errors(sim: SimServer, spec: OpenAPI, raw_spec: dict[str, Any]) -> None:
+    cases = [(None, "API Key was not provided"), ("wrong-key", "Unknown API Key")]
+    for key, message in cases:
+        status, _, raw = await _get(sim, AAPL_MINUTES, key=key)
+        assert status == 401
+        _validate(spec, AAPL_MINUTES, status, raw)
+        body = json.loads(raw)
+        jsonschema.validate(body, _error_schema(raw_spec, "error"))
+        assert (body["status"], body["error"]) == ("ERROR", message)
+        assert "wrong-key" not in raw.decode()
+    status, _, raw = await _get(sim, AAPL_MINUTES, key=sim.api_key, limit="5")
+    assert status == 200, "apiKey= works as well as the Bearer header"
+
+
+async def test_forbidden_ticker_is_403(
+    sim_knobs: SimServer, spec: OpenAPI, raw_spec: dict[str, Any]
+) -> None:
+    await sim_knobs.set_knobs(forbidden_tickers=["NVDA"])
+    status, _, raw = await _get(sim_knobs, "/v2/aggs/ticker/NVDA/prev")
+    assert status == 403
+    _validate(spec, "/v2/aggs/ticker/NVDA/prev", status, raw)
+    body = json.loads(raw)
+    jsonschema.validate(body, _error_schema(raw_spec, "message"))
+    assert body["status"] == "NOT_AUTHORIZED" and "not entitled" in body["message"]
+    assert (await _get(sim_knobs, "/v2/aggs/ticker/AAPL/prev"))[0] == 200
+
+
+async def test_rate_limit_is_429_with_retry_after(
+    sim_knobs: SimServer, spec: OpenAPI, raw_spec: dict[str, Any]
+) -> None:
+    await sim_knobs.set_knobs(rate_limit=3)
+    path = "/v2/aggs/ticker/AAPL/prev"
+    statuses = [(await _get(sim_knobs, path))[0] for _ in range(3)]
+    status, headers, raw = await _get(sim_knobs, path)
+    assert statuses == [200, 200, 200] and status == 429
+    _validate(spec, path, status, raw)
+    body = json.loads(raw)
+    jsonschema.validate(body, _error_schema(raw_spec, "error"))
+    assert body["error"].startswith("You've exceeded the maximum requests per minute")
+    assert 1 <= int(headers["Retry-After"]) <= 60
+
+
+async def test_injected_failures_and_malformed_pages(sim_knobs: SimServer) -> None:
+    await sim_knobs.set_knobs(fail_next=2, fail_status=503)
+    first = [(await _get(sim_knobs, AAPL_MINUTES, limit="5"))[0] for _ in range(3)]
+    assert first == [503, 503, 200]
+    await sim_knobs.set_knobs(malformed_next=1)
+    status, _, raw = await _get(sim_knobs, AAPL_MINUTES, limit="5")
+    assert status == 200
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(raw)
+    status, _, raw = await _get(sim_knobs, AAPL_MINUTES, limit="5")
+    assert json.loads(raw)["resultsCount"] == 5
+
+
+async def test_page_size_knob_caps_the_limit(sim_knobs: SimServer, spec: OpenAPI) -> None:
+    await sim_knobs.set_knobs(page_size=300)
+    status, _, raw = await _get(sim_knobs, AAPL_MINUTES, limit="50000")
+    body = json.loads(raw)
+    assert body["resultsCount"] == 300 and "next_url" in body
+    paged = await _follow(sim_knobs, spec, AAPL_MINUTES, limit="50000")
+    await sim_knobs.reset_knobs()
+    status, _, raw = await _get(sim_knobs, AAPL_MINUTES, limit="50000")
+    assert paged == json.loads(raw)["results"]
+
+
+async def test_bad_requests_are_400(sim: SimServer) -> None:
+    for path in (
+        "/v2/aggs/ticker/AAPL/range/0/minute/2024-01-16/2024-01-17",
+        "/v2/aggs/ticker/AAPL/range/1/fortnight/2024-01-16/2024-01-17",
+        "/v2/aggs/ticker/AAPL/range/1/minute/16-01-2024/2024-01-17",
+    ):
+        status, _, raw = await _get(sim, path)
+        assert status == 400 and json.loads(raw)["status"] == "ERROR", path
+    status, _, _ = await _get(sim, AAPL_MINUTES, cursor="%%%")
+    assert status == 400
