@@ -21,7 +21,7 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from chronox_stream.sim.knobs import KnobBoard
+from chronox_stream.sim.knobs import KnobBoard, Knobs
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID = web.RequestKey("request_id", str)
@@ -85,7 +85,11 @@ def key_accepted(required: str, presented: str | None) -> bool:
 
 
 class RateLimiter:
-    """Sliding one-minute window per key, in real time (what a client's budget is about)."""
+    """Sliding one-minute window per key, in real time (what a client's budget is about).
+
+    Setting a new limit starts a fresh budget: requests made under the old
+    limit (or while there was none) do not count against the new one.
+    """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
@@ -103,6 +107,11 @@ class RateLimiter:
             return max(1, math.ceil(seen[0] + 60 - now))
         seen.append(now)
         return None
+
+    async def on_knobs(self, old: Knobs, new: Knobs) -> None:
+        """Knob listener: forget the history when the limit changes."""
+        if old.rate_limit != new.rate_limit:
+            self._seen.clear()
 
 
 def polygon_gate(board: KnobBoard, ids: RequestIds, limiter: RateLimiter) -> Middleware:

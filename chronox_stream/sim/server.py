@@ -78,8 +78,10 @@ class Simulator:
         self._refresher: asyncio.Task[None] | None = None
 
     def _app(self) -> web.Application:
+        limiter = RateLimiter()
+        self.board.listen(limiter.on_knobs)
         app = web.Application(
-            middlewares=[polygon_gate(self.board, RequestIds(self.config.seed), RateLimiter())]
+            middlewares=[polygon_gate(self.board, RequestIds(self.config.seed), limiter)]
         )
         app.add_routes(PolygonRest(self.market, self.clock, self.board).routes())
         app.add_routes(Admin(self.board, self.clock, self.hub, self.info).routes())

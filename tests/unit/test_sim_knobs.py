@@ -73,6 +73,18 @@ def test_rate_limit_answers_with_the_wait() -> None:
     assert limiter.admit("k", 0) is None
 
 
+async def test_a_new_rate_limit_starts_a_fresh_budget() -> None:
+    now = [1000.0]
+    limiter = RateLimiter(clock=lambda: now[0])
+    board = KnobBoard(Knobs(rate_limit=1), seed=1)
+    board.listen(limiter.on_knobs)
+    assert limiter.admit("k", 1) is None and limiter.admit("k", 1) is not None
+    await board.update({"rate_limit": 3})
+    assert [limiter.admit("k", 3) is None for _ in range(4)] == [True, True, True, False]
+    await board.update({"fail_next": 1})
+    assert limiter.admit("k", 3) is not None, "other knobs leave the budget alone"
+
+
 def test_key_check() -> None:
     assert key_accepted("", None) and key_accepted("", "anything")
     assert key_accepted("k1", "k1")
