@@ -73,6 +73,8 @@ async def run_item(runtime: Runtime, item: WorkItem) -> None:
         StatusEvent(request_id=item.request_id, symbol=item.symbol, state="finished",
                     at=utcnow(), count=emitter.count, dry_run=item.dry_run)
     )  # fmt: skip
+    log.info("work item finished", extra={"request_id": item.request_id, "symbol": item.symbol,
+                                          "count": emitter.count})  # fmt: skip
 
 
 def attach(runtime: Runtime) -> None:

@@ -103,8 +103,10 @@ async def wait_finished(
         return bool(accepted) and len(finished) >= accepted[0]["count"]
 
     records = await consume(settings, settings.topic("status"), until=done, timeout_s=timeout_s)
-    assert done(records), f"request {request_id} did not finish in {timeout_s}s"
-    return [orjson.loads(r.value) for r in records if r.key == request_id.encode()]
+    events = [orjson.loads(r.value) for r in records if r.key == request_id.encode()]
+    seen = [(e.get("symbol"), e.get("phase"), e["state"]) for e in events]
+    assert done(records), f"request {request_id} did not finish in {timeout_s}s; saw {seen}"
+    return events
 
 
 async def count_messages(settings: Settings, topic: str) -> int:
