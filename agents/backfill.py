@@ -84,6 +84,6 @@ def attach(runtime: Runtime) -> None:
             try:
                 item = WorkItem.from_json(event.value)
             except (ValueError, KeyError, TypeError) as exc:
-                await runtime.dead_letter(event, Rejected("invalid_work_item", str(exc)))
+                await runtime.dead_letter(event.message, Rejected("invalid_work_item", str(exc)))
                 continue
             await run_item(runtime, item)

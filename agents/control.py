@@ -22,7 +22,7 @@ def attach(runtime: Runtime) -> None:
             try:
                 request = parse_backfill_request(event.value, now=utcnow())
             except Rejected as rejected:
-                await runtime.dead_letter(event, rejected)
+                await runtime.dead_letter(event.message, rejected)
                 continue
             registered = {
                 entry.symbol: (parse_strategy(entry.strategy), entry.enabled)

@@ -18,6 +18,6 @@ def attach(runtime: Runtime) -> None:
             try:
                 command = parse_command(event.value)
             except Rejected as rejected:
-                await runtime.dead_letter(event, rejected)
+                await runtime.dead_letter(event.message, rejected)
                 continue
             table.put(apply(table.get(command.symbol), command), command.symbol)

@@ -1,8 +1,15 @@
-"""Sink agent: mirrors bar envelopes to Redis and PostgreSQL in batches.
+"""Sink: mirrors bar envelopes to Redis and PostgreSQL in batches.
 
-Offsets of a batch are committed only after both writes succeeded: a failed
-write is retried with capped exponential backoff, never skipped, and replaying
-a batch after a crash changes nothing because the upsert is idempotent.
+It runs in every worker as an app task around a plain aiokafka consumer in its
+own consumer group (``<app id>-sink``), so N workers share the bar partitions.
+Not a Faust agent: a Faust stream hands an agent one event at a time, at about
+3,500 envelopes/s here, while ``getmany`` hands over whole batches and a
+2,000-row batch is written in a fraction of the time it takes Faust to gather it.
+
+Offsets of a batch are committed only after both writes (and any dead-lettering)
+succeeded: a failed write is retried with capped exponential backoff, never
+skipped, and replaying a batch after a crash or a rebalance changes nothing
+because both writes are idempotent.
 """
 
 from __future__ import annotations
@@ -12,7 +19,11 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeAlias
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
 from chronox_stream.app import Runtime
 from chronox_stream.envelope import Envelope, bar_from_envelope, decode_envelope
@@ -20,9 +31,11 @@ from chronox_stream.rejects import Rejected
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 2000
-BATCH_WITHIN_S = 0.5
+BATCH_SIZE = 5000
+BATCH_WITHIN_MS = 200
 BACKOFF_CAP_S = 15.0
+
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
 async def until_done(what: str, write: Callable[[], Awaitable[Any]]) -> None:
@@ -42,9 +55,9 @@ async def until_done(what: str, write: Callable[[], Awaitable[Any]]) -> None:
         await asyncio.sleep(delay)
 
 
-async def write_batch(runtime: Runtime, envelopes: list[Envelope]) -> None:
+async def write_batch(runtime: Runtime, envelopes: list[tuple[Envelope, bytes]]) -> None:
     """Redis, then PostgreSQL (kafka-first order: the envelopes are already on Kafka)."""
-    rows = [(bar_from_envelope(e), e.source) for e in envelopes]
+    rows = [(bar_from_envelope(e), e.source) for e, _ in envelopes]
 
     async def write_redis() -> None:
         await runtime.redis().publish(envelopes)
@@ -59,16 +72,66 @@ async def write_batch(runtime: Runtime, envelopes: list[Envelope]) -> None:
     log.debug("sink batch written", extra={"count": len(envelopes), "elapsed_s": elapsed})
 
 
+async def sink_records(runtime: Runtime, records: list[Record]) -> None:
+    """Decode, dead-letter what is not an envelope, write the rest."""
+    envelopes: list[tuple[Envelope, bytes]] = []
+    for record in records:
+        try:
+            envelopes.append((decode_envelope(record.value), record.value))
+        except (ValueError, KeyError, TypeError) as exc:
+            rejected = Rejected("invalid_envelope", f"not a v1 bar envelope: {exc}")
+            await runtime.dead_letter(record, rejected)
+    if envelopes:
+        await write_batch(runtime, envelopes)
+
+
+def next_offsets(
+    batch: dict[TopicPartition, list[Record]],
+) -> dict[TopicPartition, OffsetAndMetadata]:
+    """What to commit after ``batch``: one past the last record of each partition."""
+    return {tp: OffsetAndMetadata(records[-1].offset + 1, "") for tp, records in batch.items()}
+
+
+async def consume_bars(runtime: Runtime) -> None:
+    """One consumer's life: batches in, writes out, offsets committed after the writes."""
+    s = runtime.settings
+    consumer = AIOKafkaConsumer(
+        *runtime.topics.bar_names,
+        bootstrap_servers=s.kafka_bootstrap,
+        group_id=f"{s.app_id}-sink",
+        client_id=f"{s.app_id}-sink",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=BATCH_WITHIN_MS, max_records=BATCH_SIZE)
+            if not batch:
+                continue
+            await sink_records(runtime, [r for records in batch.values() for r in records])
+            try:
+                await consumer.commit(next_offsets(batch))
+            except (CommitFailedError, IllegalStateError) as lost:
+                # A rebalance took the partitions: their new owner replays the batch,
+                # which the idempotent writes absorb.
+                log.info("sink commit skipped after a rebalance: %s", lost)
+    finally:
+        await consumer.stop()
+
+
 def attach(runtime: Runtime) -> None:
-    @runtime.app.agent(runtime.topics.all_bars, name="chronox.agents.sink", concurrency=1)
-    async def sink(stream: Any) -> None:
-        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
-            envelopes: list[Envelope] = []
-            for event in events:
-                try:
-                    envelopes.append(decode_envelope(event.value))
-                except (ValueError, KeyError, TypeError) as exc:
-                    rejected = Rejected("invalid_envelope", f"not a v1 bar envelope: {exc}")
-                    await runtime.dead_letter(event, rejected)
-            if envelopes:
-                await write_batch(runtime, envelopes)
+    async def sink() -> None:
+        attempt = 0
+        while True:
+            try:
+                await consume_bars(runtime)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a broken consumer is rebuilt; offsets say where to resume
+                delay = min(BACKOFF_CAP_S, 0.5 * 2**attempt)
+                attempt += 1
+                log.exception("sink consumer failed; restarting in %.1fs", delay)
+                await asyncio.sleep(delay)
+
+    runtime.app.task(sink)

@@ -13,11 +13,11 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import faust
-from faust.types import EventT, TopicT
+from faust.types import TopicT
 
 from chronox_stream.backfill import DayCache, PhaseRunner
 from chronox_stream.bars import Bar, Source
@@ -59,6 +59,21 @@ def raw_topic(app: faust.App, name: str, partitions: int) -> TopicT:
     )
 
 
+class Consumed(Protocol):
+    """A consumed Kafka message, from Faust (``event.message``) or from aiokafka."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
 @dataclass
 class Topics:
     control: TopicT
@@ -67,7 +82,10 @@ class Topics:
     status: TopicT
     dlq: TopicT
     bars: dict[str, TopicT]
-    all_bars: TopicT
+
+    @property
+    def bar_names(self) -> list[str]:
+        return [topic.get_topic_name() for topic in self.bars.values()]
 
 
 @dataclass
@@ -151,9 +169,11 @@ class Runtime:
             )
         return self._redis
 
-    async def dead_letter(self, event: EventT[Any], rejected: Rejected) -> None:
-        """Forward the original bytes to the DLQ with the reason in headers; log it."""
-        message = event.message
+    async def dead_letter(self, message: Consumed, rejected: Rejected) -> None:
+        """Forward the original bytes to the DLQ with the reason in headers; log it.
+
+        Returns once Kafka acknowledged the copy, so the caller may commit the original.
+        """
         headers: dict[str, Any] = {
             REASON_HEADER: rejected.reason.encode(),
             MESSAGE_HEADER: rejected.message.encode(),
@@ -161,7 +181,8 @@ class Runtime:
             "chronox-source-partition": str(message.partition).encode(),
             "chronox-source-offset": str(message.offset).encode(),
         }
-        await self.topics.dlq.send(key=event.key, value=event.value, headers=headers)
+        sent = await self.topics.dlq.send(key=message.key, value=message.value, headers=headers)
+        await sent
         log.warning(
             "rejected message from %s[%d]@%d: %s",
             message.topic,
@@ -175,6 +196,8 @@ class Runtime:
         await self.topics.status.send(key=status.request_id.encode(), value=status.to_json())
 
     async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.days.close()
         if self._http is not None:
             await self._http.close()
         if self._postgres is not None:
@@ -218,13 +241,6 @@ def build_runtime(settings: Settings) -> Runtime:
         status=raw_topic(app, names.status, n),
         dlq=raw_topic(app, names.dlq, n),
         bars={tf: raw_topic(app, name, n) for tf, name in names.bars.items()},
-        all_bars=app.topic(
-            *names.bars.values(),
-            key_type=bytes,
-            value_type=bytes,
-            key_serializer="raw",
-            value_serializer="raw",
-        ),
     )
     tables = Tables(
         registry=RegistryTable(app, partitions=n),

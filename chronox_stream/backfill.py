@@ -64,6 +64,9 @@ class DayCache:
         self._days.move_to_end(key)
         return self._days[key]
 
+    async def close(self) -> None:
+        await self._store.close()
+
 
 @dataclass
 class PhaseRunner:

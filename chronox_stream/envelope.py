@@ -15,12 +15,18 @@ import orjson
 from chronox_stream.bars import Bar, Source
 
 VERSION = "v1"
-TS_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def format_ts(ts: datetime) -> str:
     """``YYYY-MM-DDTHH:MM:SSZ`` in UTC, the only timestamp form an envelope carries."""
-    return ts.astimezone(UTC).strftime(TS_FORMAT)
+    return ts.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+
+
+def parse_ts(text: str) -> datetime:
+    """The UTC moment of a ``YYYY-MM-DDTHH:MM:SSZ`` string; ``ValueError`` for any other form."""
+    if len(text) != 20 or text[10] != "T" or text[19] != "Z":
+        raise ValueError(f"timestamp {text!r} is not YYYY-MM-DDTHH:MM:SSZ")
+    return datetime.fromisoformat(text[:19]).replace(tzinfo=UTC)
 
 
 def dedup_key_of(bar: Bar) -> str:
@@ -101,7 +107,7 @@ def decode_envelope(raw: bytes) -> Envelope:
     )
     if doc.get("dedup_key") != envelope.dedup_key:
         raise ValueError("dedup_key does not match symbol|tf|ts")
-    datetime.strptime(envelope.ts, TS_FORMAT)
+    parse_ts(envelope.ts)
     return envelope
 
 
@@ -110,7 +116,7 @@ def bar_from_envelope(envelope: Envelope) -> Bar:
     return Bar(
         symbol=envelope.symbol,
         tf=envelope.tf,
-        ts=datetime.strptime(envelope.ts, TS_FORMAT).replace(tzinfo=UTC),
+        ts=parse_ts(envelope.ts),
         open=envelope.ohlcv["open"],
         high=envelope.ohlcv["high"],
         low=envelope.ohlcv["low"],

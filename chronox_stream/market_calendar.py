@@ -26,6 +26,12 @@ def _calendar() -> xc.ExchangeCalendar:
     return xc.get_calendar("XNYS")
 
 
+def load_calendar() -> None:
+    """Build the calendar now: that takes about a second, which a worker pays at start
+    rather than in its first request."""
+    _calendar()
+
+
 def trading_days(first: date, last: date) -> list[date]:
     """NYSE sessions from ``first`` to ``last`` inclusive."""
     if last < first:

@@ -20,6 +20,7 @@ import faust
 
 from chronox_stream.app import build_runtime
 from chronox_stream.logs import logging_config
+from chronox_stream.market_calendar import load_calendar
 from chronox_stream.settings import Settings
 from chronox_stream.topics import ensure_topics
 
@@ -62,6 +63,7 @@ def run_worker(settings: Settings) -> None:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(ensure_topics(settings))
+    load_calendar()
     runtime = build_runtime(settings)
     worker = GracefulWorker(
         runtime.app,

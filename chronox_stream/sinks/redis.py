@@ -44,14 +44,17 @@ class RedisSink:
     def connect(cls, url: str, *, prefix: str) -> RedisSink:
         return cls(aioredis.Redis.from_url(url), prefix=prefix)
 
-    async def publish(self, envelopes: Sequence[Envelope]) -> None:
-        """One pipeline per batch: every PUBLISH, then one latest-bar update per key."""
+    async def publish(self, envelopes: Sequence[tuple[Envelope, bytes]]) -> None:
+        """One pipeline per batch: every PUBLISH, then one latest-bar update per key.
+
+        Each envelope comes with its wire bytes (as consumed from Kafka), which are
+        what subscribers receive: nothing is serialized twice.
+        """
         if not envelopes:
             return
         newest: dict[tuple[str, str], tuple[Envelope, bytes]] = {}
         async with self.client.pipeline(transaction=False) as pipe:
-            for envelope in envelopes:
-                payload = envelope.to_json()
+            for envelope, payload in envelopes:
                 pipe.publish(channel_name(self._prefix, envelope.symbol, envelope.tf), payload)
                 key = (envelope.symbol, envelope.tf)
                 if key not in newest or envelope.ts >= newest[key][0].ts:

@@ -6,9 +6,11 @@ A missing day is ``None``, not an error: it is a gap for the api phase to fill.
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import AsyncExitStack
 from datetime import date
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from aiobotocore.session import get_session
 from botocore.config import Config
@@ -27,6 +29,9 @@ class FlatFileStore(Protocol):
     async def fetch(self, kind: Kind, day: date) -> bytes | None:
         """The whole compressed file of ``day``, or ``None`` if it does not exist (yet)."""
 
+    async def close(self) -> None:
+        """Release connections; a later ``fetch`` opens them again."""
+
 
 class LocalFlatFiles:
     """A folder laid out like the bucket (e.g. a mirror made with ``aws s3 sync``)."""
@@ -38,35 +43,60 @@ class LocalFlatFiles:
         path = self._root / flat_file_key(kind, day)
         return path.read_bytes() if path.exists() else None
 
+    async def close(self) -> None:
+        return None
+
 
 class S3FlatFiles:
-    """The S3-compatible endpoint, SigV4, credentials from the settings (never logged)."""
+    """The S3-compatible endpoint, SigV4, credentials from the settings (never logged).
+
+    One client serves every fetch: making a botocore client costs about 0.2 s,
+    twenty times the fetch of a day file.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._client: Any = None
+        self._open = AsyncExitStack()
+        self._lock = asyncio.Lock()
+
+    async def _s3(self) -> Any:
+        async with self._lock:
+            if self._client is None:
+                s = self._settings
+                self._client = await self._open.enter_async_context(
+                    get_session().create_client(
+                        "s3",
+                        endpoint_url=s.s3_endpoint_url,
+                        region_name="us-east-1",
+                        aws_access_key_id=s.s3_access_key.get_secret_value(),
+                        aws_secret_access_key=s.s3_secret_key.get_secret_value(),
+                        config=Config(
+                            signature_version="s3v4",
+                            retries={"max_attempts": 5, "mode": "standard"},
+                        ),
+                    )
+                )
+        return self._client
 
     async def fetch(self, kind: Kind, day: date) -> bytes | None:
-        s = self._settings
-        session = get_session()
-        async with session.create_client(
-            "s3",
-            endpoint_url=s.s3_endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id=s.s3_access_key.get_secret_value(),
-            aws_secret_access_key=s.s3_secret_key.get_secret_value(),
-            config=Config(
-                signature_version="s3v4", retries={"max_attempts": 5, "mode": "standard"}
-            ),
-        ) as client:
-            try:
-                response = await client.get_object(Bucket=s.s3_bucket, Key=flat_file_key(kind, day))
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                    return None
-                raise
-            async with response["Body"] as body:
-                data: bytes = await body.read()
-                return data
+        client = await self._s3()
+        try:
+            response = await client.get_object(
+                Bucket=self._settings.s3_bucket, Key=flat_file_key(kind, day)
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+        async with response["Body"] as body:
+            data: bytes = await body.read()
+            return data
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._open.aclose()
+            self._client = None
 
 
 def flat_file_store(settings: Settings) -> FlatFileStore:

@@ -1,12 +1,19 @@
 """Envelope v1: the seed's exact shape, key order and dedup key."""
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
 
 from chronox_stream.bars import Bar
-from chronox_stream.envelope import bar_from_envelope, decode_envelope, envelope_for
+from chronox_stream.envelope import (
+    bar_from_envelope,
+    decode_envelope,
+    envelope_for,
+    format_ts,
+    parse_ts,
+)
 
 BAR = Bar(
     symbol="AAPL",
@@ -56,7 +63,8 @@ def test_round_trip_keeps_the_bar() -> None:
     [
         lambda d: d.update(version="v2"),
         lambda d: d.update(dedup_key="AAPL|1m|2024-01-15T10:31:00Z"),
-        lambda d: d.update(ts="2024-01-15 10:30"),
+        lambda d: d.update(ts="2024-01-15 10:30:00Z", dedup_key="AAPL|1m|2024-01-15 10:30:00Z"),
+        lambda d: d.update(ts="2024-01-15T10:30:00+00", dedup_key="AAPL|1m|2024-01-15T10:30:00+00"),
         lambda d: d.pop("ohlcv"),
     ],
 )
@@ -65,3 +73,19 @@ def test_decode_refuses_what_is_not_a_v1_envelope(mutate: object) -> None:
     mutate(doc)  # type: ignore[operator]
     with pytest.raises((ValueError, KeyError)):
         decode_envelope(orjson.dumps(doc))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2024-01-15T10:30:00", "2024-01-15T10:30:00.000Z", "2024-01-15T10:30:00+00:00",
+     "2024-01-15 10:30:00Z", "2024-13-15T10:30:00Z", "20240115T103000Z", ""],
+)  # fmt: skip
+def test_timestamps_have_exactly_one_form(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_ts(text)
+
+
+def test_timestamps_are_utc_whatever_the_zone() -> None:
+    new_york = datetime(2024, 1, 15, 5, 30, tzinfo=ZoneInfo("America/New_York"))
+    assert format_ts(new_york) == "2024-01-15T10:30:00Z"
+    assert parse_ts("2024-01-15T10:30:00Z") == new_york
