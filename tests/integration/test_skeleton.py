@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 
+from chronox_stream.bars import Bar
+from chronox_stream.envelope import envelope_for
 from chronox_stream.settings import Settings
 from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import (
@@ -146,3 +149,31 @@ async def test_malformed_control_messages_go_to_the_dlq_and_the_worker_keeps_run
     assert worker.process.poll() is None
     key = settings.polygon_api_key.get_secret_value()
     assert key and key not in worker.log_path.read_text(), "the API key leaked into the log"
+
+
+async def test_what_is_not_an_envelope_on_a_bar_topic_goes_to_the_dlq(
+    settings: Settings, start_worker: WorkerFactory, producer: AIOKafkaProducer
+) -> None:
+    """Any producer may write to the bar topics: the sink dead-letters what it cannot read
+    and still writes the envelopes around it."""
+    worker = start_worker()
+    bar = Bar(symbol="ZZZ", tf="1m", ts=datetime(2024, 1, 16, 15, 0, tzinfo=UTC),
+              open=10.0, high=11.0, low=9.5, close=10.5, volume=1200.0)  # fmt: skip
+    good = envelope_for(bar, "api").to_json()
+    wrong_key = orjson.loads(good) | {"dedup_key": "ZZZ|1m|2024-01-16T15:01:00Z"}
+    bad = [b"{not json", orjson.dumps(wrong_key), orjson.dumps({"version": "v2"})]
+    topic = settings.topic("bars.1m")
+    for value in [bad[0], good, *bad[1:]]:
+        await producer.send_and_wait(topic, key=b"ZZZ", value=value)
+
+    dead = await consume(settings, settings.topic("dlq"), until=lambda r: len(r) >= len(bad))
+    assert sorted(r.value for r in dead) == sorted(bad)
+    assert {dict(r.headers)["chronox-reason"] for r in dead} == {b"invalid_envelope"}
+    assert {dict(r.headers)["chronox-source-topic"] for r in dead} == {topic.encode()}
+
+    async def landed() -> list[Any]:
+        return await fetch_rows(settings, "SELECT * FROM {schema}.bars WHERE symbol = 'ZZZ'")
+
+    rows = await poll(landed, timeout_s=60)
+    assert [(r["ts"], r["close"], r["source"]) for r in rows] == [(bar.ts, 10.5, "api")]
+    assert worker.process.poll() is None
