@@ -26,7 +26,8 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
 from chronox_stream.app import Runtime
-from chronox_stream.envelope import Envelope, bar_from_envelope, decode_envelope
+from chronox_stream.bars import Bar, Source
+from chronox_stream.envelope import decode_bar
 from chronox_stream.rejects import Rejected
 
 log = logging.getLogger(__name__)
@@ -55,34 +56,35 @@ async def until_done(what: str, write: Callable[[], Awaitable[Any]]) -> None:
         await asyncio.sleep(delay)
 
 
-async def write_batch(runtime: Runtime, envelopes: list[tuple[Envelope, bytes]]) -> None:
+async def write_batch(runtime: Runtime, bars: list[tuple[Bar, Source, bytes]]) -> None:
     """Redis, then PostgreSQL (kafka-first order: the envelopes are already on Kafka)."""
-    rows = [(bar_from_envelope(e), e.source) for e, _ in envelopes]
 
     async def write_redis() -> None:
-        await runtime.redis().publish(envelopes)
+        await runtime.redis().publish([(bar, payload) for bar, _, payload in bars])
 
     async def write_postgres() -> None:
-        await (await runtime.postgres()).write(rows)
+        await (await runtime.postgres()).write([(bar, source) for bar, source, _ in bars])
 
     started = time.monotonic()
     await until_done("redis", write_redis)
     await until_done("postgres", write_postgres)
     elapsed = round(time.monotonic() - started, 3)
-    log.debug("sink batch written", extra={"count": len(envelopes), "elapsed_s": elapsed})
+    log.debug("sink batch written", extra={"count": len(bars), "elapsed_s": elapsed})
 
 
 async def sink_records(runtime: Runtime, records: list[Record]) -> None:
     """Decode, dead-letter what is not an envelope, write the rest."""
-    envelopes: list[tuple[Envelope, bytes]] = []
+    bars: list[tuple[Bar, Source, bytes]] = []
     for record in records:
         try:
-            envelopes.append((decode_envelope(record.value), record.value))
+            bar, source = decode_bar(record.value)
         except (ValueError, KeyError, TypeError) as exc:
             rejected = Rejected("invalid_envelope", f"not a v1 bar envelope: {exc}")
             await runtime.dead_letter(record, rejected)
-    if envelopes:
-        await write_batch(runtime, envelopes)
+            continue
+        bars.append((bar, source, record.value))
+    if bars:
+        await write_batch(runtime, bars)
 
 
 def next_offsets(

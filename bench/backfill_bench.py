@@ -2,14 +2,14 @@
 
 Runs against the local stack (``chronox stack up``). In one run it measures
   * end to end: request sent -> every bar in PostgreSQL, bars/s;
-  * per stage: backfill agent (fetch + dedup + publish, from status events) and sink
-    (PostgreSQL rows/s from the rows' ``updated_at``);
+  * per stage: backfill (request sent -> every work item reported finished: fetch, parse,
+    dedup, publish) and sink (PostgreSQL rows/s from the rows' ``updated_at``);
   * raw baselines on the same envelopes: an aiokafka produce+consume loop, and asyncpg
     COPY of the same rows;
-  * the worker's peak RSS;
+  * each worker's peak RSS (``--workers N`` runs N workers in one consumer group);
 and prints each stage's ratio to its baseline (target: end to end >= 50% of the slowest).
 
-    .venv/bin/python bench/backfill_bench.py [--symbols 5] [--days 5] [--strategy flatpack+api]
+    .venv/bin/python bench/backfill_bench.py [--symbols 5] [--workers 1] [--strategy flatpack+api]
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import socket
+import statistics
 import tempfile
 import time
 import uuid
@@ -30,12 +31,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from chronox_stream.children import Child
-from chronox_stream.envelope import bar_from_envelope, decode_envelope
+from chronox_stream.envelope import decode_bar
 from chronox_stream.follow import follow
 from chronox_stream.ingest import send_request
 from chronox_stream.settings import Settings
 
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META", "TSLA", "AMD", "NFLX", "INTC"]
+BASELINE_ROUNDS = 3  # the baselines' median: a single round varies by half on a shared machine
 CLOCK = "2024-02-01T01:00:00Z"  # a seeded month of January 2024 lies in the past
 
 
@@ -66,33 +68,34 @@ async def read_envelopes(settings: Settings, topic: str, n: int) -> list[bytes]:
     return out
 
 
-async def kafka_baseline(settings: Settings, payloads: list[bytes]) -> float:
-    """Messages/s of a bare aiokafka produce-then-consume of the same envelopes."""
-    topic = f"{settings.topic_prefix}.baseline"
+async def kafka_baseline(settings: Settings, payloads: list[bytes], round_no: int) -> float:
+    """Messages/s of a bare aiokafka produce-then-consume of the same envelopes, keyed by
+    symbol, with the worker's producer settings."""
+    topic = f"{settings.topic_prefix}.baseline-{round_no}"
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     await admin.create_topics([NewTopic(topic, settings.topic_partitions, 1)])
     await admin.close()
+    keyed = [(orjson.loads(p)["symbol"].encode(), p) for p in payloads]
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
-                                linger_ms=5)  # fmt: skip
+                                linger_ms=5, max_batch_size=1024 * 1024)  # fmt: skip
     await producer.start()
     started = time.perf_counter()
-    futures = [await producer.send(topic, key=orjson.loads(p)["symbol"].encode(), value=p)
-               for p in payloads]  # fmt: skip
-    await asyncio.gather(*futures)
+    futures = [await producer.send(topic, key=key, value=value) for key, value in keyed]
+    for future in futures:
+        await future
     await producer.stop()
     await read_envelopes(settings, topic, len(payloads))
     return len(payloads) / (time.perf_counter() - started)
 
 
 async def copy_baseline(settings: Settings, payloads: list[bytes]) -> float:
-    """Rows/s of a bare asyncpg COPY of the same rows into a temporary table."""
+    """Rows/s of a bare asyncpg COPY of the same rows into a temporary table (median)."""
     rows = []
     for p in payloads:
-        envelope = decode_envelope(p)
-        b = bar_from_envelope(envelope)
+        b, source = decode_bar(p)
         rows.append((b.symbol, b.tf, b.ts, b.open, b.high, b.low, b.close, b.volume, b.vwap,
-                     b.transactions, envelope.source))  # fmt: skip
+                     b.transactions, source))  # fmt: skip
     conn = await asyncpg.connect(settings.postgres_dsn.get_secret_value())
     try:
         await conn.execute(
@@ -100,14 +103,20 @@ async def copy_baseline(settings: Settings, payloads: list[bytes]) -> float:
             "high float8, low float8, close float8, volume float8, vwap float8, "
             "transactions bigint, source text)"
         )
-        started = time.perf_counter()
-        await conn.copy_records_to_table("copy_baseline", records=rows)
-        return len(rows) / (time.perf_counter() - started)
+        rates = []
+        for _ in range(BASELINE_ROUNDS):
+            await conn.execute("TRUNCATE copy_baseline")
+            started = time.perf_counter()
+            await conn.copy_records_to_table("copy_baseline", records=rows)
+            rates.append(len(rows) / (time.perf_counter() - started))
+        return statistics.median(rates)
     finally:
         await conn.close()
 
 
-async def measure(settings: Settings, args: argparse.Namespace, worker: Child) -> dict[str, Any]:
+async def measure(
+    settings: Settings, args: argparse.Namespace, workers: list[Child]
+) -> dict[str, Any]:
     symbols = SYMBOLS[: args.symbols]
     rid = f"bench-{uuid.uuid4().hex[:6]}"
     request = {"request_id": rid, "symbols": symbols, "strategy": args.strategy,
@@ -115,6 +124,7 @@ async def measure(settings: Settings, args: argparse.Namespace, worker: Child) -
     started = time.perf_counter()
     outcome = await follow(settings, rid, lambda: send_request(settings, request), timeout_s=1800)
     bars = outcome.bars
+    backfill_s = time.perf_counter() - started
     conn = await asyncpg.connect(settings.postgres_dsn.get_secret_value())
     schema = f'"{settings.postgres_schema}"'
     while (await conn.fetchval(f"SELECT count(*) FROM {schema}.bars")) < bars:
@@ -122,13 +132,16 @@ async def measure(settings: Settings, args: argparse.Namespace, worker: Child) -
     e2e_s = time.perf_counter() - started
     first, last = await conn.fetchrow(f"SELECT min(updated_at), max(updated_at) FROM {schema}.bars")
     await conn.close()
-    rss = peak_rss_mb(worker.process.pid)
+    rss = [peak_rss_mb(worker.process.pid) for worker in workers]
     payloads = await read_envelopes(settings, settings.topic("bars.1m"), bars)
     return {
         "bars": bars,
         "e2e": bars / e2e_s,
+        "backfill": bars / backfill_s,
         "sink": bars / max((last - first).total_seconds(), 1e-3),
-        "kafka_raw": await kafka_baseline(settings, payloads),
+        "kafka_raw": statistics.median(
+            [await kafka_baseline(settings, payloads, n) for n in range(BASELINE_ROUNDS)]
+        ),
         "copy_raw": await copy_baseline(settings, payloads),
         "rss_mb": rss,
     }
@@ -140,6 +153,7 @@ def main() -> None:
     parser.add_argument("--start", default="2024-01-02")
     parser.add_argument("--end", default="2024-01-08")
     parser.add_argument("--strategy", default="flatpack+api")
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     tag = uuid.uuid4().hex[:8]
     work = Path(tempfile.mkdtemp(prefix="chronox-bench-"))
@@ -158,17 +172,23 @@ def main() -> None:
                               ",".join(SYMBOLS[: args.symbols]), "--flatfiles-from", args.start,
                               "--flatfiles-to", args.end],
                       env=env, log_path=work / "sim.log")  # fmt: skip
-    worker = None
+    workers: list[Child] = []
     try:
         sim.wait_for_log("listening", timeout_s=300)
-        worker_env = {**env, "CHRONOX_LOG_LEVEL": "INFO"}
-        worker = Child.start(
-            "worker", ["chronox_stream", "worker"], env=worker_env, log_path=work / "worker.log"
-        )
-        worker.wait_for_log("Ready", timeout_s=120)
-        r = asyncio.run(measure(settings, args, worker))
+        for n in range(args.workers):
+            worker_env = {**env, "CHRONOX_LOG_LEVEL": "INFO",
+                          "CHRONOX_DATA_DIR": str(work / f"data-{n}")}  # fmt: skip
+            log_path = work / f"worker-{n}.log"
+            workers.append(
+                Child.start(
+                    f"worker-{n}", ["chronox_stream", "worker"], env=worker_env, log_path=log_path
+                )  # fmt: skip
+            )
+        for worker in workers:
+            worker.wait_for_log("Ready", timeout_s=120)
+        r = asyncio.run(measure(settings, args, workers))
     finally:
-        if worker is not None:
+        for worker in workers:
             worker.stop()
         sim.stop()
     report(r, args)
@@ -177,9 +197,10 @@ def main() -> None:
 def report(r: dict[str, Any], args: argparse.Namespace) -> None:
     slowest = min(r["kafka_raw"], r["copy_raw"])
     print(f"{r['bars']:,} bars of 1m, {args.symbols} symbols, {args.start}..{args.end}, "
-          f"strategy {args.strategy} ({datetime.now(UTC):%Y-%m-%d})")  # fmt: skip
+          f"{args.strategy}, {args.workers} worker(s), {datetime.now(UTC):%Y-%m-%d}")  # fmt: skip
     rows = [
         ("end to end", r["e2e"], "bars/s", r["e2e"] / slowest, "slowest baseline (>= 0.50)"),
+        ("backfill", r["backfill"], "bars/s", r["backfill"] / r["kafka_raw"], "aiokafka baseline"),
         ("sink (PostgreSQL)", r["sink"], "rows/s", r["sink"] / r["copy_raw"], "COPY baseline"),
         ("raw aiokafka", r["kafka_raw"], "msgs/s", None, ""),
         ("raw asyncpg COPY", r["copy_raw"], "rows/s", None, ""),
@@ -187,7 +208,8 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> None:
     for name, value, unit, ratio, against in rows:
         tail = f"   ratio {ratio:5.2f} to {against}" if ratio is not None else ""
         print(f"{name:<18}{value:>10,.0f} {unit}{tail}")
-    print(f"{'worker peak RSS':<18}{r['rss_mb']:>10,.0f} MB")
+    for n, rss in enumerate(r["rss_mb"]):
+        print(f"{f'worker-{n} peak RSS':<18}{rss:>10,.0f} MB")
 
 
 if __name__ == "__main__":

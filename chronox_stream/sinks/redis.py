@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
-from chronox_stream.envelope import Envelope
+from chronox_stream.bars import Bar
+from chronox_stream.envelope import format_ts
 
 _SET_IF_NOT_OLDER = """
 local current = redis.call('GET', KEYS[1])
@@ -44,25 +45,25 @@ class RedisSink:
     def connect(cls, url: str, *, prefix: str) -> RedisSink:
         return cls(aioredis.Redis.from_url(url), prefix=prefix)
 
-    async def publish(self, envelopes: Sequence[tuple[Envelope, bytes]]) -> None:
+    async def publish(self, bars: Sequence[tuple[Bar, bytes]]) -> None:
         """One pipeline per batch: every PUBLISH, then one latest-bar update per key.
 
-        Each envelope comes with its wire bytes (as consumed from Kafka), which are
-        what subscribers receive: nothing is serialized twice.
+        Each bar comes with its envelope's wire bytes (as consumed from Kafka), which
+        are what subscribers receive: nothing is serialized twice.
         """
-        if not envelopes:
+        if not bars:
             return
-        newest: dict[tuple[str, str], tuple[Envelope, bytes]] = {}
+        newest: dict[tuple[str, str], tuple[Bar, bytes]] = {}
         async with self.client.pipeline(transaction=False) as pipe:
-            for envelope, payload in envelopes:
-                pipe.publish(channel_name(self._prefix, envelope.symbol, envelope.tf), payload)
-                key = (envelope.symbol, envelope.tf)
-                if key not in newest or envelope.ts >= newest[key][0].ts:
-                    newest[key] = (envelope, payload)
-            for (symbol, tf), (envelope, payload) in newest.items():
+            for bar, payload in bars:
+                pipe.publish(channel_name(self._prefix, bar.symbol, bar.tf), payload)
+                key = (bar.symbol, bar.tf)
+                if key not in newest or bar.ts >= newest[key][0].ts:
+                    newest[key] = (bar, payload)
+            for (symbol, tf), (bar, payload) in newest.items():
                 await self._set_latest(
                     keys=[latest_key(self._prefix, symbol, tf)],
-                    args=[envelope.ts, payload],
+                    args=[format_ts(bar.ts), payload],
                     client=pipe,
                 )
             await pipe.execute()

@@ -8,7 +8,7 @@ import pytest
 
 from chronox_stream.bars import Bar
 from chronox_stream.envelope import (
-    bar_from_envelope,
+    decode_bar,
     decode_envelope,
     envelope_for,
     format_ts,
@@ -55,7 +55,9 @@ def test_unknown_features_are_omitted_not_null() -> None:
 
 
 def test_round_trip_keeps_the_bar() -> None:
-    assert bar_from_envelope(decode_envelope(envelope_for(BAR, "api").to_json())) == BAR
+    raw = envelope_for(BAR, "api").to_json()
+    assert decode_bar(raw) == (BAR, "api")
+    assert decode_envelope(raw) == envelope_for(BAR, "api")
 
 
 @pytest.mark.parametrize(
@@ -66,13 +68,22 @@ def test_round_trip_keeps_the_bar() -> None:
         lambda d: d.update(ts="2024-01-15 10:30:00Z", dedup_key="AAPL|1m|2024-01-15 10:30:00Z"),
         lambda d: d.update(ts="2024-01-15T10:30:00+00", dedup_key="AAPL|1m|2024-01-15T10:30:00+00"),
         lambda d: d.pop("ohlcv"),
+        lambda d: d["ohlcv"].update(close="151.0"),
+        lambda d: d["ohlcv"].update(volume=None),
+        lambda d: d["ohlcv"].update(high=True),
+        lambda d: d["features"].update(vwap="x"),
+        lambda d: d.update(features=[1]),
+        lambda d: d.update(source="guess"),
+        lambda d: d.update(symbol=7, dedup_key="7|1m|2024-01-15T10:30:00Z"),
     ],
 )
 def test_decode_refuses_what_is_not_a_v1_envelope(mutate: object) -> None:
+    """Whatever the database would refuse is refused here, where it can be dead-lettered."""
     doc = orjson.loads(envelope_for(BAR, "api").to_json())
     mutate(doc)  # type: ignore[operator]
-    with pytest.raises((ValueError, KeyError)):
-        decode_envelope(orjson.dumps(doc))
+    for decode in (decode_envelope, decode_bar):
+        with pytest.raises((ValueError, KeyError)):
+            decode(orjson.dumps(doc))  # type: ignore[operator]
 
 
 @pytest.mark.parametrize(
