@@ -1,8 +1,12 @@
 """Redis mirror: ``PUBLISH <prefix>bars:{SYMBOL}:{tf}`` per envelope and the latest bar per key.
 
 The latest bar lives at ``<prefix>bars:latest:{SYMBOL}:{tf}`` and only moves
-forward in time: a Lua script compares ``ts`` so that an out-of-order batch
-never replaces a newer bar with an older one.
+forward in time: the script compares ``ts`` so that an out-of-order batch never
+replaces a newer bar with an older one.
+
+A batch is one script call per chunk rather than one command per bar: Redis does
+the same work, and the client packs one command instead of thousands (redis-py
+spends about 15 µs of CPU per pipelined command).
 """
 
 from __future__ import annotations
@@ -14,15 +18,27 @@ import redis.asyncio as aioredis
 from chronox_stream.bars import Bar
 from chronox_stream.envelope import format_ts
 
-_SET_IF_NOT_OLDER = """
-local current = redis.call('GET', KEYS[1])
-if current then
-  local ok, doc = pcall(cjson.decode, current)
-  if ok and doc['ts'] and doc['ts'] > ARGV[1] then return 0 end
+#: KEYS: latest-bar keys; ARGV: (ts, envelope) per key, then (channel, envelope) per PUBLISH.
+#: The latest bars are set first, so a subscriber who reads the key on a message finds it.
+_SET_LATEST_THEN_PUBLISH = """
+for i = 1, #KEYS do
+  local ts, envelope = ARGV[2 * i - 1], ARGV[2 * i]
+  local current = redis.call('GET', KEYS[i])
+  local older = false
+  if current then
+    local ok, doc = pcall(cjson.decode, current)
+    older = ok and type(doc) == 'table' and doc['ts'] ~= nil and doc['ts'] > ts
+  end
+  if not older then redis.call('SET', KEYS[i], envelope) end
 end
-redis.call('SET', KEYS[1], ARGV[2])
+for j = 2 * #KEYS + 1, #ARGV, 2 do
+  redis.call('PUBLISH', ARGV[j], ARGV[j + 1])
+end
 return 1
 """
+
+#: Bars per script call: keeps each call (which blocks Redis) to a few milliseconds.
+CHUNK = 1000
 
 
 def channel_name(prefix: str, symbol: str, tf: str) -> str:
@@ -38,35 +54,35 @@ class RedisSink:
 
     def __init__(self, client: aioredis.Redis, *, prefix: str) -> None:
         self.client = client
-        self._prefix = prefix
-        self._set_latest = client.register_script(_SET_IF_NOT_OLDER)
+        self.prefix = prefix
+        self._script = client.register_script(_SET_LATEST_THEN_PUBLISH)
 
     @classmethod
     def connect(cls, url: str, *, prefix: str) -> RedisSink:
         return cls(aioredis.Redis.from_url(url), prefix=prefix)
 
     async def publish(self, bars: Sequence[tuple[Bar, bytes]]) -> None:
-        """One pipeline per batch: every PUBLISH, then one latest-bar update per key.
+        """Publish every bar's envelope, in order, and move the latest bars forward.
 
         Each bar comes with its envelope's wire bytes (as consumed from Kafka), which
         are what subscribers receive: nothing is serialized twice.
         """
-        if not bars:
-            return
+        for offset in range(0, len(bars), CHUNK):
+            await self._publish_chunk(bars[offset : offset + CHUNK])
+
+    async def _publish_chunk(self, bars: Sequence[tuple[Bar, bytes]]) -> None:
         newest: dict[tuple[str, str], tuple[Bar, bytes]] = {}
-        async with self.client.pipeline(transaction=False) as pipe:
-            for bar, payload in bars:
-                pipe.publish(channel_name(self._prefix, bar.symbol, bar.tf), payload)
-                key = (bar.symbol, bar.tf)
-                if key not in newest or bar.ts >= newest[key][0].ts:
-                    newest[key] = (bar, payload)
-            for (symbol, tf), (bar, payload) in newest.items():
-                await self._set_latest(
-                    keys=[latest_key(self._prefix, symbol, tf)],
-                    args=[format_ts(bar.ts), payload],
-                    client=pipe,
-                )
-            await pipe.execute()
+        messages: list[str | bytes] = []
+        for bar, payload in bars:
+            messages += (channel_name(self.prefix, bar.symbol, bar.tf), payload)
+            key = (bar.symbol, bar.tf)
+            if key not in newest or bar.ts >= newest[key][0].ts:
+                newest[key] = (bar, payload)
+        keys = [latest_key(self.prefix, symbol, tf) for symbol, tf in newest]
+        latest: list[str | bytes] = []
+        for bar, payload in newest.values():
+            latest += (format_ts(bar.ts), payload)
+        await self._script(keys=keys, args=latest + messages)
 
     async def close(self) -> None:
         await self.client.aclose()
