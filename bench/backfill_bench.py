@@ -9,7 +9,7 @@ Runs against the local stack (``chronox stack up``). In one run it measures
   * each worker's peak RSS (``--workers N`` runs N workers in one consumer group);
 and prints each stage's ratio to its baseline (target: end to end >= 50% of the slowest).
 
-    .venv/bin/python bench/backfill_bench.py [--symbols 5] [--workers 1] [--strategy flatpack+api]
+    .venv/bin/python bench/backfill_bench.py [--symbols 10] [--workers 1] [--strategy flatpack+api]
 """
 
 from __future__ import annotations
@@ -149,9 +149,9 @@ async def measure(
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--symbols", type=int, default=5)
+    parser.add_argument("--symbols", type=int, default=10)
     parser.add_argument("--start", default="2024-01-02")
-    parser.add_argument("--end", default="2024-01-08")
+    parser.add_argument("--end", default="2024-01-12")
     parser.add_argument("--strategy", default="flatpack+api")
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
