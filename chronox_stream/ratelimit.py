@@ -9,19 +9,33 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 
 
 class RedisRateLimiter:
-    def __init__(self, client: aioredis.Redis, *, per_minute: int, prefix: str) -> None:
+    """``acquire`` before each REST request; workers with the same prefix share the budget."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        per_minute: int,
+        prefix: str,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._client = client
         self._per_minute = per_minute
         self._prefix = prefix
+        self._clock = clock
+        self._sleep = sleep
 
     async def acquire(self) -> None:
+        """Return when this minute's budget has room for one more request."""
         while True:
-            now = time.time()
+            now = self._clock()
             window = int(now // 60)
             key = f"{self._prefix}ratelimit:rest:{window}"
             async with self._client.pipeline(transaction=True) as pipe:
@@ -30,4 +44,4 @@ class RedisRateLimiter:
                 count, _ = await pipe.execute()
             if int(count) <= self._per_minute:
                 return
-            await asyncio.sleep((window + 1) * 60 - now + 0.01)
+            await self._sleep((window + 1) * 60 - now + 0.01)

@@ -1,0 +1,40 @@
+"""The REST budget is one per minute for all workers, counted in a real Redis."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import redis.asyncio as aioredis
+
+from chronox_stream.ratelimit import RedisRateLimiter
+from chronox_stream.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+async def test_workers_share_one_budget_per_minute(stack: Settings) -> None:
+    client = aioredis.Redis.from_url(stack.redis_url.get_secret_value())
+    prefix = f"t{uuid.uuid4().hex[:8]}:"
+    now = [60.0 * 29_000_000 + 10]  # ten seconds into a minute
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds
+
+    one, other = (
+        RedisRateLimiter(client, per_minute=3, prefix=prefix, clock=lambda: now[0], sleep=sleep)
+        for _ in range(2)
+    )
+    for limiter in (one, other, one):
+        await limiter.acquire()
+    assert waits == [], "three requests fit in a budget of three"
+    await other.acquire()
+    assert len(waits) == 1 and 49.9 < waits[0] <= 50.1, "the fourth waits for the next minute"
+    for limiter in (one, one):
+        await limiter.acquire()
+    assert len(waits) == 1, "the new minute has room for two more"
+    await one.acquire()
+    assert len(waits) == 2, "and not for a fourth"
+    await client.aclose()
