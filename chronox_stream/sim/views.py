@@ -21,9 +21,9 @@ from bisect import bisect_right
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from chronox_stream.conditions import sets_open_close
 from chronox_stream.market_calendar import NEW_YORK
 from chronox_stream.sim.aggregate import Agg, fold
-from chronox_stream.sim.conditions import sets_open_close
 from chronox_stream.sim.history import day_bar, minute_bars
 from chronox_stream.sim.market import Market, Trade
 from chronox_stream.sim.sessions import (

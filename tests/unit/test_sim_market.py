@@ -7,9 +7,9 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 
+from chronox_stream.conditions import NO_OPEN_CLOSE, NO_VOLUME, ODD_LOT
 from chronox_stream.market_calendar import NEW_YORK
 from chronox_stream.sim import market as market_module
-from chronox_stream.sim.conditions import NO_OPEN_CLOSE, NO_VOLUME, ODD_LOT
 from chronox_stream.sim.history import minute_bars
 from chronox_stream.sim.market import LATE_WINDOW_NS, Market, Trade
 from chronox_stream.sim.sessions import NS_PER_MIN, closures, from_ns, to_ns, trading_day
