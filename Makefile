@@ -45,6 +45,7 @@ bench: venv
 	$(BIN)/python bench/flatfile_parse.py
 	$(BIN)/python bench/dedup_state_rss.py
 	$(BIN)/python bench/backfill_bench.py
+	$(BIN)/python bench/tick_fold.py
 
 clean:
 	rm -rf $(VENV) .chronox
