@@ -41,6 +41,7 @@ from chronox_stream.ticks import Tick
 from chronox_stream.timeframes import TIMEFRAMES, Timeframe
 from chronox_stream.windows import window_end, window_start
 
+ONE_MINUTE = TIMEFRAMES["1m"]
 PRICE_UNITS = 10_000  # prices are summed in 1/10,000 of a dollar: sub-penny prices stay exact
 HOUR_MS = 3_600_000
 
@@ -80,7 +81,6 @@ class Partial(NamedTuple):
     volume: int = 0
     notional: int = 0
     transactions: int = 0
-    emitted: bool = False
 
     def bar(self, symbol: str, timeframe: Timeframe) -> Bar | None:
         """The window's bar, or ``None`` while no trade may set its open and close."""
@@ -105,8 +105,8 @@ class Partial(NamedTuple):
 
 def fold_tick(partial: Partial, tick: Tick) -> Partial:
     """``partial`` with ``tick`` folded in, whatever the order ticks arrive in."""
-    (start, end, open_, open_at, close, close_at, high, low, volume, notional, transactions,
-     emitted) = partial  # fmt: skip
+    (start, end, open_, open_at, close, close_at, high, low, volume, notional,
+     transactions) = partial  # fmt: skip
     conditions = tick.conditions
     price, order = tick.price, tick.order
     if not conditions or sets_open_close(conditions):
@@ -124,7 +124,29 @@ def fold_tick(partial: Partial, tick: Tick) -> Partial:
         notional += round(price * PRICE_UNITS) * tick.size
         transactions += 1
     return Partial(start, end, open_, open_at, close, close_at, high, low, volume, notional,
-                   transactions, emitted)  # fmt: skip
+                   transactions)  # fmt: skip
+
+
+def merge_partials(parts: Iterable[Partial], start: int, end: int) -> Partial:
+    """One window ``[start, end)`` from the partials of the minutes inside it: the same
+    bar as folding all their trades, since every partial knows where its open and close
+    stand in SIP order."""
+    merged = Partial(start=start, end=end)
+    for part in parts:
+        open_, open_at, close, close_at = merged.open, merged.open_at, merged.close, merged.close_at
+        if part.open is not None and (open_ is None or part.open_at < open_at):
+            open_, open_at = part.open, part.open_at
+        if part.close is not None and (close is None or part.close_at >= close_at):
+            close, close_at = part.close, part.close_at
+        high, low = merged.high, merged.low
+        if part.high is not None and (high is None or part.high > high):
+            high = part.high
+        if part.low is not None and (low is None or part.low < low):
+            low = part.low
+        merged = Partial(start, end, open_, open_at, close, close_at, high, low,
+                         merged.volume + part.volume, merged.notional + part.notional,
+                         merged.transactions + part.transactions)  # fmt: skip
+    return merged
 
 
 @dataclass
@@ -135,15 +157,23 @@ class Folded:
     dropped_for: list[str] = field(default_factory=list)
 
 
-def state_key(symbol: str, timeframe: Timeframe, start: int) -> str:
-    return f"{symbol}|{timeframe.name}|{start}"
+def minute_key(symbol: str, start: int) -> str:
+    return f"m|{symbol}|{start}"
+
+
+def emitted_key(symbol: str, timeframe: str, start: int) -> str:
+    return f"e|{symbol}|{timeframe}|{start}"
 
 
 class BarBuilder:
     """Builds the bars of every timeframe from the ticks of one stream (e.g. one partition).
 
-    ``state`` maps :func:`state_key` to :class:`Partial`, plus the watermark under
-    ``watermark_key``: all a restarted builder needs to go on where this one stopped.
+    Each tick is folded once, into its minute; a wider window's bar is the merge of its
+    minutes (:func:`merge_partials`), made when the window closes or is corrected. The
+    ``state`` holds the minute partials (:func:`minute_key`), a mark per emitted window
+    (:func:`emitted_key`) and the watermark under ``watermark_key``: all a restarted
+    builder needs to go on where this one stopped. A minute is kept until the widest
+    window containing it is past the late limit.
     """
 
     def __init__(
@@ -155,21 +185,23 @@ class BarBuilder:
         late_limit_ms: int,
         watermark_key: str = "watermark",
     ) -> None:
-        self._timeframes = {tf.name: tf for tf in timeframes}
+        self._timeframes = sorted(timeframes, key=lambda tf: tf.seconds)
+        self._by_name = {tf.name: tf for tf in self._timeframes}
         self._state = state
         self._grace_ms = grace_ms
         self._late_limit_ms = late_limit_ms
         self._watermark_key = watermark_key
-        self._to_close: list[tuple[int, str]] = []  # (window end, key) of unemitted windows
-        self._to_purge: list[tuple[int, str]] = []  # (window end + late limit, key)
-        for key, value in state.items():
-            if isinstance(value, Partial):
-                self._track(key, value)
-
-    def _track(self, key: str, partial: Partial) -> None:
-        if not partial.emitted:
-            heapq.heappush(self._to_close, (partial.end, key))
-        heapq.heappush(self._to_purge, (partial.end + self._late_limit_ms, key))
+        self._known: set[tuple[str, str, int]] = set()  # windows with a minute or a mark
+        self._to_close: list[tuple[int, str, str, int]] = []  # (end, tf, symbol, start)
+        self._to_forget: list[tuple[int, str]] = []  # (when, state key), minutes and marks
+        for key in list(state):
+            kind, _, rest = key.partition("|")
+            if kind == "m":
+                symbol, _, start = rest.rpartition("|")
+                self._track_minute(symbol, int(start))
+            elif kind == "e":
+                symbol, tf_name, start = rest.split("|")
+                self._track_mark(symbol, self._by_name[tf_name], int(start))
 
     @property
     def watermark(self) -> int:
@@ -177,50 +209,87 @@ class BarBuilder:
         value = self._state.get(self._watermark_key)
         return value if isinstance(value, int) else -(2**62)
 
+    def _track_minute(self, symbol: str, minute: int) -> None:
+        widest_end = minute
+        for timeframe in self._timeframes:
+            start, end = window_of(minute, timeframe)
+            widest_end = max(widest_end, end)
+            window = (symbol, timeframe.name, start)
+            if window in self._known or end + self._late_limit_ms <= self.watermark:
+                continue  # tracked, or closed and forgotten long ago (a restart)
+            self._known.add(window)
+            if emitted_key(symbol, timeframe.name, start) not in self._state:
+                heapq.heappush(self._to_close, (end, timeframe.name, symbol, start))
+        heapq.heappush(self._to_forget, (widest_end + self._late_limit_ms,
+                                         minute_key(symbol, minute)))  # fmt: skip
+
+    def _track_mark(self, symbol: str, timeframe: Timeframe, start: int) -> None:
+        _, end = window_of(start, timeframe)
+        self._known.add((symbol, timeframe.name, start))
+        heapq.heappush(self._to_forget, (end + self._late_limit_ms,
+                                         emitted_key(symbol, timeframe.name, start)))  # fmt: skip
+
+    def _bar(self, symbol: str, timeframe: Timeframe, start: int, end: int) -> Bar | None:
+        if timeframe.seconds == 60:
+            minute = self._state.get(minute_key(symbol, start))
+            return minute.bar(symbol, timeframe) if isinstance(minute, Partial) else None
+        minutes = (self._state.get(minute_key(symbol, m)) for m in range(start, end, 60_000))
+        parts = [m for m in minutes if isinstance(m, Partial)]
+        return merge_partials(parts, start, end).bar(symbol, timeframe)
+
+    def _emit(self, symbol: str, timeframe: Timeframe, start: int, end: int) -> Bar | None:
+        """The window's bar (if it has one), marked as emitted."""
+        key = emitted_key(symbol, timeframe.name, start)
+        if key not in self._state:
+            self._state[key] = True
+            self._track_mark(symbol, timeframe, start)
+        return self._bar(symbol, timeframe, start, end)
+
     def add(self, tick: Tick) -> Folded:
-        """Fold ``tick`` into each timeframe's window; return what is to be emitted now."""
+        """Fold ``tick`` into its minute; return what is to be emitted now."""
         out = Folded()
         watermark = self.watermark
-        for timeframe in self._timeframes.values():
+        closed: list[tuple[Timeframe, int, int]] = []
+        for timeframe in self._timeframes:
             start, end = window_of(tick.ts, timeframe)
             if end + self._late_limit_ms <= watermark:
                 out.dropped_for.append(timeframe.name)
-                continue
-            key = state_key(tick.symbol, timeframe, start)
+            elif end <= watermark:
+                closed.append((timeframe, start, end))
+        if len(out.dropped_for) < len(self._timeframes):
+            minute, minute_end = window_of(tick.ts, ONE_MINUTE)
+            key = minute_key(tick.symbol, minute)
             current = self._state.get(key)
-            new_window = not isinstance(current, Partial)
             if not isinstance(current, Partial):
-                current = Partial(start=start, end=end)
-            folded = fold_tick(current, tick)
-            if end <= watermark:  # closed already: a correction, emitted at once
-                bar = folded.bar(tick.symbol, timeframe)
+                current = Partial(start=minute, end=minute_end)
+                self._track_minute(tick.symbol, minute)
+            self._state[key] = fold_tick(current, tick)
+            for timeframe, start, end in closed:  # closed already: a correction, at once
+                bar = self._emit(tick.symbol, timeframe, start, end)
                 if bar is not None:
                     out.bars.append(bar)
-                folded = folded._replace(emitted=True)
-            if new_window:
-                self._track(key, folded)
-            self._state[key] = folded
         if tick.ts - self._grace_ms > watermark:
             out.bars.extend(self.advance(tick.ts - self._grace_ms))
         return out
 
     def advance(self, watermark: int) -> list[Bar]:
         """Move the watermark to ``watermark`` if that is later (e.g. an idle stream's clock)
-        and return the bars of the windows it closes; forget those past the late limit."""
+        and return the bars of the windows it closes; forget what is past the late limit."""
         if watermark > self.watermark:
             self._state[self._watermark_key] = watermark
+        watermark = self.watermark
         closed: list[Bar] = []
         while self._to_close and self._to_close[0][0] <= watermark:
-            _, key = heapq.heappop(self._to_close)
-            partial = self._state.get(key)
-            if not isinstance(partial, Partial) or partial.emitted:
+            end, tf_name, symbol, start = heapq.heappop(self._to_close)
+            if emitted_key(symbol, tf_name, start) in self._state:
                 continue
-            symbol, tf_name, _ = key.split("|")
-            bar = partial.bar(symbol, self._timeframes[tf_name])
+            bar = self._emit(symbol, self._by_name[tf_name], start, end)
             if bar is not None:
                 closed.append(bar)
-            self._state[key] = partial._replace(emitted=True)
-        while self._to_purge and self._to_purge[0][0] <= watermark:
-            _, key = heapq.heappop(self._to_purge)
+        while self._to_forget and self._to_forget[0][0] <= watermark:
+            _, key = heapq.heappop(self._to_forget)
             self._state.pop(key, None)
+            if key.startswith("e|"):
+                mark_symbol, mark_tf, mark_start = key[2:].split("|")
+                self._known.discard((mark_symbol, mark_tf, int(mark_start)))
         return closed

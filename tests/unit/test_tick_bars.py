@@ -200,3 +200,16 @@ def test_bars_equal_the_exchanges_own_for_a_whole_session_delivered_late(symbol:
         theirs = {datetime.fromtimestamp(a.start_ms / 1000, tz=UTC): as_tuple(a)
                   for a in aggs if a is not None}  # fmt: skip
         assert ours == theirs, tf
+
+
+def test_a_trade_too_late_for_its_minute_still_counts_in_the_day() -> None:
+    """As Polygon: past the correction horizon a late trade shows only in the day's bar."""
+    day = TIMEFRAMES["1d"]
+    b = BarBuilder([ONE_MINUTE, day], state={}, grace_ms=1_000, late_limit_ms=2 * MIN)
+    b.add(tick(1_000, 100.0, 100, seq=1))
+    b.add(tick(10 * MIN, 101.0, 100, seq=2))
+    late = b.add(tick(2_000, 99.0, 500, seq=3))
+    assert late.dropped_for == ["1m"] and late.bars == []
+    bars = b.advance(ms("2024-01-17T06:00:00+00:00"))
+    [day_bar] = [bar for bar in bars if bar.tf == "1d"]
+    assert (day_bar.low, day_bar.volume, day_bar.transactions) == (99.0, 700.0, 3)
