@@ -34,10 +34,11 @@ Kind = Literal["minute_aggs_v1", "day_aggs_v1", "trades_v1"]
 KINDS: tuple[Kind, ...] = ("minute_aggs_v1", "day_aggs_v1", "trades_v1")
 DEFAULT_DAYS = 5
 AGG_HEADER = "ticker,volume,open,close,high,low,window_start,transactions"
-_MODEL_MODULES = tuple(
-    f"chronox_stream.sim.{name}"
-    for name in ("aggregate", "conditions", "flatfiles", "history", "market", "sessions")
-)
+_MODEL_MODULES = (
+    "chronox_stream.conditions",
+    *(f"chronox_stream.sim.{name}"
+      for name in ("aggregate", "flatfiles", "history", "market", "sessions")),
+)  # fmt: skip
 TRADES_HEADER = (
     "ticker,conditions,correction,exchange,id,participant_timestamp,price,sequence_number,"
     "sip_timestamp,size,tape,trf_id,trf_timestamp"

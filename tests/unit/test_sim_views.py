@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import gzip
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 from chronox_stream.sim.clock import SimClock
-from chronox_stream.sim.flatfiles import AGG_HEADER, TRADES_HEADER, planned_days, render
+from chronox_stream.sim.flatfiles import (
+    AGG_HEADER,
+    TRADES_HEADER,
+    cache_root,
+    planned_days,
+    render,
+)
 from chronox_stream.sim.history import day_bar, minute_bars
 from chronox_stream.sim.market import Market
 from chronox_stream.sim.sessions import to_ns
@@ -108,3 +115,9 @@ def test_the_clock_runs_at_its_speed_and_can_be_moved() -> None:
     clock.set(now_ns=5, speed=1)
     real[0] += 1
     assert clock.now_ns() == 5 + 10**9
+
+
+def test_the_flat_file_cache_is_named_after_the_model_sources() -> None:
+    root = cache_root(Path("cache"), 7, ["MSFT", "AAPL"])
+    assert root.parent == Path("cache") and "-seed7-" in root.name
+    assert root == cache_root(Path("cache"), 7, ["AAPL", "MSFT"]), "the order of symbols is moot"
