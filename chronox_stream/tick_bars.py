@@ -81,6 +81,9 @@ class Partial(NamedTuple):
     volume: int = 0
     notional: int = 0
     transactions: int = 0
+    #: Source offset of the last tick folded in (-1: none given): a replayed tick at or
+    #: before it is already in, which keeps a restart from counting a tick twice.
+    position: int = -1
 
     def bar(self, symbol: str, timeframe: Timeframe) -> Bar | None:
         """The window's bar, or ``None`` while no trade may set its open and close."""
@@ -106,7 +109,7 @@ class Partial(NamedTuple):
 def fold_tick(partial: Partial, tick: Tick) -> Partial:
     """``partial`` with ``tick`` folded in, whatever the order ticks arrive in."""
     (start, end, open_, open_at, close, close_at, high, low, volume, notional,
-     transactions) = partial  # fmt: skip
+     transactions, position) = partial  # fmt: skip
     conditions = tick.conditions
     price, order = tick.price, tick.order
     if not conditions or sets_open_close(conditions):
@@ -124,7 +127,7 @@ def fold_tick(partial: Partial, tick: Tick) -> Partial:
         notional += round(price * PRICE_UNITS) * tick.size
         transactions += 1
     return Partial(start, end, open_, open_at, close, close_at, high, low, volume, notional,
-                   transactions)  # fmt: skip
+                   transactions, position)  # fmt: skip
 
 
 def merge_partials(parts: Iterable[Partial], start: int, end: int) -> Partial:
@@ -245,8 +248,12 @@ class BarBuilder:
             self._track_mark(symbol, timeframe, start)
         return self._bar(symbol, timeframe, start, end)
 
-    def add(self, tick: Tick) -> Folded:
-        """Fold ``tick`` into its minute; return what is to be emitted now."""
+    def add(self, tick: Tick, position: int | None = None) -> Folded:
+        """Fold ``tick`` into its minute; return what is to be emitted now.
+
+        ``position`` is the tick's offset in its source partition, if it has one: a tick
+        at or before the position its minute records was folded in already and is skipped.
+        """
         out = Folded()
         watermark = self.watermark
         closed: list[tuple[Timeframe, int, int]] = []
@@ -263,7 +270,12 @@ class BarBuilder:
             if not isinstance(current, Partial):
                 current = Partial(start=minute, end=minute_end)
                 self._track_minute(tick.symbol, minute)
-            self._state[key] = fold_tick(current, tick)
+            elif position is not None and position <= current.position:
+                return out
+            folded = fold_tick(current, tick)
+            if position is not None:
+                folded = folded._replace(position=position)
+            self._state[key] = folded
             for timeframe, start, end in closed:  # closed already: a correction, at once
                 bar = self._emit(tick.symbol, timeframe, start, end)
                 if bar is not None:

@@ -213,3 +213,22 @@ def test_a_trade_too_late_for_its_minute_still_counts_in_the_day() -> None:
     bars = b.advance(ms("2024-01-17T06:00:00+00:00"))
     [day_bar] = [bar for bar in bars if bar.tf == "1d"]
     assert (day_bar.low, day_bar.volume, day_bar.transactions) == (99.0, 700.0, 3)
+
+
+def test_a_replayed_tick_is_not_counted_twice() -> None:
+    """After a crash the source is read again from the last committed offset, onto state
+    that may already hold some of those ticks."""
+    ticks = [tick(i * 5_000, 100.0 + i / 10, 100, seq=i) for i in range(40)]
+    once: list[Bar] = []
+    b = builder({})
+    for offset, t in enumerate(ticks):
+        once.extend(b.add(t, position=offset).bars)
+    state: dict[str, object] = {}
+    replayed: list[Bar] = []
+    first = builder(state)
+    for offset, t in enumerate(ticks[:25]):
+        replayed.extend(first.add(t, position=offset).bars)
+    second = builder(dict(state))
+    for offset, t in list(enumerate(ticks))[18:]:  # offsets 18..24 again
+        replayed.extend(second.add(t, position=offset).bars)
+    assert replayed == once
