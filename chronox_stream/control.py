@@ -10,11 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeGuard, get_args
 
-import orjson
-
-from chronox_stream.rejects import Rejected
+from chronox_stream.rejects import Rejected, decode_object
 from chronox_stream.strategy import Phase, parse_strategy
 from chronox_stream.timeframes import TIMEFRAMES
 
@@ -25,6 +23,15 @@ PublishMode = Literal["kafka-first", "db-first"]
 SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9]*(?:[.\-][A-Z0-9]+)?$")
 MAX_SYMBOL_LENGTH = 12
 MAX_SYMBOLS = 5000
+
+
+def is_symbol(value: object) -> TypeGuard[str]:
+    """An upper-case ticker of at most ``MAX_SYMBOL_LENGTH`` characters, as Polygon's."""
+    return (
+        isinstance(value, str) and len(value) <= MAX_SYMBOL_LENGTH and bool(SYMBOL_RE.match(value))
+    )
+
+
 MAX_THROTTLE_MS = 60_000
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
 
@@ -51,15 +58,7 @@ FIELDS = frozenset(BackfillRequest.__dataclass_fields__)
 
 def parse_backfill_request(raw: bytes, *, now: datetime) -> BackfillRequest:
     """Decode and validate one control message; raise ``Rejected`` on any defect."""
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise Rejected("invalid_json", f"control message is not valid JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise Rejected("not_an_object", "control message must be a JSON object")
-    unknown = sorted(set(doc) - FIELDS)
-    if unknown:
-        raise Rejected("unknown_field", f"unknown field(s): {', '.join(unknown)}")
+    doc = decode_object(raw, FIELDS, "control message")
     start = _optional_time(doc, "start", end_of_day=False)
     end = _optional_time(doc, "end", end_of_day=True)
     _check_range(start, end, now)
@@ -110,11 +109,7 @@ def _symbols(doc: dict[str, Any]) -> tuple[str, ...]:
     if len(symbols) > MAX_SYMBOLS:
         raise Rejected("invalid_value", f"at most {MAX_SYMBOLS} symbols per request")
     for symbol in symbols:
-        if (
-            not isinstance(symbol, str)
-            or len(symbol) > MAX_SYMBOL_LENGTH
-            or not SYMBOL_RE.match(symbol)
-        ):
+        if not is_symbol(symbol):
             raise Rejected(
                 "invalid_symbol",
                 f"invalid symbol {str(symbol)[:40]!r}: expected an upper-case ticker of at most "

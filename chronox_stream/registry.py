@@ -13,8 +13,8 @@ from typing import Any, Literal, get_args
 
 import orjson
 
-from chronox_stream.control import MAX_SYMBOL_LENGTH, SYMBOL_RE
-from chronox_stream.rejects import Rejected
+from chronox_stream.control import is_symbol
+from chronox_stream.rejects import Rejected, decode_object
 from chronox_stream.strategy import DEFAULT_STRATEGY, Phase, format_strategy, parse_strategy
 
 Op = Literal["add", "enable", "disable", "remove", "running", "phase_done", "phase_failed"]
@@ -68,23 +68,11 @@ class RegistryCommand:
 
 def parse_command(raw: bytes) -> RegistryCommand:
     """Decode a registry command; ``Rejected`` explains what is wrong with it."""
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise Rejected("invalid_json", f"registry command is not valid JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise Rejected("not_an_object", "registry command must be a JSON object")
-    unknown = sorted(set(doc) - set(RegistryCommand.__dataclass_fields__))
-    if unknown:
-        raise Rejected("unknown_field", f"unknown field(s): {', '.join(unknown)}")
+    doc = decode_object(raw, RegistryCommand.__dataclass_fields__, "registry command")
     if doc.get("op") not in get_args(Op):
         raise Rejected("invalid_value", f"op must be one of {', '.join(get_args(Op))}")
     symbol = doc.get("symbol")
-    if (
-        not isinstance(symbol, str)
-        or len(symbol) > MAX_SYMBOL_LENGTH
-        or not SYMBOL_RE.match(symbol)
-    ):
+    if not is_symbol(symbol):
         raise Rejected("invalid_symbol", f"invalid symbol {str(symbol)[:40]!r}")
     if doc.get("strategy") is not None:
         try:

@@ -6,7 +6,10 @@ with these two values in its headers, so nothing is silently dropped.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Collection
+from typing import Any, Literal
+
+import orjson
 
 ReasonCode = Literal[
     "invalid_json",
@@ -31,3 +34,20 @@ class Rejected(ValueError):
         super().__init__(f"{reason}: {message}")
         self.reason: ReasonCode = reason
         self.message = message
+
+
+def decode_object(raw: bytes, fields: Collection[str], what: str) -> dict[str, Any]:
+    """The JSON object in ``raw``; ``Rejected`` unless it is one holding only ``fields``.
+
+    ``what`` names the message in the human reason, e.g. "control message".
+    """
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise Rejected("invalid_json", f"{what} is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise Rejected("not_an_object", f"{what} must be a JSON object")
+    unknown = sorted(set(doc) - set(fields))
+    if unknown:
+        raise Rejected("unknown_field", f"unknown field(s): {', '.join(unknown)}")
+    return doc

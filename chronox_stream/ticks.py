@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from chronox_stream.control import MAX_SYMBOL_LENGTH, SYMBOL_RE
+from chronox_stream.control import is_symbol
 
 FIELDS = frozenset({"symbol", "ts", "price", "size", "conditions", "exchange", "id", "sequence"})
 #: 2000-01-01 and 2100-01-01 in epoch ms: a ``ts`` outside is in seconds or nanoseconds.
@@ -81,11 +81,7 @@ def tick_from_doc(doc: Any) -> Tick:
     if unknown:
         raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
     symbol = doc.get("symbol")
-    if (
-        not isinstance(symbol, str)
-        or len(symbol) > MAX_SYMBOL_LENGTH
-        or not SYMBOL_RE.match(symbol)
-    ):
+    if not is_symbol(symbol):
         raise ValueError(f"invalid symbol {symbol!r}")
     ts = _int(doc.get("ts"), "ts")
     if not TS_RANGE_MS[0] <= ts < TS_RANGE_MS[1]:
