@@ -7,11 +7,11 @@ topic that Faust keeps for it.
 
 from __future__ import annotations
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from chronox_stream.registry import RegistryCommand, RegistryEntry
 from chronox_stream.settings import Settings
-from chronox_stream.topics import ensure_topics, partitions_of
+from chronox_stream.topics import ensure_topics, read_to_end
 
 
 def changelog_topic(settings: Settings) -> str:
@@ -33,24 +33,9 @@ async def send_commands(settings: Settings, commands: list[RegistryCommand]) -> 
 
 async def read_entries(settings: Settings) -> list[RegistryEntry]:
     """Every registered symbol, from the changelog (empty before a worker created it)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, group_id=None
-    )
-    await consumer.start()
     latest: dict[bytes, bytes | None] = {}
-    try:
-        partitions = await partitions_of(settings, changelog_topic(settings))
-        if not partitions:
-            return []
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                for record in records:
-                    if record.key is not None:
-                        latest[record.key] = record.value
-    finally:
-        await consumer.stop()
+    for record in await read_to_end(settings, changelog_topic(settings)):
+        if record.key is not None:
+            latest[record.key] = record.value
     entries = [RegistryEntry.from_json(value) for value in latest.values() if value]
     return sorted(entries, key=lambda e: e.symbol)

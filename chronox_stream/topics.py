@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.structs import ConsumerRecord
 
 from chronox_stream.settings import Settings
 from chronox_stream.timeframes import TIMEFRAMES
@@ -70,6 +71,29 @@ async def partitions_of(settings: Settings, topic: str) -> list[TopicPartition]:
     if description["error_code"]:
         return []
     return sorted(TopicPartition(topic, p["partition"]) for p in description["partitions"])
+
+
+async def read_to_end(settings: Settings, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of ``topic`` from the beginning to its end as of now (none if the
+    topic does not exist), read without a consumer group."""
+    partitions = await partitions_of(settings, topic)
+    if not partitions:
+        return []
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, group_id=None
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                records.extend(batch)
+    finally:
+        await consumer.stop()
+    return records
 
 
 async def ensure_topics(settings: Settings) -> list[str]:

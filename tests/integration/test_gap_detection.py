@@ -10,12 +10,12 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from chronox_stream.registry import RegistryCommand
 from chronox_stream.registry_client import read_entries, send_commands
 from chronox_stream.settings import Settings
-from chronox_stream.topics import partitions_of
+from chronox_stream.topics import read_to_end
 from tests.integration.conftest import WorkerFactory, isolated
 from tests.integration.helpers import fetch_rows, poll, rest_aggregates, wait_finished
 
@@ -49,22 +49,7 @@ async def backfill(
 async def checkpoints(settings: Settings, key: bytes = b"AAPL|1h") -> int:
     """How many windows were checkpointed for ``key`` (one changelog record per window)."""
     topic = f"{settings.app_id}-backfill-state-changelog"
-    partitions = await partitions_of(settings, topic)
-    if not partitions:
-        return 0
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
-    await consumer.start()
-    count = 0
-    try:
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                count += sum(1 for r in records if r.key == key)
-    finally:
-        await consumer.stop()
-    return count
+    return sum(1 for r in await read_to_end(settings, topic) if r.key == key)
 
 
 async def at_least(settings: Settings, n: int) -> bool:
