@@ -39,19 +39,19 @@ BACKOFF_CAP_S = 15.0
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
-async def until_done(what: str, write: Callable[[], Awaitable[Any]]) -> None:
-    """Run ``write`` until it succeeds, backing off between failures."""
+async def until_done(what: str, action: Callable[[], Awaitable[Any]]) -> None:
+    """Run ``action`` until it succeeds, backing off between failures."""
     attempt = 0
     while True:
         try:
-            await write()
+            await action()
             return
         except Exception as failure:  # asyncpg and redis raise their own error trees
             error = failure
         delay = random.uniform(0, min(BACKOFF_CAP_S, 0.2 * 2**attempt))
         attempt += 1
         log.warning(
-            "%s write failed (attempt %d), retrying in %.1fs: %s", what, attempt, delay, error
+            "%s failed (attempt %d), retrying in %.1fs: %s", what, attempt, delay, error
         )
         await asyncio.sleep(delay)
 
@@ -66,8 +66,8 @@ async def write_batch(runtime: Runtime, bars: list[tuple[Bar, Source, bytes]]) -
         await (await runtime.postgres()).write([(bar, source) for bar, source, _ in bars])
 
     started = time.monotonic()
-    await until_done("redis", write_redis)
-    await until_done("postgres", write_postgres)
+    await until_done("redis write", write_redis)
+    await until_done("postgres write", write_postgres)
     elapsed = round(time.monotonic() - started, 3)
     log.debug("sink batch written", extra={"count": len(bars), "elapsed_s": elapsed})
 
@@ -124,16 +124,7 @@ async def consume_bars(runtime: Runtime) -> None:
 
 def attach(runtime: Runtime) -> None:
     async def sink() -> None:
-        attempt = 0
-        while True:
-            try:
-                await consume_bars(runtime)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a broken consumer is rebuilt; offsets say where to resume
-                delay = min(BACKOFF_CAP_S, 0.5 * 2**attempt)
-                attempt += 1
-                log.exception("sink consumer failed; restarting in %.1fs", delay)
-                await asyncio.sleep(delay)
+        # A broken consumer is rebuilt with the writes' backoff; offsets say where to resume.
+        await until_done("sink consumer", lambda: consume_bars(runtime))
 
     runtime.app.task(sink)

@@ -95,10 +95,9 @@ def envelope_for(bar: Bar, source: Source) -> Envelope:
 OHLCV = ("open", "high", "low", "close", "volume")
 
 
-def _number(value: Any, what: str) -> float:
+def _require_number(value: Any, what: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{what} is not a number")
-    return value
 
 
 def _checked(raw: bytes) -> dict[str, Any]:
@@ -118,13 +117,13 @@ def _checked(raw: bytes) -> dict[str, Any]:
         raise ValueError(f"unknown source {doc['source']!r}")
     ohlcv = doc["ohlcv"]
     for name in OHLCV:
-        _number(ohlcv[name], name)
+        _require_number(ohlcv[name], name)
     features = doc.get("features") or {}
     if not isinstance(features, dict):
         raise ValueError("features must be an object")
     for name in ("vwap", "transactions"):
         if features.get(name) is not None:
-            _number(features[name], name)
+            _require_number(features[name], name)
     return doc
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from chronox_stream.control import is_symbol
+from chronox_stream.rejects import decode_object
 
 FIELDS = frozenset({"symbol", "ts", "price", "size", "conditions", "exchange", "id", "sequence"})
 #: 2000-01-01 and 2100-01-01 in epoch ms: a ``ts`` outside is in seconds or nanoseconds.
@@ -73,13 +74,9 @@ def _optional_int(value: Any, what: str) -> int | None:
     return None if value is None else _int(value, what)
 
 
-def tick_from_doc(doc: Any) -> Tick:
-    """A tick from a decoded raw-ticks document; ``ValueError`` says what is wrong."""
-    if not isinstance(doc, dict):
-        raise ValueError("a tick must be a JSON object")
-    unknown = set(doc) - FIELDS
-    if unknown:
-        raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
+def tick_from_doc(doc: dict[str, Any]) -> Tick:
+    """A tick from a raw-ticks object holding only known fields; ``ValueError`` says what
+    is wrong with a value."""
     symbol = doc.get("symbol")
     if not is_symbol(symbol):
         raise ValueError(f"invalid symbol {symbol!r}")
@@ -111,12 +108,9 @@ def tick_from_doc(doc: Any) -> Tick:
 
 
 def parse_tick(raw: bytes) -> Tick:
-    """A tick from a raw-ticks message value; ``ValueError`` for anything else."""
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"not JSON: {exc}") from None
-    return tick_from_doc(doc)
+    """A tick from a raw-ticks message value; ``ValueError`` (``Rejected``, with a reason
+    code) for anything else."""
+    return tick_from_doc(decode_object(raw, FIELDS, "tick"))
 
 
 def tick_from_polygon(event: dict[str, Any]) -> Tick:

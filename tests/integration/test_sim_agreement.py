@@ -21,8 +21,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiobotocore.session import get_session
-from botocore.config import Config
 
 from tests.fixtures.sim import SimFactory, SimServer
 
@@ -93,14 +91,7 @@ async def _rest(sim: SimServer) -> dict[BarKey, dict[str, Any]]:
 
 
 async def _flat_files(sim: SimServer) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
-    async with get_session().create_client(
-        "s3",
-        endpoint_url=sim.s3_url,
-        region_name="us-east-1",
-        aws_access_key_id=sim.s3_access_key,
-        aws_secret_access_key=sim.s3_secret_key,
-        config=Config(signature_version="s3v4"),
-    ) as s3:
+    async with sim.s3_client() as s3:
         found = []
         for kind in ("minute_aggs_v1", "trades_v1"):
             key = f"us_stocks_sip/{kind}/2024/01/2024-01-17.csv.gz"

@@ -10,8 +10,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiobotocore.session import get_session
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.fixtures.sim import SimServer
@@ -33,14 +31,7 @@ def key(kind: str, day: str) -> str:
 
 @pytest.fixture
 async def s3(sim: SimServer) -> AsyncIterator[Any]:
-    async with get_session().create_client(
-        "s3",
-        endpoint_url=sim.s3_url,
-        region_name="us-east-1",
-        aws_access_key_id=sim.s3_access_key,
-        aws_secret_access_key=sim.s3_secret_key,
-        config=Config(signature_version="s3v4"),
-    ) as client:
+    async with sim.s3_client() as client:
         yield client
 
 
