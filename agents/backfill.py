@@ -1,7 +1,9 @@
 """Backfill agent: runs a symbol's phases in order for each work item it owns.
 
 A phase that fails is reported (status topic, registry) and the next phase
-still runs: the api phase can fill what a failed flatpack left open.
+still runs: the api phase can fill what a failed flatpack left open. The
+stream phase fetches nothing: it registers the symbol for the live stream,
+which the leader's WebSocket then subscribes (see ``agents/stream``).
 """
 
 from __future__ import annotations
@@ -12,11 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from chronox_stream.app import Runtime, utcnow
-from chronox_stream.backfill import PhaseSkipped
 from chronox_stream.registry import Op, RegistryCommand
 from chronox_stream.rejects import Rejected
 from chronox_stream.status import State, StatusEvent
-from chronox_stream.strategy import Phase
+from chronox_stream.strategy import Phase, format_strategy
 from chronox_stream.work import WorkItem
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,14 @@ class PhaseReport:
                                 error=error)
             )  # fmt: skip
 
+    async def stream(self, strategy: str) -> None:
+        """Register the symbol for the live stream (its bars come from the tick agents)."""
+        if not self.item.dry_run:
+            await self.runtime.send_registry(
+                RegistryCommand(op="stream", symbol=self.item.symbol, strategy=strategy,
+                                at=utcnow())
+            )  # fmt: skip
+
 
 async def run_item(runtime: Runtime, item: WorkItem) -> None:
     runner = runtime.runner()
@@ -52,14 +61,14 @@ async def run_item(runtime: Runtime, item: WorkItem) -> None:
         fields = {"request_id": item.request_id, "symbol": item.symbol, "phase": phase}
         report = PhaseReport(runtime, item, phase)
         await report.status("started")
+        if phase == "stream":
+            await report.stream(format_strategy(item.phases))
+            await report.status("done")
+            continue
         await report.registry("running")
         started = time.monotonic()
         try:
             count = await runner.run(phase, item, emitter, utcnow())
-        except PhaseSkipped as skipped:
-            log.info("phase skipped: %s", skipped, extra=fields)
-            await report.status("skipped", error=str(skipped))
-            continue
         except Exception as exc:  # a failed phase is reported; it never stops the agent
             log.exception("phase failed: %s", exc, extra=fields)
             await report.status("failed", error=str(exc))

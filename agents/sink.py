@@ -14,14 +14,11 @@ because both writes are idempotent.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
@@ -29,31 +26,15 @@ from chronox_stream.app import Runtime
 from chronox_stream.bars import Bar, Source
 from chronox_stream.envelope import decode_bar
 from chronox_stream.rejects import Rejected
+from chronox_stream.retry import until_done
+from chronox_stream.topics import group_consumer
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 5000
 BATCH_WITHIN_MS = 200
-BACKOFF_CAP_S = 15.0
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
-
-
-async def until_done(what: str, action: Callable[[], Awaitable[Any]]) -> None:
-    """Run ``action`` until it succeeds, backing off between failures."""
-    attempt = 0
-    while True:
-        try:
-            await action()
-            return
-        except Exception as failure:  # asyncpg and redis raise their own error trees
-            error = failure
-        delay = random.uniform(0, min(BACKOFF_CAP_S, 0.2 * 2**attempt))
-        attempt += 1
-        log.warning(
-            "%s failed (attempt %d), retrying in %.1fs: %s", what, attempt, delay, error
-        )
-        await asyncio.sleep(delay)
 
 
 async def write_batch(runtime: Runtime, bars: list[tuple[Bar, Source, bytes]]) -> None:
@@ -96,15 +77,7 @@ def next_offsets(
 
 async def consume_bars(runtime: Runtime) -> None:
     """One consumer's life: batches in, writes out, offsets committed after the writes."""
-    s = runtime.settings
-    consumer = AIOKafkaConsumer(
-        *runtime.topics.bar_names,
-        bootstrap_servers=s.kafka_bootstrap,
-        group_id=f"{s.app_id}-sink",
-        client_id=f"{s.app_id}-sink",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
+    consumer = group_consumer(runtime.settings, "sink", *runtime.topics.bar_names)
     await consumer.start()
     try:
         while True:

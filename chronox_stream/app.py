@@ -21,7 +21,7 @@ from faust.types import TopicT
 
 from chronox_stream.backfill import DayCache, PhaseRunner
 from chronox_stream.bars import Bar, Source
-from chronox_stream.emit import Emitter
+from chronox_stream.emit import EmitPolicy, Emitter
 from chronox_stream.ratelimit import RedisRateLimiter
 from chronox_stream.registry import RegistryCommand
 from chronox_stream.rejects import Rejected
@@ -32,7 +32,6 @@ from chronox_stream.sources.flatfiles import flat_file_store
 from chronox_stream.sources.polygon_rest import PolygonRest
 from chronox_stream.status import StatusEvent
 from chronox_stream.topics import TopicNames
-from chronox_stream.work import WorkItem
 from tables.backfill_state import BackfillStateTable
 from tables.dedup import DedupTable
 from tables.registry import RegistryTable
@@ -82,6 +81,8 @@ class Topics:
     status: TopicT
     dlq: TopicT
     bars: dict[str, TopicT]
+    ticks_raw: TopicT
+    ticks_bars: TopicT
 
     @property
     def bar_names(self) -> list[str]:
@@ -134,8 +135,9 @@ class Runtime:
             )
         return self._runner
 
-    def emitter(self, item: WorkItem) -> Emitter:
-        """An emitter for one work item: dedup table, bar topics, db-first writes."""
+    def emitter(self, policy: EmitPolicy) -> Emitter:
+        """An emitter under ``policy`` (a work item's, or the stream's): dedup table, bar
+        topics, db-first writes."""
 
         async def send(tf: str, key: bytes, value: bytes) -> Any:
             # Straight to the producer: Faust's Topic.send costs several times more per
@@ -146,7 +148,7 @@ class Runtime:
         async def write_db(rows: Sequence[tuple[Bar, Source]]) -> None:
             await (await self.postgres()).write(rows)
 
-        return Emitter(item, dedup=self.tables.dedup, send=send, write_db=write_db)
+        return Emitter(policy, dedup=self.tables.dedup, send=send, write_db=write_db)
 
     async def send_registry(self, command: RegistryCommand) -> None:
         await self.topics.registry.send(key=command.symbol.encode(), value=command.to_json())
@@ -229,7 +231,7 @@ def build_app(settings: Settings) -> faust.App:
 
 def build_runtime(settings: Settings) -> Runtime:
     """The app with its topics, tables and agents, ready for a ``faust.Worker``."""
-    from agents import backfill, control, registry, sink
+    from agents import backfill, control, registry, sink, stream_bars, ticks
 
     app = build_app(settings)
     names = TopicNames.for_settings(settings)
@@ -241,6 +243,8 @@ def build_runtime(settings: Settings) -> Runtime:
         status=raw_topic(app, names.status, n),
         dlq=raw_topic(app, names.dlq, n),
         bars={tf: raw_topic(app, name, n) for tf, name in names.bars.items()},
+        ticks_raw=raw_topic(app, names.ticks_raw, n),
+        ticks_bars=raw_topic(app, names.ticks_bars, n),
     )
     tables = Tables(
         registry=RegistryTable(app, partitions=n),
@@ -248,7 +252,7 @@ def build_runtime(settings: Settings) -> Runtime:
         backfill_state=BackfillStateTable(app, partitions=n),
     )
     runtime = Runtime(settings=settings, app=app, topics=topics, tables=tables)
-    for module in (control, registry, backfill, sink):
+    for module in (control, registry, backfill, sink, ticks, stream_bars):
         module.attach(runtime)
 
     @app.on_before_shutdown.connect

@@ -1,4 +1,4 @@
-"""Running the phases of one work item: flatpack, api, snapshot, then the stream hand-off.
+"""Running the fetching phases of one work item: flatpack, api, snapshot.
 
 The shell around the pure planning in ``gaps``: it reads coverage from the
 backfill state table, fetches, emits through an ``Emitter``, and checkpoints
@@ -34,10 +34,6 @@ def latest_session(now: datetime) -> date:
     """Today's session in New York, or the last one before it (weekends, holidays)."""
     today = now.astimezone(NEW_YORK).date()
     return trading_days(today - timedelta(days=10), today)[-1]
-
-
-class PhaseSkipped(Exception):
-    """A phase this version hands off instead of running (the reason is the message)."""
 
 
 class CoverageTable(Protocol):
@@ -78,7 +74,7 @@ class PhaseRunner:
     coverage: CoverageTable
 
     async def run(self, phase: Phase, item: WorkItem, emitter: Emitter, now: datetime) -> int:
-        """Run one phase; return the number of bars it emitted."""
+        """Run one fetching phase; return the number of bars it emitted."""
         before = emitter.count
         if phase == "flatpack":
             await self.flatpack(item, emitter)
@@ -87,7 +83,7 @@ class PhaseRunner:
         elif phase == "snapshot":
             await self.snapshot(item, emitter, now)
         else:
-            raise PhaseSkipped("the stream phase is not available in this version")
+            raise ValueError(f"{phase} is not a fetching phase")
         return emitter.count - before
 
     async def flatpack(self, item: WorkItem, emitter: Emitter) -> None:

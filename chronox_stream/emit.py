@@ -1,4 +1,4 @@
-"""Emitting bars of one work item: dedup, publish mode, throttle, dry run.
+"""Emitting bars: dedup, publish mode, throttle, dry run.
 
 Order of effects per chunk of bars: decide with the dedup table (without
 recording), then (db-first) write PostgreSQL, then send to the bar topic and
@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chronox_stream.bars import Bar, Source
+from chronox_stream.control import PublishMode
 from chronox_stream.dedup import Bucket
 from chronox_stream.envelope import envelope_for
-from chronox_stream.work import WorkItem
 
 CHUNK = 1000
 
@@ -28,22 +29,42 @@ class Dedup(Protocol):
     def record(self, buckets: dict[str, Bucket]) -> None: ...
 
 
+class EmitPolicy(Protocol):
+    """How bars are published: a work item carries its request's choices, the stream its own."""
+
+    @property
+    def dry_run(self) -> bool: ...
+    @property
+    def publish_mode(self) -> PublishMode: ...
+    @property
+    def throttle_ms(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LivePolicy:
+    """The stream's policy: every bar at once, Kafka first (the sink mirrors it)."""
+
+    dry_run: bool = False
+    publish_mode: PublishMode = "kafka-first"
+    throttle_ms: int = 0
+
+
 class Emitter:
-    """Publishes the bars of one work item; ``count`` says how many were (or would be) emitted."""
+    """Publishes bars under one policy; ``count`` says how many were (or would be) emitted."""
 
     def __init__(
         self,
-        item: WorkItem,
+        policy: EmitPolicy,
         *,
         dedup: Dedup,
         send: Callable[[str, bytes, bytes], Awaitable[Any]],
         write_db: Callable[[Sequence[tuple[Bar, Source]]], Awaitable[None]],
     ) -> None:
-        self._item = item
+        self._policy = policy
         self._dedup = dedup
         self._send = send
         self._write_db = write_db
-        self._gap_s = item.throttle_ms / 1000
+        self._gap_s = policy.throttle_ms / 1000
         self._last_publish = 0.0
         self.count = 0
 
@@ -57,9 +78,9 @@ class Emitter:
 
     async def _emit_chunk(self, bars: Sequence[Bar], source: Source) -> int:
         admitted, state = self._dedup.decide(list(bars), source)
-        if self._item.dry_run or not admitted:
+        if self._policy.dry_run or not admitted:
             return len(admitted)
-        if self._item.publish_mode == "db-first":
+        if self._policy.publish_mode == "db-first":
             await self._write_db([(b, source) for b in admitted])
         deliveries = []
         for bar in admitted:

@@ -17,7 +17,17 @@ from chronox_stream.control import is_symbol
 from chronox_stream.rejects import Rejected, decode_object
 from chronox_stream.strategy import DEFAULT_STRATEGY, Phase, format_strategy, parse_strategy
 
-Op = Literal["add", "enable", "disable", "remove", "running", "phase_done", "phase_failed"]
+Op = Literal[
+    "add",
+    "enable",
+    "disable",
+    "remove",
+    "running",
+    "phase_done",
+    "phase_failed",
+    "stream",
+    "streamed",
+]
 Status = Literal["idle", "running", "error"]
 
 #: The registry field each phase's completion time is kept in.
@@ -82,6 +92,8 @@ def parse_command(raw: bytes) -> RegistryCommand:
     if doc["op"] in ("phase_done", "phase_failed"):
         if doc.get("phase") not in PHASE_FIELD or not isinstance(doc.get("at"), str):
             raise Rejected("missing_field", f"{doc['op']} needs a valid 'phase' and 'at'")
+    if doc["op"] == "streamed" and not isinstance(doc.get("at"), str):
+        raise Rejected("missing_field", "streamed needs 'at'")
     try:
         if doc.get("at") is not None:
             doc["at"] = datetime.fromisoformat(doc["at"]).astimezone(UTC)
@@ -94,8 +106,18 @@ def apply(entry: RegistryEntry | None, command: RegistryCommand) -> RegistryEntr
     """The entry after ``command``; ``None`` means the symbol is not (or no longer) registered.
 
     Phase reports for an unregistered symbol (an ad-hoc ``--symbols`` run) create
-    no entry: the registry lists what the user registered, nothing else.
+    no entry: the registry lists what the user registered, nothing else. The one
+    exception is ``stream``, a run's stream phase: streaming is kept up by the
+    registry, so it registers the symbol (with the run's strategy) or adds the
+    phase to the registered strategy.
     """
+    if command.op == "stream":
+        if entry is None:
+            return RegistryEntry(symbol=command.symbol, strategy=command.strategy or "stream")
+        phases = parse_strategy(entry.strategy)
+        if "stream" in phases:
+            return entry
+        return replace(entry, strategy=format_strategy((*phases, "stream")))
     if command.op == "add":
         base = entry or RegistryEntry(symbol=command.symbol)
         return replace(
@@ -111,6 +133,10 @@ def apply(entry: RegistryEntry | None, command: RegistryCommand) -> RegistryEntr
         return replace(entry, status="running")
     if command.op == "phase_failed":
         return replace(entry, status="error", last_error=command.error)
+    if command.op == "streamed":  # bars keep coming: the symbol's status is not the stream's
+        if entry.last_stream is not None and command.at is not None:
+            return replace(entry, last_stream=max(entry.last_stream, command.at))
+        return replace(entry, last_stream=command.at)
     assert command.phase is not None and command.at is not None
     done = replace(entry, status="idle", last_error=None)
     if PHASE_FIELD[command.phase] == "last_snapshot":

@@ -24,6 +24,7 @@ ReasonCode = Literal[
     "invalid_value",
     "invalid_envelope",
     "invalid_work_item",
+    "key_mismatch",
 ]
 
 

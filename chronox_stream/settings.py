@@ -12,8 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from chronox_stream.timeframes import TIMEFRAMES
 
 LogFormat = Literal["text", "json"]
 ProcessingGuarantee = Literal["at_least_once", "exactly_once"]
@@ -80,6 +82,23 @@ class Settings(BaseSettings):
     gap_window_days: int = Field(7, ge=1, description="Largest api window of a gap, in days.")
     http_timeout_s: float = Field(30.0, gt=0, description="Timeout of one REST request, seconds.")
 
+    # Live data: WebSocket ticks and their bars
+    ws_idle_timeout_s: float = Field(
+        30.0, gt=0, description="A WebSocket silent this long (no data, no ping) is reconnected."
+    )
+    tick_timeframes: str = Field(
+        "1m,5m,15m,30m,1h,1d", description="Comma-separated timeframes built from raw ticks."
+    )
+    tick_grace_ms: int = Field(
+        2_000, ge=0, description="Watermark lag behind the latest tick: on-time lateness, ms."
+    )
+    tick_late_limit_ms: int = Field(
+        900_000, ge=0, description="How long after its window closes a tick still corrects it, ms."
+    )
+    tick_idle_close_ms: int = Field(
+        5_000, ge=0, description="Close windows of a tick partition silent this long (0: never)."
+    )
+
     # The simulator (`chronox sim`)
     sim_host: str = Field("127.0.0.1", description="Simulator bind address (loopback).")
     sim_port: int = Field(8765, description="Simulator REST + WebSocket port.")
@@ -97,6 +116,19 @@ class Settings(BaseSettings):
     # Logging
     log_level: str = Field("INFO", description="Log level.")
     log_format: LogFormat = Field("text", description="text (human) or json (one object per line).")
+
+    @field_validator("tick_timeframes")
+    @classmethod
+    def _known_timeframes(cls, value: str) -> str:
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        unknown = [name for name in names if name not in TIMEFRAMES]
+        if not names or unknown:
+            raise ValueError(f"tick_timeframes: unknown {unknown} (known: {', '.join(TIMEFRAMES)})")
+        return ",".join(names)
+
+    @property
+    def tick_timeframe_names(self) -> list[str]:
+        return self.tick_timeframes.split(",")
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """A validated copy with the non-``None`` overrides applied (CLI flags win over env)."""

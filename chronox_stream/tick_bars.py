@@ -12,6 +12,9 @@ Folding trades into a bar follows the SIP rules of :mod:`chronox_stream.conditio
 
 Windows: minute multiples and hours are aligned to the epoch; a day runs from
 midnight to midnight in New York (extended hours included), as Polygon's day bars.
+As Polygon's, minute multiples and hours roll up the window's minute bars (the
+trades of a minute that has no bar count nowhere in them), while a day folds
+every trade of the day.
 
 Event time: the watermark is the latest tick time seen minus ``grace_ms``. A
 window closes, and its bar is emitted, once the watermark reaches its end; a
@@ -238,6 +241,8 @@ class BarBuilder:
             return minute.bar(symbol, timeframe) if isinstance(minute, Partial) else None
         minutes = (self._state.get(minute_key(symbol, m)) for m in range(start, end, 60_000))
         parts = [m for m in minutes if isinstance(m, Partial)]
+        if timeframe.timespan != "day":  # a roll-up of minute bars: no bar, nothing added
+            parts = [m for m in parts if m.open is not None]
         return merge_partials(parts, start, end).bar(symbol, timeframe)
 
     def _emit(self, symbol: str, timeframe: Timeframe, start: int, end: int) -> Bar | None:

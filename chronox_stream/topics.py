@@ -34,6 +34,9 @@ class TopicNames:
     status: str
     dlq: str
     bars: dict[str, str]
+    ticks_raw: str
+    ticks_state: str
+    ticks_bars: str
 
     @classmethod
     def for_settings(cls, settings: Settings) -> TopicNames:
@@ -44,6 +47,9 @@ class TopicNames:
             status=settings.topic("status"),
             dlq=settings.topic("dlq"),
             bars={tf: settings.topic(f"bars.{tf}") for tf in TIMEFRAMES},
+            ticks_raw=settings.topic("ticks.raw"),
+            ticks_state=settings.topic("ticks.state"),
+            ticks_bars=settings.topic("ticks.bars"),
         )
 
 
@@ -57,6 +63,18 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(names.status, n),
         TopicSpec(names.dlq, n),
         *(TopicSpec(name, n) for name in names.bars.values()),
+        TopicSpec(names.ticks_raw, n),
+        # The tick aggregator's changelog: the latest value of each window key is all it needs.
+        TopicSpec(
+            names.ticks_state,
+            n,
+            {
+                "cleanup.policy": "compact",
+                "segment.ms": "600000",
+                "min.cleanable.dirty.ratio": "0.1",
+            },
+        ),  # fmt: skip
+        TopicSpec(names.ticks_bars, n),
     ]
 
 
@@ -76,7 +94,14 @@ async def partitions_of(settings: Settings, topic: str) -> list[TopicPartition]:
 async def read_to_end(settings: Settings, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record of ``topic`` from the beginning to its end as of now (none if the
     topic does not exist), read without a consumer group."""
-    partitions = await partitions_of(settings, topic)
+    return await read_partitions(settings, await partitions_of(settings, topic))
+
+
+async def read_partitions(
+    settings: Settings, partitions: list[TopicPartition]
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of ``partitions`` from the beginning to their end as of now, in offset
+    order within each partition, read without a consumer group."""
     if not partitions:
         return []
     consumer = AIOKafkaConsumer(
@@ -94,6 +119,19 @@ async def read_to_end(settings: Settings, topic: str) -> list[ConsumerRecord[byt
     finally:
         await consumer.stop()
     return records
+
+
+def group_consumer(settings: Settings, group: str, *topics: str) -> AIOKafkaConsumer:
+    """A consumer of the ``<app id>-<group>`` group that commits by hand, from the earliest
+    offset when the group has none: for the tasks that read Kafka outside Faust's streams."""
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=f"{settings.app_id}-{group}",
+        client_id=f"{settings.app_id}-{group}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
 
 
 async def ensure_topics(settings: Settings) -> list[str]:

@@ -81,10 +81,16 @@ async def test_flatpack_api_snapshot_stream_full_hybrid(
         ("AAPL", "flatpack"): "done",
         ("AAPL", "api"): "done",
         ("AAPL", "snapshot"): "done",
-        ("AAPL", "stream"): "skipped",
+        ("AAPL", "stream"): "done",
     }
     phases = [e["phase"] for e in events if e["state"] == "started"]
     assert phases == ["flatpack", "api", "snapshot", "stream"]
+
+    async def registered() -> Any:
+        return await read_entries(settings)
+
+    (entry,) = await poll(registered, timeout_s=60)  # the stream phase keeps it streaming
+    assert (entry.symbol, entry.strategy) == ("AAPL", "flatpack+api+snapshot+stream")
 
 
 async def test_timestamp_updates_per_phase(

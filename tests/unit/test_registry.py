@@ -63,6 +63,27 @@ def test_reports_for_unregistered_symbols_create_nothing() -> None:
     assert run(RegistryCommand(op="phase_done", symbol="ZZZ", phase="api", at=AT)) is None
 
 
+def test_a_stream_phase_registers_the_symbol_or_adds_the_phase() -> None:
+    new = run(RegistryCommand(op="stream", symbol="MSFT", strategy="snapshot+stream"))
+    assert new == RegistryEntry(symbol="MSFT", strategy="snapshot+stream")
+    grown = run(
+        RegistryCommand(op="add", symbol="AAPL", strategy="api", enabled=False),
+        RegistryCommand(op="stream", symbol="AAPL", strategy="snapshot+stream"),
+    )
+    assert grown == RegistryEntry(symbol="AAPL", strategy="api+stream", enabled=False)
+
+
+def test_last_stream_only_moves_forward_and_leaves_the_status_alone() -> None:
+    later = AT.replace(minute=5)
+    entry = run(
+        RegistryCommand(op="add", symbol="AAPL"),
+        RegistryCommand(op="running", symbol="AAPL"),
+        RegistryCommand(op="streamed", symbol="AAPL", at=later),
+        RegistryCommand(op="streamed", symbol="AAPL", at=AT),  # a corrected older minute
+    )
+    assert entry is not None and (entry.last_stream, entry.status) == (later, "running")
+
+
 def test_entries_survive_the_wire() -> None:
     entry = RegistryEntry(symbol="BRK.B", last_backfill=AT, last_error="x")
     assert RegistryEntry.from_json(entry.to_json()) == entry
@@ -76,6 +97,7 @@ def test_entries_survive_the_wire() -> None:
         ({"op": "add", "symbol": "AAPL", "strategy": "api+api"}, "invalid_strategy"),
         ({"op": "add", "symbol": "AAPL", "owner": "me"}, "unknown_field"),
         ({"op": "phase_done", "symbol": "AAPL", "phase": "api"}, "missing_field"),
+        ({"op": "streamed", "symbol": "AAPL"}, "missing_field"),
     ],
 )
 def test_bad_commands_are_refused(doc: dict[str, object], reason: str) -> None:

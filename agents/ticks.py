@@ -1,0 +1,271 @@
+"""Tick aggregator: raw ticks in, the bars of every tick timeframe out, in event time.
+
+It runs in every worker as an app task around a plain aiokafka consumer in its
+own group (``<app id>-ticks``), so the workers share the raw-ticks partitions.
+Not a Faust agent: a Faust stream hands over about 4,700 events/s on a 2-core
+machine, a tenth of a live feed's rate, while ``getmany`` hands over batches.
+
+Each symbol of an owned partition has a :class:`~chronox_stream.tick_bars.BarBuilder`
+whose state lives in memory and on the compacted ``ticks.state`` changelog, in the
+partition of the same number. Per batch the order of effects is:
+
+1. fold the ticks (each minute partial records the offset of its last tick);
+2. send the bars that closed or were corrected to ``ticks.bars`` (source
+   ``stream``) and wait for Kafka's acknowledgement;
+
+and about once a second (and before partitions are handed over):
+
+3. write the state keys changed since the last flush to the changelog and wait;
+4. commit the offsets of the ticks folded so far.
+
+Flushing once a second, not per batch, keeps the changelog at one record per
+window touched per second, whatever the tick rate.
+
+A crash anywhere replays from the last commit onto the last written state: a
+minute skips the ticks it already holds, a window marked emitted is not closed
+again, and a bar sent twice is dropped by the dedup downstream. On assignment a
+partition's state is read back from its changelog before its first batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TypeAlias
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
+
+from chronox_stream.app import Runtime
+from chronox_stream.bars import Bar
+from chronox_stream.envelope import envelope_for
+from chronox_stream.rejects import Rejected
+from chronox_stream.retry import until_done
+from chronox_stream.settings import Settings
+from chronox_stream.tick_bars import BarBuilder
+from chronox_stream.tick_state import TrackedState, restore, watermark_key
+from chronox_stream.ticks import parse_tick
+from chronox_stream.timeframes import TIMEFRAMES
+from chronox_stream.topics import TopicNames, group_consumer, read_partitions
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 10_000
+BATCH_WITHIN_MS = 100
+FLUSH_EVERY_S = 1.0
+
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+
+
+@dataclass
+class SymbolBars:
+    """The bars being built from one symbol's ticks, and when it last heard one.
+
+    The watermark is per symbol: a feed replaying one symbol's day after another's
+    (files, a backfilling producer) must not make the second symbol's ticks late.
+    """
+
+    builder: BarBuilder
+    state: TrackedState
+    latest_ts: int | None = None
+    heard_at: float = field(default_factory=time.monotonic)
+
+    def idle_watermark(self, now: float, grace_ms: int) -> int | None:
+        """Event time estimated from the wall clock since the latest tick, minus the grace."""
+        if self.latest_ts is None:
+            return None
+        return self.latest_ts + int((now - self.heard_at) * 1000) - grace_ms
+
+
+def symbol_bars(settings: Settings, symbol: str, state: dict[str, object]) -> SymbolBars:
+    tracked = TrackedState(state)
+    builder = BarBuilder(
+        [TIMEFRAMES[name] for name in settings.tick_timeframe_names],
+        state=tracked,
+        grace_ms=settings.tick_grace_ms,
+        late_limit_ms=settings.tick_late_limit_ms,
+        watermark_key=watermark_key(symbol),
+    )
+    return SymbolBars(builder, tracked)
+
+
+class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Folds batches of raw ticks per symbol and publishes what they close."""
+
+    def __init__(
+        self, runtime: Runtime, producer: AIOKafkaProducer, consumer: AIOKafkaConsumer
+    ) -> None:
+        self._runtime = runtime
+        self._settings = runtime.settings
+        self._names = TopicNames.for_settings(runtime.settings)
+        self._producer = producer
+        self._consumer = consumer
+        self._partitions: dict[int, dict[str, SymbolBars]] = {}
+        self._uncommitted: dict[TopicPartition, OffsetAndMetadata] = {}
+        self._flushed_at = time.monotonic()
+        self._lock = asyncio.Lock()  # a rebalance waits for the batch in progress
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        async with self._lock:
+            await self._flush()
+            for tp in revoked:
+                self._partitions.pop(tp.partition, None)
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        async with self._lock:
+            fresh = [tp.partition for tp in assigned if tp.partition not in self._partitions]
+            changelog = [TopicPartition(self._names.ticks_state, p) for p in fresh]
+            records: dict[int, list[tuple[bytes, bytes | None]]] = {p: [] for p in fresh}
+            for record in await read_partitions(self._settings, changelog):
+                if record.key is not None:
+                    records[record.partition].append((record.key, record.value))
+            pending: list[Bar] = []
+            for partition in fresh:
+                symbols = {
+                    symbol: symbol_bars(self._settings, symbol, state)
+                    for symbol, state in restore(records[partition]).items()
+                }
+                self._partitions[partition] = symbols
+                for bars in symbols.values():  # windows closed before the crash, maybe unsent
+                    pending.extend(bars.builder.advance(bars.builder.watermark))
+            await self._publish(pending)
+            if fresh:
+                log.info("tick partitions restored: %s", sorted(fresh),
+                         extra={"count": sum(len(r) for r in records.values())})  # fmt: skip
+
+    async def process(self, batch: dict[TopicPartition, list[Record]]) -> None:
+        """Fold and publish; flush state and offsets when due (see the module docstring)."""
+        async with self._lock:
+            now = time.monotonic()
+            bars: list[Bar] = []
+            dropped: Counter[str] = Counter()
+            for tp, records in batch.items():
+                symbols = self._partitions.get(tp.partition)
+                if symbols is None:
+                    continue  # revoked while the batch was in flight: its new owner reads it
+                bars.extend(await self._fold(symbols, records, dropped, now))
+                self._uncommitted[tp] = OffsetAndMetadata(records[-1].offset + 1, "")
+            if dropped:
+                log.warning("dropped ticks later than the late limit (%d ms): %s",
+                            self._settings.tick_late_limit_ms, dict(dropped),
+                            extra={"count": sum(dropped.values())})  # fmt: skip
+            due = now - self._flushed_at >= FLUSH_EVERY_S
+            if due:
+                bars.extend(self._close_idle(now))
+            await self._publish(bars)
+            if due:
+                await self._flush()
+
+    async def _fold(
+        self, symbols: dict[str, SymbolBars], records: list[Record], dropped: Counter[str],
+        now: float,
+    ) -> list[Bar]:  # fmt: skip
+        bars: list[Bar] = []
+        for record in records:
+            try:
+                tick = parse_tick(record.value or b"")
+                if record.key is not None and record.key != tick.symbol.encode():
+                    raise Rejected("key_mismatch", "the key must be the tick's symbol")
+            except ValueError as exc:
+                rejected = exc if isinstance(exc, Rejected) else Rejected("invalid_value", str(exc))
+                await self._runtime.dead_letter(record, rejected)
+                continue
+            own = symbols.get(tick.symbol)
+            if own is None:
+                own = symbols[tick.symbol] = symbol_bars(self._settings, tick.symbol, {})
+            folded = own.builder.add(tick, record.offset)
+            if folded.dropped_for:
+                dropped[tick.symbol] += 1
+            bars.extend(folded.bars)
+            own.heard_at = now
+            if own.latest_ts is None or tick.ts > own.latest_ts:
+                own.latest_ts = tick.ts
+        return bars
+
+    def _close_idle(self, now: float) -> list[Bar]:
+        """Close the windows of symbols silent for ``tick_idle_close_ms``: a quiet symbol's
+        last minute should not wait for its next trade."""
+        idle_ms = self._settings.tick_idle_close_ms
+        if not idle_ms:
+            return []
+        bars: list[Bar] = []
+        for symbols in self._partitions.values():
+            for own in symbols.values():
+                if (now - own.heard_at) * 1000 < idle_ms:
+                    continue
+                watermark = own.idle_watermark(now, self._settings.tick_grace_ms)
+                if watermark is not None:
+                    bars.extend(own.builder.advance(watermark))
+        return bars
+
+    async def _publish(self, bars: list[Bar]) -> None:
+        deliveries = [
+            await self._producer.send(
+                self._names.ticks_bars,
+                envelope_for(bar, "stream").to_json(),
+                key=bar.symbol.encode(),
+            )
+            for bar in bars
+        ]
+        for delivery in deliveries:
+            await delivery
+
+    async def _flush(self) -> None:
+        """State first, then offsets: a committed tick is always in the written state."""
+        deliveries = []
+        for partition, symbols in self._partitions.items():
+            for own in symbols.values():
+                for key, value in own.state.drain():
+                    deliveries.append(await self._producer.send(
+                        self._names.ticks_state, value, key=key, partition=partition
+                    ))  # fmt: skip
+        for delivery in deliveries:
+            await delivery
+        self._flushed_at = time.monotonic()
+        if not self._uncommitted:
+            return
+        offsets, self._uncommitted = self._uncommitted, {}
+        try:
+            await self._consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as lost:
+            # The partitions moved on: their new owner replays onto the written state.
+            log.info("tick commit skipped after a rebalance: %s", lost)
+
+
+async def aggregate_ticks(runtime: Runtime) -> None:
+    """One consumer's life: batches in, bars out, state and offsets flushed behind them."""
+    s = runtime.settings
+    names = TopicNames.for_settings(s)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=s.kafka_bootstrap,
+        client_id=f"{s.app_id}-ticks",
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+    )
+    consumer = group_consumer(s, "ticks")
+    await producer.start()
+    try:
+        aggregator = TickAggregator(runtime, producer, consumer)
+        consumer.subscribe([names.ticks_raw], listener=aggregator)
+        await consumer.start()
+        try:
+            while True:
+                batch = await consumer.getmany(timeout_ms=BATCH_WITHIN_MS, max_records=BATCH_SIZE)
+                await aggregator.process(batch)
+        finally:
+            await consumer.stop()
+    finally:
+        await producer.stop()
+
+
+def attach(runtime: Runtime) -> None:
+    async def ticks() -> None:
+        await until_done("tick aggregator", lambda: aggregate_ticks(runtime))
+
+    runtime.app.task(ticks)
