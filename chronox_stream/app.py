@@ -172,27 +172,36 @@ class Runtime:
         return self._redis
 
     async def dead_letter(self, message: Consumed, rejected: Rejected) -> None:
-        """Forward the original bytes to the DLQ with the reason in headers; log it.
+        """Forward a consumed message's original bytes to the DLQ with the reason in headers.
 
         Returns once Kafka acknowledged the copy, so the caller may commit the original.
         """
-        headers: dict[str, Any] = {
-            REASON_HEADER: rejected.reason.encode(),
-            MESSAGE_HEADER: rejected.message.encode(),
+        origin = {
             "chronox-source-topic": message.topic.encode(),
             "chronox-source-partition": str(message.partition).encode(),
             "chronox-source-offset": str(message.offset).encode(),
         }
-        sent = await self.topics.dlq.send(key=message.key, value=message.value, headers=headers)
+        where = f"{message.topic}[{message.partition}]@{message.offset}"
+        await self.dead_letter_bytes(message.key, message.value, rejected, where, origin)
+
+    async def dead_letter_bytes(
+        self,
+        key: bytes | None,
+        value: bytes | None,
+        rejected: Rejected,
+        where: str,
+        origin: dict[str, bytes] | None = None,
+    ) -> None:
+        """Dead-letter input that came from ``where`` (a topic position, a WebSocket) and log it."""
+        headers: dict[str, Any] = {
+            REASON_HEADER: rejected.reason.encode(),
+            MESSAGE_HEADER: rejected.message.encode(),
+            **(origin or {}),
+        }
+        sent = await self.topics.dlq.send(key=key, value=value, headers=headers)
         await sent
-        log.warning(
-            "rejected message from %s[%d]@%d: %s",
-            message.topic,
-            message.partition,
-            message.offset,
-            rejected.message,
-            extra={"reason": rejected.reason},
-        )
+        log.warning("rejected message from %s: %s", where, rejected.message,
+                    extra={"reason": rejected.reason})  # fmt: skip
 
     async def report(self, status: StatusEvent) -> None:
         await self.topics.status.send(key=status.request_id.encode(), value=status.to_json())
@@ -231,7 +240,7 @@ def build_app(settings: Settings) -> faust.App:
 
 def build_runtime(settings: Settings) -> Runtime:
     """The app with its topics, tables and agents, ready for a ``faust.Worker``."""
-    from agents import backfill, control, registry, sink, stream_bars, ticks
+    from agents import backfill, control, health, registry, sink, stream_bars, ticks
 
     app = build_app(settings)
     names = TopicNames.for_settings(settings)
@@ -252,7 +261,7 @@ def build_runtime(settings: Settings) -> Runtime:
         backfill_state=BackfillStateTable(app, partitions=n),
     )
     runtime = Runtime(settings=settings, app=app, topics=topics, tables=tables)
-    for module in (control, registry, backfill, sink, ticks, stream_bars):
+    for module in (control, registry, backfill, sink, ticks, stream_bars, health):
         module.attach(runtime)
 
     @app.on_before_shutdown.connect

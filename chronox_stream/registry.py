@@ -7,6 +7,7 @@ symbol, so concurrent CLI edits and phase completions never race.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
@@ -74,6 +75,11 @@ class RegistryCommand:
 
     def to_json(self) -> bytes:
         return orjson.dumps({k: v for k, v in asdict(self).items() if v is not None})
+
+
+def streaming_symbols(entries: Iterable[RegistryEntry]) -> set[str]:
+    """The symbols to subscribe on the WebSocket: enabled, with ``stream`` in their strategy."""
+    return {e.symbol for e in entries if e.enabled and "stream" in parse_strategy(e.strategy)}
 
 
 def parse_command(raw: bytes) -> RegistryCommand:

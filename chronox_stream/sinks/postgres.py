@@ -107,5 +107,8 @@ class PostgresSink:
             status = await conn.execute(self._upsert)
         return int(status.rsplit(" ", 1)[-1])
 
+    async def ping(self) -> None:
+        await self._pool.fetchval("SELECT 1")
+
     async def close(self) -> None:
         await self._pool.close()

@@ -84,5 +84,8 @@ class RedisSink:
             latest += (format_ts(bar.ts), payload)
         await self._script(keys=keys, args=latest + messages)
 
+    async def ping(self) -> None:
+        await self.client.ping()  # type: ignore[misc]  # redis-py types it sync-or-async
+
     async def close(self) -> None:
         await self.client.aclose()

@@ -10,6 +10,7 @@ from chronox_stream.registry import (
     RegistryEntry,
     apply,
     parse_command,
+    streaming_symbols,
 )
 from chronox_stream.rejects import Rejected
 
@@ -82,6 +83,15 @@ def test_last_stream_only_moves_forward_and_leaves_the_status_alone() -> None:
         RegistryCommand(op="streamed", symbol="AAPL", at=AT),  # a corrected older minute
     )
     assert entry is not None and (entry.last_stream, entry.status) == (later, "running")
+
+
+def test_only_enabled_symbols_with_the_stream_phase_are_streamed() -> None:
+    entries = [
+        RegistryEntry(symbol="AAPL", strategy="snapshot+stream"),
+        RegistryEntry(symbol="MSFT", strategy="api+stream", enabled=False),
+        RegistryEntry(symbol="NVDA", strategy="flatpack+api"),
+    ]
+    assert streaming_symbols(entries) == {"AAPL"}
 
 
 def test_entries_survive_the_wire() -> None:

@@ -1,0 +1,73 @@
+"""Refilling what a WebSocket outage missed (pure): which windows to fetch, and when.
+
+The server does not replay trades sent while a client was away. In event time
+an outage runs from the latest trade received before the connection dropped to
+the first one received after it came back. For each tick timeframe, the
+windows overlapping that span are fetched again from the REST API as an api
+backfill, whose bars outrank the stream's incomplete ones. A window is asked
+for only once the stream's event time is past its end: before that, the REST
+bar of the window would be incomplete too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+
+from chronox_stream.tick_bars import window_of
+from chronox_stream.timeframes import TIMEFRAMES
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """Event time (epoch ms) of the last trade before a disconnect and the first after."""
+
+    last_before_ms: int
+    first_after_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Refill:
+    """The ``timeframe`` windows in ``[start_ms, end_ms)`` to fetch for ``symbols``."""
+
+    timeframe: str
+    start_ms: int
+    end_ms: int
+    symbols: tuple[str, ...]
+
+    def due(self, event_time_ms: int) -> bool:
+        return event_time_ms >= self.end_ms
+
+    def request(self) -> bytes:
+        """The control message of this refill: an api-only backfill request."""
+        return orjson.dumps(
+            {
+                "request_id": f"refill-{uuid.uuid4().hex[:16]}",
+                "symbols": list(self.symbols),
+                "timeframe": self.timeframe,
+                "strategy": "api",
+                "start": _iso(self.start_ms),
+                "end": _iso(self.end_ms),
+            }
+        )
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat()
+
+
+def refills(outage: Outage, timeframes: Iterable[str], symbols: Iterable[str]) -> list[Refill]:
+    """One refill per timeframe, covering every window the outage touched."""
+    wanted = tuple(sorted(set(symbols)))
+    if not wanted or outage.first_after_ms <= outage.last_before_ms:
+        return []
+    out = []
+    for name in timeframes:
+        start, _ = window_of(outage.last_before_ms, TIMEFRAMES[name])
+        _, end = window_of(outage.first_after_ms, TIMEFRAMES[name])
+        out.append(Refill(name, start, end, wanted))
+    return out
