@@ -7,9 +7,11 @@ produces or consumes (workers, ``chronox ingest``, tests) first calls
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
 
@@ -121,17 +123,51 @@ async def read_partitions(
     return records
 
 
-def group_consumer(settings: Settings, group: str, *topics: str) -> AIOKafkaConsumer:
+def group_consumer(settings: Settings, group: str) -> AIOKafkaConsumer:
     """A consumer of the ``<app id>-<group>`` group that commits by hand, from the earliest
-    offset when the group has none: for the tasks that read Kafka outside Faust's streams."""
+    offset when the group has none: for the tasks that read Kafka outside Faust's streams.
+    The caller subscribes it, with its rebalance listener."""
     return AIOKafkaConsumer(
-        *topics,
         bootstrap_servers=settings.kafka_bootstrap,
         group_id=f"{settings.app_id}-{group}",
         client_id=f"{settings.app_id}-{group}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
+
+
+class BatchFence(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Keeps a rebalance and a batch apart: partitions are handed over between batches.
+
+    A write that lands after its partitions moved on could put back an older
+    version of a bar that the new owner already wrote. Hold ``lock`` while
+    handling a batch, and drop the batch if ``generation`` changed since it was
+    fetched: its partitions may belong to someone else now, or came back to us
+    and are read again from the committed offsets (:meth:`rewind`).
+    """
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.generation = 0
+
+    async def on_partitions_revoked(self, revoked: object) -> None:
+        async with self.lock:
+            self.generation += 1
+
+    async def on_partitions_assigned(self, assigned: object) -> None:
+        return None
+
+    async def rewind(self, consumer: AIOKafkaConsumer, dropped: Iterable[TopicPartition]) -> None:
+        """Read the partitions of a dropped batch that are still ours again from their
+        committed offsets, in order: the consumer's position is already past the batch."""
+        mine = consumer.assignment()
+        for tp in dropped:
+            if tp in mine:
+                committed = await consumer.committed(tp)
+                if committed is None:
+                    await consumer.seek_to_beginning(tp)
+                else:
+                    consumer.seek(tp, committed)
 
 
 async def ensure_topics(settings: Settings) -> list[str]:

@@ -48,9 +48,9 @@ def test_the_request_is_a_valid_api_backfill_of_exactly_those_windows() -> None:
         datetime(2024, 1, 16, 15, 2, tzinfo=UTC),
         datetime(2024, 1, 16, 15, 7, tzinfo=UTC),
     )
-    assert orjson.loads(refill.request())["request_id"] != orjson.loads(refill.request())[
-        "request_id"
-    ], "two refills are two requests"
+    assert (
+        orjson.loads(refill.request())["request_id"] != orjson.loads(refill.request())["request_id"]
+    ), "two refills are two requests"
 
 
 def test_nothing_to_refill_without_symbols_or_a_span() -> None:
