@@ -240,7 +240,7 @@ def build_app(settings: Settings) -> faust.App:
 
 def build_runtime(settings: Settings) -> Runtime:
     """The app with its topics, tables and agents, ready for a ``faust.Worker``."""
-    from agents import backfill, control, health, registry, sink, stream_bars, ticks
+    from agents import backfill, control, health, registry, sink, stream, stream_bars, ticks
 
     app = build_app(settings)
     names = TopicNames.for_settings(settings)
@@ -261,7 +261,7 @@ def build_runtime(settings: Settings) -> Runtime:
         backfill_state=BackfillStateTable(app, partitions=n),
     )
     runtime = Runtime(settings=settings, app=app, topics=topics, tables=tables)
-    for module in (control, registry, backfill, sink, ticks, stream_bars, health):
+    for module in (control, registry, backfill, sink, ticks, stream_bars, stream, health):
         module.attach(runtime)
 
     @app.on_before_shutdown.connect

@@ -1,0 +1,185 @@
+"""Stream agent: the leader's WebSocket to Polygon, feeding the raw ticks topic.
+
+An API key may hold one connection: a second one kicks the first off. So one
+worker streams, the consumer group's leader (Faust elects one at every
+rebalance; when the leader dies, the rebalance that follows elects another,
+which connects). Every second each worker checks whether it leads and, if so,
+keeps the subscriptions in line with the registry (enabled symbols with
+``stream`` in their strategy) without reconnecting; with nothing to stream it
+holds no connection.
+
+Trades (``T`` events) go to ``<prefix>.ticks.raw`` keyed by symbol as raw-tick
+JSON, where the tick aggregator takes them like any other feed's; an event that
+is not a valid trade is dead-lettered. Trades sent while the connection was
+down are not replayed by the server: on reconnect the span they fell in is
+refilled from REST (:mod:`chronox_stream.refill`) once the stream is past it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import aiohttp
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from chronox_stream.app import Runtime
+from chronox_stream.refill import Outage, Refill, refills
+from chronox_stream.registry import streaming_symbols
+from chronox_stream.rejects import Rejected
+from chronox_stream.retry import until_done
+from chronox_stream.sources.polygon_ws import ConnectionChange, PolygonStream
+from chronox_stream.ticks import tick_from_polygon
+from chronox_stream.topics import TopicNames
+
+log = logging.getLogger(__name__)
+
+CHECK_EVERY_S = 1.0
+
+
+class StreamOwner:
+    """The connection of the leading worker: ticks out, outages tracked, refills sent."""
+
+    def __init__(self, runtime: Runtime, session: aiohttp.ClientSession) -> None:
+        s = runtime.settings
+        self._runtime = runtime
+        self._names = TopicNames.for_settings(s)
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=s.kafka_bootstrap,
+            client_id=f"{s.app_id}-stream",
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+        )
+        self.stream = PolygonStream(
+            session,
+            url=s.polygon_ws_url,
+            api_key=s.polygon_api_key.get_secret_value(),
+            on_events=self.on_events,
+            on_connection=self.on_connection,
+            idle_timeout_s=s.ws_idle_timeout_s,
+        )
+        self._task: asyncio.Task[None] | None = None
+        self._latest_ts: int | None = None  # event time: the latest trade received
+        self._outage_from: int | None = None  # event time when the connection dropped
+        self._pending: list[Refill] = []
+        self._symbols: set[str] = set()
+
+    async def start(self) -> None:
+        await self._producer.start()
+        self._task = asyncio.create_task(self.stream.run())
+
+    @property
+    def failed(self) -> bool:
+        """The client stopped by itself: handing on a batch of trades failed (e.g. Kafka)."""
+        return self._task is not None and self._task.done()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            except Exception as exc:  # the failure that stopped it, reported once here
+                log.error("stream client failed: %s: %s", type(exc).__name__, exc)
+        await self._producer.stop()
+        if self._pending:
+            log.warning("stream stopped with %d refill(s) not yet due: not sent",
+                        len(self._pending))  # fmt: skip
+
+    def subscribe(self, symbols: set[str]) -> None:
+        """Stream exactly ``symbols`` from now on (subscriptions change on the live connection)."""
+        if symbols != self._symbols:
+            self._symbols = set(symbols)
+            self.stream.set_symbols(symbols)
+
+    async def on_connection(self, change: ConnectionChange) -> None:
+        if not change.connected and self._outage_from is None:
+            self._outage_from = self._latest_ts
+
+    async def on_events(self, events: list[dict[str, Any]]) -> None:
+        deliveries = []
+        for event in events:
+            if event.get("ev") != "T":
+                continue
+            try:
+                tick = tick_from_polygon(event)
+            except ValueError as exc:
+                rejected = exc if isinstance(exc, Rejected) else Rejected("invalid_value", str(exc))
+                await self._runtime.dead_letter_bytes(
+                    str(event.get("sym", "")).encode(),
+                    orjson.dumps(event),
+                    rejected,
+                    "the WebSocket",
+                )
+                continue
+            deliveries.append(
+                await self._producer.send(
+                    self._names.ticks_raw, tick.to_json(), key=tick.symbol.encode()
+                )
+            )
+            if self._outage_from is not None:
+                self._plan_refills(Outage(self._outage_from, tick.ts))
+            if self._latest_ts is None or tick.ts > self._latest_ts:
+                self._latest_ts = tick.ts
+        for delivery in deliveries:
+            await delivery
+
+    def _plan_refills(self, outage: Outage) -> None:
+        self._outage_from = None
+        planned = refills(outage, self._runtime.settings.tick_timeframe_names,
+                          self._symbols)  # fmt: skip
+        self._pending.extend(planned)
+        log.warning("stream reconnected after missing trades from %d to %d (epoch ms): "
+                    "%d refill(s) planned", outage.last_before_ms, outage.first_after_ms,
+                    len(planned))  # fmt: skip
+
+    async def send_due_refills(self) -> None:
+        if self._latest_ts is None:
+            return
+        due = [r for r in self._pending if r.due(self._latest_ts)]
+        for refill in due:
+            request = refill.request()
+            key = orjson.loads(request)["request_id"].encode()
+            await self._runtime.topics.control.send(key=key, value=request)
+            self._pending.remove(refill)
+            log.info("refill requested", extra={"count": len(refill.symbols)})
+
+
+async def own_stream(runtime: Runtime) -> None:
+    """Hold the WebSocket while this worker leads and something is to be streamed."""
+    owner: StreamOwner | None = None
+    async with aiohttp.ClientSession() as session:
+        try:
+            while True:
+                wanted = streaming_symbols(runtime.tables.registry.entries())
+                leads = runtime.app.is_leader()
+                if owner is not None and owner.failed:
+                    await owner.stop()  # trades of the failed batch are refilled like an outage
+                    owner = None
+                if owner is not None and not (leads and wanted):
+                    await owner.stop()
+                    owner = None
+                    log.info("stream closed: %s", "no longer the leader" if wanted
+                             else "nothing to stream")  # fmt: skip
+                elif owner is None and leads and wanted:
+                    owner = StreamOwner(runtime, session)
+                    await owner.start()
+                    log.info("stream opened by the leader", extra={"count": len(wanted)})
+                if owner is not None:
+                    owner.subscribe(wanted)
+                    await owner.send_due_refills()
+                await asyncio.sleep(CHECK_EVERY_S)
+        finally:
+            if owner is not None:
+                await owner.stop()
+
+
+def attach(runtime: Runtime) -> None:
+    async def stream() -> None:
+        await until_done("stream owner", lambda: own_stream(runtime))
+
+    runtime.app.task(stream)

@@ -1,0 +1,155 @@
+"""Tick aggregation benchmark: raw ticks on Kafka -> one worker's 1m and 5m bars, with a baseline.
+
+Runs against the local stack (``chronox stack up``). It produces a seeded
+session's trades of ``--symbols`` symbols (in report order, as a feed sends
+them) to a fresh raw-ticks topic, then measures in the same run:
+  * the raw baseline: an aiokafka consumer loop that only decodes the same ticks;
+  * one ``chronox worker`` aggregating them into 1m and 5m bars: ticks/s between its
+    tick consumer group's first commit and its commit of the last offset (the
+    aggregator commits about once a second, after writing its state; the worker's
+    start-up is left out), and its peak RSS;
+and prints the worker's ratio to the baseline (target: >= 50,000 ticks/s per worker).
+
+    .venv/bin/python bench/tick_bench.py [--symbols 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import date
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from chronox_stream.children import Child
+from chronox_stream.settings import Settings
+from chronox_stream.sim.market import day_columns
+from chronox_stream.ticks import Tick
+from chronox_stream.topics import ensure_topics, partitions_of
+
+SYMBOLS = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META", "TSLA", "AMD", "NFLX", "INTC",
+           "ORCL", "ADBE", "CRM", "QCOM", "AVGO", "CSCO", "PEP", "COST", "TXN", "SBUX"]  # fmt: skip
+SESSION = date(2024, 1, 16)
+BASELINE_ROUNDS = 3
+
+
+def session_ticks(symbols: list[str]) -> list[Tick]:
+    ticks = []
+    for symbol in symbols:
+        for t in day_columns(7, symbol, SESSION).trades():
+            tick = Tick(symbol=symbol, ts=t.sip_ns // 1_000_000, price=t.price, size=t.size,
+                        conditions=t.conditions, exchange=t.exchange, trade_id=t.trade_id,
+                        sequence=t.sequence)  # fmt: skip
+            ticks.append((t.report_ns, tick))
+    ticks.sort(key=lambda pair: pair[0])
+    return [tick for _, tick in ticks]
+
+
+async def produce(settings: Settings, ticks: list[Tick]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=5,
+                                max_batch_size=1024 * 1024)  # fmt: skip
+    await producer.start()
+    try:
+        topic = settings.topic("ticks.raw")
+        for tick in ticks:
+            await producer.send(topic, tick.to_json(), key=tick.symbol.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def baseline(settings: Settings, n: int) -> float:
+    """Ticks/s of a consumer that only decodes them (no group, from the beginning)."""
+    consumer = AIOKafkaConsumer(settings.topic("ticks.raw"), group_id=None,
+                                bootstrap_servers=settings.kafka_bootstrap,
+                                auto_offset_reset="earliest")  # fmt: skip
+    await consumer.start()
+    try:
+        seen, started = 0, time.perf_counter()
+        while seen < n:
+            for records in (await consumer.getmany(timeout_ms=500, max_records=10_000)).values():
+                for record in records:
+                    orjson.loads(record.value)
+                seen += len(records)
+        return n / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+async def committed(settings: Settings) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(f"{settings.app_id}-ticks")
+        return sum(meta.offset for meta in offsets.values() if meta.offset > 0)
+    finally:
+        await admin.close()
+
+
+async def end_offsets(settings: Settings) -> int:
+    partitions: list[TopicPartition] = await partitions_of(settings, settings.topic("ticks.raw"))
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        return sum((await consumer.end_offsets(partitions)).values())
+    finally:
+        await consumer.stop()
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def run(args: argparse.Namespace) -> None:
+    tag = uuid.uuid4().hex[:8]
+    data = Path(tempfile.mkdtemp(prefix="chronox-tick-bench-"))
+    settings = Settings().with_overrides(
+        topic_prefix=f"bench{tag}", app_id=f"chronox-bench-{tag}", postgres_schema=f"bench{tag}",
+        redis_prefix=f"bench{tag}:", data_dir=data, tick_timeframes="1m,5m", log_level="WARNING",
+    )  # fmt: skip
+    await ensure_topics(settings)
+    ticks = session_ticks(SYMBOLS[: args.symbols])
+    await produce(settings, ticks)
+    total = await end_offsets(settings)
+    rates = [await baseline(settings, total) for _ in range(BASELINE_ROUNDS)]
+    raw = statistics.median(rates)
+
+    worker = Child.start("worker", ["chronox_stream", "worker"], env=settings.to_env(),
+                         log_path=data / "worker.log")  # fmt: skip
+    rss = 0.0
+    first: tuple[float, int] | None = None
+    try:
+        while (done := await committed(settings)) < total:
+            if first is None and done > 0:
+                first = (time.perf_counter(), done)
+            rss = max(rss, peak_rss_mb(worker.process.pid))
+            await asyncio.sleep(0.1)
+        finished = time.perf_counter()
+    finally:
+        worker.stop()
+    started, already = first or (finished, 0)
+    ours = (total - already) / max(finished - started, 1e-9)
+    print(f"ticks: {total:,} of {args.symbols} symbols (one session, report order)")
+    print(f"raw aiokafka decode loop: {raw:,.0f} ticks/s (median of {BASELINE_ROUNDS})")
+    print(f"one worker, 1m+5m bars:  {ours:,.0f} ticks/s (first to last commit)  "
+          f"ratio {ours / raw:.2f}  peak RSS {rss:.0f} MB")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--symbols", type=int, default=20, choices=range(1, len(SYMBOLS) + 1))
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
