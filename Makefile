@@ -46,6 +46,7 @@ bench: venv
 	$(BIN)/python bench/dedup_state_rss.py
 	$(BIN)/python bench/backfill_bench.py
 	$(BIN)/python bench/tick_fold.py
+	$(BIN)/python bench/tick_bench.py
 
 clean:
 	rm -rf $(VENV) .chronox
