@@ -31,6 +31,7 @@ from chronox_stream.registry import streaming_symbols
 from chronox_stream.rejects import Rejected
 from chronox_stream.retry import until_done
 from chronox_stream.sources.polygon_ws import ConnectionChange, PolygonStream
+from chronox_stream.status_report import STREAM_STATE_KEY, STREAM_STATE_TTL_S
 from chronox_stream.ticks import tick_from_polygon
 from chronox_stream.topics import TopicNames
 
@@ -66,6 +67,7 @@ class StreamOwner:
         self._outage_from: int | None = None  # event time when the connection dropped
         self._pending: list[Refill] = []
         self._symbols: set[str] = set()
+        self._state: dict[str, object] = {"connected": False, "reason": "connecting"}
 
     async def start(self) -> None:
         await self._producer.start()
@@ -99,6 +101,14 @@ class StreamOwner:
     async def on_connection(self, change: ConnectionChange) -> None:
         if not change.connected and self._outage_from is None:
             self._outage_from = self._latest_ts
+        self._state = {"connected": change.connected, "reason": change.reason,
+                       "since": change.at.isoformat()}  # fmt: skip
+
+    async def publish_state(self) -> None:
+        """For ``chronox status``: the connection and its symbols; expires without a leader."""
+        state = {**self._state, "symbols": sorted(self._symbols)}
+        key = f"{self._runtime.settings.redis_prefix}{STREAM_STATE_KEY}"
+        await self._runtime.redis().client.set(key, orjson.dumps(state), ex=STREAM_STATE_TTL_S)
 
     async def on_events(self, events: list[dict[str, Any]]) -> None:
         deliveries = []
@@ -172,6 +182,7 @@ async def own_stream(runtime: Runtime) -> None:
                 if owner is not None:
                     owner.subscribe(wanted)
                     await owner.send_due_refills()
+                    await owner.publish_state()
                 await asyncio.sleep(CHECK_EVERY_S)
         finally:
             if owner is not None:

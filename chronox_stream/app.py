@@ -240,7 +240,17 @@ def build_app(settings: Settings) -> faust.App:
 
 def build_runtime(settings: Settings) -> Runtime:
     """The app with its topics, tables and agents, ready for a ``faust.Worker``."""
-    from agents import backfill, control, health, registry, sink, stream, stream_bars, ticks
+    from agents import (
+        backfill,
+        control,
+        health,
+        registry,
+        scheduler,
+        sink,
+        stream,
+        stream_bars,
+        ticks,
+    )  # fmt: skip
 
     app = build_app(settings)
     names = TopicNames.for_settings(settings)
@@ -261,7 +271,8 @@ def build_runtime(settings: Settings) -> Runtime:
         backfill_state=BackfillStateTable(app, partitions=n),
     )
     runtime = Runtime(settings=settings, app=app, topics=topics, tables=tables)
-    for module in (control, registry, backfill, sink, ticks, stream_bars, stream, health):
+    for module in (control, registry, backfill, sink, ticks, stream_bars, stream, scheduler,
+                   health):  # fmt: skip
         module.attach(runtime)
 
     @app.on_before_shutdown.connect

@@ -45,7 +45,7 @@ def ingest_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chronox ingest", description="Send a backfill request to the control topic."
     )
-    parser.add_argument("--strategy", help="'+'-joined phases (this version runs 'api')")
+    parser.add_argument("--strategy", help="'+'-joined phases: flatpack, api, snapshot, stream")
     parser.add_argument("--snapshot-method", choices=["rest", "agg", "snapshot"])
     parser.add_argument("--publish-mode", choices=["kafka-first", "db-first"])
     parser.add_argument("--no-stream", action="store_true", help="drop the stream phase")
@@ -124,6 +124,16 @@ def ingest(ctx: click.Context) -> None:
         raise click.ClickException(f"not finished after {args.timeout:.0f}s")
     if outcome.failures:
         raise click.ClickException("phase(s) failed:\n  " + "\n  ".join(outcome.failures))
+
+
+@main.command()
+def status() -> None:
+    """Per symbol: strategy, last backfill/snapshot/stream, open gaps, streaming; consumer lag."""
+    from datetime import UTC, datetime
+
+    from chronox_stream.status_report import gather, render
+
+    click.echo(render(asyncio.run(gather(_settings(), datetime.now(UTC)))))
 
 
 @main.group()

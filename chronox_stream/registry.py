@@ -28,6 +28,7 @@ Op = Literal[
     "phase_failed",
     "stream",
     "streamed",
+    "reset",
 ]
 Status = Literal["idle", "running", "error"]
 
@@ -82,6 +83,11 @@ def streaming_symbols(entries: Iterable[RegistryEntry]) -> set[str]:
     return {e.symbol for e in entries if e.enabled and "stream" in parse_strategy(e.strategy)}
 
 
+def stale_running(entries: Iterable[RegistryEntry]) -> list[str]:
+    """Symbols left ``running``: after a rebalance their work items run again from the start."""
+    return sorted(e.symbol for e in entries if e.status == "running")
+
+
 def parse_command(raw: bytes) -> RegistryCommand:
     """Decode a registry command; ``Rejected`` explains what is wrong with it."""
     doc = decode_object(raw, RegistryCommand.__dataclass_fields__, "registry command")
@@ -133,10 +139,17 @@ def apply(entry: RegistryEntry | None, command: RegistryCommand) -> RegistryEntr
         )
     if entry is None or command.op == "remove":
         return None
+    return _update(entry, command)
+
+
+def _update(entry: RegistryEntry, command: RegistryCommand) -> RegistryEntry:
+    """A registered symbol's entry after a toggle or a worker's report."""
     if command.op in ("enable", "disable"):
         return replace(entry, enabled=command.op == "enable")
     if command.op == "running":
         return replace(entry, status="running")
+    if command.op == "reset":  # a dead worker's "running"; its work item is redelivered
+        return replace(entry, status="idle") if entry.status == "running" else entry
     if command.op == "phase_failed":
         return replace(entry, status="error", last_error=command.error)
     if command.op == "streamed":  # bars keep coming: the symbol's status is not the stream's

@@ -99,6 +99,11 @@ class Settings(BaseSettings):
         5_000, ge=0, description="Close windows of a tick partition silent this long (0: never)."
     )
 
+    # The scheduler daemon (the leader's timer)
+    scheduler_interval_s: float = Field(
+        0.0, ge=0, description="Run the registry's symbols every this many seconds (0: off)."
+    )
+
     # The simulator (`chronox sim`)
     sim_host: str = Field("127.0.0.1", description="Simulator bind address (loopback).")
     sim_port: int = Field(8765, description="Simulator REST + WebSocket port.")

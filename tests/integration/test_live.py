@@ -31,9 +31,9 @@ SYMBOLS = ("AAPL", "MSFT")
 CLOCK_START = "2024-01-17T15:00:00Z"  # 10:00 in New York
 
 
-def ingest(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+def chronox(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **settings.to_env()}
-    command = [sys.executable, "-m", "chronox_stream", "ingest", *args]
+    command = [sys.executable, "-m", "chronox_stream", *args]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=True)
 
 
@@ -69,7 +69,8 @@ async def test_snapshot_stream_makes_live_bars_and_a_disconnect_leaves_no_hole(
                  "polygon_api_key": market.api_key, "tick_timeframes": "1m,5m"}  # fmt: skip
     live = settings.with_overrides(**overrides)
     start_worker(**overrides)
-    await asyncio.to_thread(ingest, live, "--symbols", *SYMBOLS, "--strategy", "snapshot+stream")
+    await asyncio.to_thread(chronox, live, "ingest", "--symbols", *SYMBOLS, "--strategy",
+                            "snapshot+stream")  # fmt: skip
 
     async def streaming(n: int) -> Any:
         rows = await stream_rows(live, "1m")
@@ -90,6 +91,10 @@ async def test_snapshot_stream_makes_live_bars_and_a_disconnect_leaves_no_hole(
         )
 
     assert await poll(last_stream_moved, timeout_s=60), "last_stream did not move"
+    report = (await asyncio.to_thread(chronox, live, "status")).stdout
+    lines = {line.split()[0]: line for line in report.splitlines() if line.strip()}
+    assert all(lines[s].rstrip().endswith("yes") for s in SYMBOLS), report  # streaming
+    assert "stream: connected since" in report and "consumer lag (messages): agents" in report
 
     assert await market.disconnect_ws() == 1, "one connection: the leader's"
     disconnected_at = datetime.fromtimestamp((await market.clock())["now_ns"] / 1e9, tz=UTC)
@@ -119,8 +124,8 @@ async def test_snapshot_stream_makes_live_bars_and_a_disconnect_leaves_no_hole(
     assert latest is not None and b'"source":"' in latest
     assert await stream_rows(live, "5m"), "5m bars are built too"
 
-    await asyncio.to_thread(ingest, live, "--symbols", "NVDA", "--strategy", "snapshot+stream",
-                            "--no-stream", "--wait")  # fmt: skip
+    await asyncio.to_thread(chronox, live, "ingest", "--symbols", "NVDA", "--strategy",
+                            "snapshot+stream", "--no-stream", "--wait")  # fmt: skip
     await asyncio.sleep(5)
     assert {e.symbol for e in await read_entries(live)} == set(SYMBOLS), "NVDA is not streamed"
     assert not [key for key in await stream_rows(live, "1m") if key[0] == "NVDA"]

@@ -10,6 +10,7 @@ from chronox_stream.registry import (
     RegistryEntry,
     apply,
     parse_command,
+    stale_running,
     streaming_symbols,
 )
 from chronox_stream.rejects import Rejected
@@ -92,6 +93,22 @@ def test_only_enabled_symbols_with_the_stream_phase_are_streamed() -> None:
         RegistryEntry(symbol="NVDA", strategy="flatpack+api"),
     ]
     assert streaming_symbols(entries) == {"AAPL"}
+
+
+def test_a_stale_running_state_is_reset_and_nothing_else_is() -> None:
+    entries = [
+        run(RegistryCommand(op="add", symbol="AAPL"), RegistryCommand(op="running", symbol="AAPL")),
+        run(RegistryCommand(op="add", symbol="MSFT")),
+    ]
+    assert stale_running([e for e in entries if e]) == ["AAPL"]
+    reset = apply(entries[0], RegistryCommand(op="reset", symbol="AAPL"))
+    assert reset is not None and reset.status == "idle"
+    failed = run(
+        RegistryCommand(op="add", symbol="NVDA"),
+        RegistryCommand(op="phase_failed", symbol="NVDA", phase="api", at=AT, error="HTTP 500"),
+        RegistryCommand(op="reset", symbol="NVDA"),
+    )
+    assert failed is not None and failed.status == "error", "an error is not a stale run"
 
 
 def test_entries_survive_the_wire() -> None:

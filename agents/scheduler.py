@@ -1,0 +1,64 @@
+"""Scheduler daemon: the leader keeps the registry's symbols current by itself.
+
+Only the consumer group's leader acts, so N workers do not multiply the
+requests. When a worker becomes the leader (after a rebalance, e.g. because
+a worker died) it resets the ``running`` states left in the registry: the work
+items behind them are redelivered to their new owners, which report afresh and
+resume from their checkpoints. Then, every ``CHRONOX_SCHEDULER_INTERVAL_S``,
+it sends one registry-driven backfill request (``daemon-…``): each enabled
+symbol runs its strategy's fetching phases, and the gap rule decides what the
+api phase fetches. Streaming needs no timer: the stream agent follows the
+registry every second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+
+import orjson
+
+from chronox_stream.app import Runtime, utcnow
+from chronox_stream.registry import RegistryCommand, stale_running
+from chronox_stream.retry import until_done
+
+log = logging.getLogger(__name__)
+
+CHECK_EVERY_S = 1.0
+
+
+def daemon_request() -> tuple[bytes, bytes]:
+    """(key, value) of a registry-driven request; the stream phase has its own agent."""
+    request_id = f"daemon-{uuid.uuid4().hex[:16]}"
+    return request_id.encode(), orjson.dumps({"request_id": request_id, "enable_stream": False})
+
+
+async def lead(runtime: Runtime) -> None:
+    interval = runtime.settings.scheduler_interval_s
+    leading = False
+    last_run = float("-inf")
+    while True:
+        if not runtime.app.is_leader():
+            leading = False
+        elif not leading:
+            leading = True
+            for symbol in stale_running(runtime.tables.registry.entries()):
+                await runtime.send_registry(RegistryCommand(op="reset", symbol=symbol,
+                                                            at=utcnow()))  # fmt: skip
+                log.info("reset a stale running state", extra={"symbol": symbol})
+        if leading and interval and time.monotonic() - last_run >= interval:
+            last_run = time.monotonic()
+            if any(entry.enabled for entry in runtime.tables.registry.entries()):
+                key, value = daemon_request()
+                await runtime.topics.control.send(key=key, value=value)
+                log.info("scheduled run requested", extra={"request_id": key.decode()})
+        await asyncio.sleep(CHECK_EVERY_S)
+
+
+def attach(runtime: Runtime) -> None:
+    async def scheduler() -> None:
+        await until_done("scheduler", lambda: lead(runtime))
+
+    runtime.app.task(scheduler)
