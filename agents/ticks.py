@@ -13,6 +13,8 @@ partition of the same number. Per batch the order of effects is:
 2. send the bars that closed or were corrected to ``ticks.bars`` (source
    ``stream``) and wait for Kafka's acknowledgement;
 
+then, with ``CHRONOX_TICK_LIVE_MS``, the in-progress bars of the symbols that
+traded go to Redis only (``live:`` channels: never final, never on Kafka);
 and about once a second (and before partitions are handed over):
 
 3. write the state keys changed since the last flush to the changelog and wait;
@@ -34,7 +36,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -62,7 +64,7 @@ FLUSH_EVERY_S = 1.0
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
-@dataclass
+@dataclass(eq=False)
 class SymbolBars:
     """The bars being built from one symbol's ticks, and when it last heard one.
 
@@ -70,6 +72,7 @@ class SymbolBars:
     (files, a backfilling producer) must not make the second symbol's ticks late.
     """
 
+    symbol: str
     builder: BarBuilder
     state: TrackedState
     latest_ts: int | None = None
@@ -91,7 +94,7 @@ def symbol_bars(settings: Settings, symbol: str, state: dict[str, object]) -> Sy
         late_limit_ms=settings.tick_late_limit_ms,
         watermark_key=watermark_key(symbol),
     )
-    return SymbolBars(builder, tracked)
+    return SymbolBars(symbol, builder, tracked)
 
 
 class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -108,6 +111,8 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
         self._partitions: dict[int, dict[str, SymbolBars]] = {}
         self._uncommitted: dict[TopicPartition, OffsetAndMetadata] = {}
         self._flushed_at = time.monotonic()
+        self._lived_at = time.monotonic()
+        self._touched: set[SymbolBars] = set()  # since the last in-progress publish
         self._lock = asyncio.Lock()  # a rebalance waits for the batch in progress
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
@@ -158,6 +163,10 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
             if due:
                 bars.extend(self._close_idle(now))
             await self._publish(bars)
+            live_ms = self._settings.tick_live_ms
+            if live_ms and (now - self._lived_at) * 1000 >= live_ms:
+                await self._publish_live()
+                self._lived_at = now
             if due:
                 await self._flush()
 
@@ -183,6 +192,7 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
                 dropped[tick.symbol] += 1
             bars.extend(folded.bars)
             own.heard_at = now
+            self._touched.add(own)
             if own.latest_ts is None or tick.ts > own.latest_ts:
                 own.latest_ts = tick.ts
         return bars
@@ -214,6 +224,20 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
         ]
         for delivery in deliveries:
             await delivery
+
+    async def _publish_live(self) -> None:
+        """The in-progress bars of the symbols that traded since the last time, to Redis."""
+        touched, self._touched = self._touched, set()
+        live = []
+        for own in touched:
+            if own.latest_ts is None:
+                continue
+            for bar in own.builder.in_progress(own.symbol, own.latest_ts):
+                envelope = envelope_for(bar, "stream")
+                envelope = replace(envelope, features={**envelope.features, "in_progress": True})
+                live.append((bar, envelope.to_json()))
+        if live:
+            await self._runtime.redis().publish_live(live)
 
     async def _flush(self) -> None:
         """State first, then offsets: a committed tick is always in the written state."""

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     tick_late_limit_ms: int = Field(
         900_000, ge=0, description="How long after its window closes a tick still corrects it, ms."
     )
+    tick_live_ms: int = Field(
+        0, ge=0, description="Publish in-progress bars to Redis every this many ms (0: off)."
+    )
     tick_idle_close_ms: int = Field(
         5_000, ge=0, description="Close windows of a tick partition silent this long (0: never)."
     )

@@ -289,6 +289,19 @@ class BarBuilder:
             out.bars.extend(self.advance(tick.ts - self._grace_ms))
         return out
 
+    def in_progress(self, symbol: str, ts: int) -> list[Bar]:
+        """The bars, as they stand, of ``symbol``'s windows containing ``ts`` (day windows
+        excepted: merging a day's minutes on every call would cost more than it shows)."""
+        bars = []
+        for timeframe in self._timeframes:
+            if timeframe.timespan == "day":
+                continue
+            start, end = window_of(ts, timeframe)
+            bar = self._bar(symbol, timeframe, start, end)
+            if bar is not None:
+                bars.append(bar)
+        return bars
+
     def advance(self, watermark: int) -> list[Bar]:
         """Move the watermark to ``watermark`` if that is later (e.g. an idle stream's clock)
         and return the bars of the windows it closes; forget what is past the late limit."""

@@ -45,6 +45,10 @@ def channel_name(prefix: str, symbol: str, tf: str) -> str:
     return f"{prefix}bars:{symbol}:{tf}"
 
 
+def live_channel(prefix: str, symbol: str, tf: str) -> str:
+    return f"{prefix}live:{symbol}:{tf}"
+
+
 def latest_key(prefix: str, symbol: str, tf: str) -> str:
     return f"{prefix}bars:latest:{symbol}:{tf}"
 
@@ -83,6 +87,13 @@ class RedisSink:
         for bar, payload in newest.values():
             latest += (format_ts(bar.ts), payload)
         await self._script(keys=keys, args=latest + messages)
+
+    async def publish_live(self, bars: Sequence[tuple[Bar, bytes]]) -> None:
+        """Publish in-progress bars on their ``live:`` channels (Redis only: not final)."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            for bar, payload in bars:
+                pipe.publish(live_channel(self.prefix, bar.symbol, bar.tf), payload)
+            await pipe.execute()
 
     async def ping(self) -> None:
         await self.client.ping()  # type: ignore[misc]  # redis-py types it sync-or-async

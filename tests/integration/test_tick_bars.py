@@ -6,18 +6,21 @@ AAPL's come late, up to 15.8 minutes); see ``tick_data``.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pytest
+import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 
+from chronox_stream.envelope import parse_ts
 from chronox_stream.settings import Settings
 from chronox_stream.topics import read_to_end
 from tests.integration.conftest import WorkerFactory
-from tests.integration.helpers import poll
+from tests.integration.helpers import poll, pubsub_messages
 from tests.integration.tick_data import (
     NEXT_MIDNIGHT,
     NEXT_SESSION,
@@ -49,6 +52,30 @@ async def test_stream_bars_equal_the_exchanges_bars_including_late_corrections(
     corrected = [key for key, n in minutes.items() if n > 1]
     assert corrected, "late trades arrived after their minute closed: corrections were due"
     assert len(corrected) < len(minutes) / 4, "only late trades' minutes are emitted twice"
+
+
+async def test_in_progress_bars_reach_redis_only(
+    settings: Settings, start_worker: WorkerFactory, producer: AIOKafkaProducer
+) -> None:
+    start_worker(**TICK_WORKER, tick_live_ms=100, tick_idle_close_ms=0)
+    client = aioredis.from_url(settings.redis_url.get_secret_value())
+    pubsub = client.pubsub()
+    await pubsub.subscribe(f"{settings.redis_prefix}live:AAPL:1m")
+    ticks = reported_ticks(["AAPL"], SESSION)[:30]
+    try:
+        await produce_ticks(producer, settings, ticks)
+        payloads = await pubsub_messages(pubsub, 1, timeout_s=60)
+    finally:
+        await pubsub.aclose()
+        await client.aclose()
+    assert payloads, "no in-progress bar was published"
+    live = orjson.loads(payloads[0])
+    assert live["features"]["in_progress"] is True and live["source"] == "stream"
+    minutes = {datetime.fromtimestamp(t.ts // 60_000 * 60, tz=UTC) for t in ticks}
+    assert parse_ts(live["ts"]) in minutes
+    await asyncio.sleep(2)
+    rows = await session_bars(settings)
+    assert ("AAPL", "1m", max(minutes)) not in rows, "an open minute never reaches PostgreSQL"
 
 
 async def test_a_worker_killed_mid_stream_loses_and_double_counts_nothing(

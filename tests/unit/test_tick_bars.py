@@ -233,3 +233,16 @@ def test_a_replayed_tick_is_not_counted_twice() -> None:
     for offset, t in list(enumerate(ticks))[18:]:  # offsets 18..24 again
         replayed.extend(second.add(t, position=offset).bars)
     assert replayed == once
+
+
+def test_the_bars_in_progress_are_the_open_windows_as_they_stand() -> None:
+    b = BarBuilder([ONE_MINUTE, FIVE_MINUTES, TIMEFRAMES["1d"]], state={}, grace_ms=2_000,
+                   late_limit_ms=5 * MIN)  # fmt: skip
+    b.add(tick(61_000, 100.0, 100, seq=1))
+    b.add(tick(65_000, 101.0, 300, seq=2))
+    now = b.in_progress("AAPL", T0 + 65_000)
+    assert [(bar.tf, bar.open, bar.close, bar.volume) for bar in now] == [
+        ("1m", 100.0, 101.0, 400.0),
+        ("5m", 100.0, 101.0, 400.0),
+    ], "no day bar: it would merge the whole day each time"
+    assert b.in_progress("AAPL", T0 + 10 * MIN) == [], "a window without trades has no bar yet"
