@@ -8,9 +8,12 @@ them) to a fresh raw-ticks topic, then measures in the same run:
     tick consumer group's first commit and its commit of the last offset (the
     aggregator commits about once a second, after writing its state; the worker's
     start-up is left out), and its peak RSS;
-and prints the worker's ratio to the baseline (target: >= 50,000 ticks/s per worker).
+  * the same OHLCV job on Quix Streams (``bench/quix_ohlcv.py``, a peer run in its own
+    virtualenv ``.venv-bench``, made on first use with ``QUIX_REQUIREMENT``);
+and prints the worker's ratio to the baseline and to Quix (targets: >= 50,000 ticks/s
+per worker, faster than Quix).
 
-    .venv/bin/python bench/tick_bench.py [--symbols 10]
+    .venv/bin/python bench/tick_bench.py [--symbols 20] [--no-quix]
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -37,6 +42,8 @@ from chronox_stream.topics import ensure_topics, partitions_of
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META", "TSLA", "AMD", "NFLX", "INTC",
            "ORCL", "ADBE", "CRM", "QCOM", "AVGO", "CSCO", "PEP", "COST", "TXN", "SBUX"]  # fmt: skip
 SESSION = date(2024, 1, 16)
+QUIX_REQUIREMENT = "quixstreams==3.28.1"
+BENCH_VENV = Path(__file__).resolve().parents[1] / ".venv-bench"
 BASELINE_ROUNDS = 3
 
 
@@ -103,6 +110,22 @@ async def end_offsets(settings: Settings) -> int:
         await consumer.stop()
 
 
+def quix_rate(settings: Settings, total: int) -> float:
+    """Ticks/s of the Quix Streams job on the same topic (its virtualenv made if missing)."""
+    python = BENCH_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", QUIX_REQUIREMENT], check=True)
+    script = Path(__file__).with_name("quix_ohlcv.py")
+    done = subprocess.run(
+        [str(python), str(script), "--bootstrap", settings.kafka_bootstrap,
+         "--topic", settings.topic("ticks.raw"), "--ticks", str(total)],
+        check=True, capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+    lines = [line for line in done.stdout.splitlines() if line.startswith("quix:")]
+    return float(lines[-1].split()[1])
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -143,10 +166,15 @@ async def run(args: argparse.Namespace) -> None:
     print(f"raw aiokafka decode loop: {raw:,.0f} ticks/s (median of {BASELINE_ROUNDS})")
     print(f"one worker, 1m+5m bars:  {ours:,.0f} ticks/s (first to last commit)  "
           f"ratio {ours / raw:.2f}  peak RSS {rss:.0f} MB")  # fmt: skip
+    if args.quix:
+        quix = quix_rate(settings, total)
+        print(f"Quix Streams, 1m+5m bars: {quix:,.0f} ticks/s (first to last tick)  "
+              f"ratio {quix / raw:.2f}; ours / Quix {ours / quix:.2f}")  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-quix", dest="quix", action="store_false", help="skip the peer")
     parser.add_argument("--symbols", type=int, default=20, choices=range(1, len(SYMBOLS) + 1))
     asyncio.run(run(parser.parse_args()))
 
