@@ -2,9 +2,10 @@
 
 Only the consumer group's leader acts, so N workers do not multiply the
 requests. When a worker becomes the leader (after a rebalance, e.g. because
-a worker died) it resets the ``running`` states left in the registry: the work
-items behind them are redelivered to their new owners, which report afresh and
-resume from their checkpoints. Then, every ``CHRONOX_SCHEDULER_INTERVAL_S``,
+a worker died) it resets, once its registry table has had ``RESET_AFTER_S`` to
+catch up, the ``running`` states left in the registry: the work items behind
+them are redelivered to their new owners, which report afresh and resume from
+their checkpoints. Then, every ``CHRONOX_SCHEDULER_INTERVAL_S``,
 it sends one registry-driven backfill request (``daemon-…``): each enabled
 symbol runs its strategy's fetching phases, and the gap rule decides what the
 api phase fetches. Streaming needs no timer: the stream agent follows the
@@ -27,6 +28,7 @@ from chronox_stream.retry import until_done
 log = logging.getLogger(__name__)
 
 CHECK_EVERY_S = 1.0
+RESET_AFTER_S = 10.0
 
 
 def daemon_request() -> tuple[bytes, bytes]:
@@ -37,19 +39,23 @@ def daemon_request() -> tuple[bytes, bytes]:
 
 async def lead(runtime: Runtime) -> None:
     interval = runtime.settings.scheduler_interval_s
-    leading = False
+    led_since: float | None = None
+    reset_done = False
     last_run = float("-inf")
     while True:
+        now = time.monotonic()
         if not runtime.app.is_leader():
-            leading = False
-        elif not leading:
-            leading = True
+            led_since, reset_done = None, False
+        elif led_since is None:
+            led_since = now
+        if led_since is not None and not reset_done and now - led_since >= RESET_AFTER_S:
+            reset_done = True
             for symbol in stale_running(runtime.tables.registry.entries()):
                 await runtime.send_registry(RegistryCommand(op="reset", symbol=symbol,
                                                             at=utcnow()))  # fmt: skip
                 log.info("reset a stale running state", extra={"symbol": symbol})
-        if leading and interval and time.monotonic() - last_run >= interval:
-            last_run = time.monotonic()
+        if led_since is not None and interval and now - last_run >= interval:
+            last_run = now
             if any(entry.enabled for entry in runtime.tables.registry.entries()):
                 key, value = daemon_request()
                 await runtime.topics.control.send(key=key, value=value)
