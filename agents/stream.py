@@ -43,7 +43,10 @@ CHECK_EVERY_S = 1.0
 class StreamOwner:
     """The connection of the leading worker: ticks out, outages tracked, refills sent."""
 
-    def __init__(self, runtime: Runtime, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, runtime: Runtime, session: aiohttp.ClientSession, missed_from: int | None = None
+    ) -> None:
+        """``missed_from``: event time after which a failed predecessor may have lost trades."""
         s = runtime.settings
         self._runtime = runtime
         self._names = TopicNames.for_settings(s)
@@ -64,7 +67,7 @@ class StreamOwner:
         )
         self._task: asyncio.Task[None] | None = None
         self._latest_ts: int | None = None  # event time: the latest trade received
-        self._outage_from: int | None = None  # event time when the connection dropped
+        self._outage_from = missed_from  # event time when the feed was last known complete
         self._pending: list[Refill] = []
         self._symbols: set[str] = set()
         self._state: dict[str, object] = {"connected": False, "reason": "connecting"}
@@ -72,6 +75,10 @@ class StreamOwner:
     async def start(self) -> None:
         await self._producer.start()
         self._task = asyncio.create_task(self.stream.run())
+
+    @property
+    def latest_ts(self) -> int | None:
+        return self._latest_ts
 
     @property
     def failed(self) -> bool:
@@ -162,13 +169,15 @@ class StreamOwner:
 async def own_stream(runtime: Runtime) -> None:
     """Hold the WebSocket while this worker leads and something is to be streamed."""
     owner: StreamOwner | None = None
+    missed_from: int | None = None
     async with aiohttp.ClientSession() as session:
         try:
             while True:
                 wanted = streaming_symbols(runtime.tables.registry.entries())
                 leads = runtime.app.is_leader()
                 if owner is not None and owner.failed:
-                    await owner.stop()  # trades of the failed batch are refilled like an outage
+                    await owner.stop()
+                    missed_from = owner.latest_ts  # its successor refills from there
                     owner = None
                 if owner is not None and not (leads and wanted):
                     await owner.stop()
@@ -176,7 +185,8 @@ async def own_stream(runtime: Runtime) -> None:
                     log.info("stream closed: %s", "no longer the leader" if wanted
                              else "nothing to stream")  # fmt: skip
                 elif owner is None and leads and wanted:
-                    owner = StreamOwner(runtime, session)
+                    owner = StreamOwner(runtime, session, missed_from)
+                    missed_from = None
                     await owner.start()
                     log.info("stream opened by the leader", extra={"count": len(wanted)})
                 if owner is not None:
