@@ -125,7 +125,7 @@ class StreamOwner:
             try:
                 tick = tick_from_polygon(event)
             except ValueError as exc:
-                rejected = exc if isinstance(exc, Rejected) else Rejected("invalid_value", str(exc))
+                rejected = Rejected.of(exc)
                 await self._runtime.dead_letter_bytes(
                     str(event.get("sym", "")).encode(),
                     orjson.dumps(event),

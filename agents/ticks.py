@@ -181,7 +181,7 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
                 if record.key is not None and record.key != tick.symbol.encode():
                     raise Rejected("key_mismatch", "the key must be the tick's symbol")
             except ValueError as exc:
-                rejected = exc if isinstance(exc, Rejected) else Rejected("invalid_value", str(exc))
+                rejected = Rejected.of(exc)
                 await self._runtime.dead_letter(record, rejected)
                 continue
             own = symbols.get(tick.symbol)

@@ -23,7 +23,7 @@ from chronox_stream.sources.flatfile_csv import ParsedDay, parse_aggregates
 from chronox_stream.sources.flatfiles import FlatFileStore, Kind
 from chronox_stream.sources.polygon_rest import PolygonRest, collect
 from chronox_stream.strategy import Phase
-from chronox_stream.timeframes import TIMEFRAMES
+from chronox_stream.timeframes import TIMEFRAMES, Timeframe
 from chronox_stream.windows import window_start
 from chronox_stream.work import WorkItem
 
@@ -34,6 +34,26 @@ def latest_session(now: datetime) -> date:
     """Today's session in New York, or the last one before it (weekends, holidays)."""
     today = now.astimezone(NEW_YORK).date()
     return trading_days(today - timedelta(days=10), today)[-1]
+
+
+def planned_api_windows(
+    settings: Settings, coverage: Coverage, timeframe: Timeframe, *, start: datetime | None,
+    end: datetime, now: datetime,
+) -> list[Interval]:  # fmt: skip
+    """The windows an api phase fetches for ``[start, end]`` now: the gap rule with the
+    settings' lookback, threshold and window size, on the exchange's calendar."""
+    return api_windows(
+        requested_start=start,
+        end=min(end, window_start(now, timeframe)),
+        now=now,
+        covered=coverage.covered,
+        last_backfill=coverage.last_backfill,
+        lookback=timedelta(days=settings.backfill_lookback_days),
+        threshold=timedelta(days=settings.gap_threshold_days),
+        window=timedelta(days=settings.gap_window_days),
+        trading_days=trading_days,
+        trading_hours=extended_hours,
+    )
 
 
 class CoverageTable(Protocol):
@@ -113,18 +133,8 @@ class PhaseRunner:
     async def api(self, item: WorkItem, emitter: Emitter, now: datetime) -> None:
         tf = TIMEFRAMES[item.timeframe]
         coverage = self.coverage.get(item.symbol, tf.name)
-        s = self.settings
-        for window in api_windows(
-            requested_start=item.start,
-            end=min(item.end, window_start(now, tf)),
-            now=now,
-            covered=coverage.covered,
-            last_backfill=coverage.last_backfill,
-            lookback=timedelta(days=s.backfill_lookback_days),
-            threshold=timedelta(days=s.gap_threshold_days),
-            window=timedelta(days=s.gap_window_days),
-            trading_days=trading_days,
-            trading_hours=extended_hours,
+        for window in planned_api_windows(
+            self.settings, coverage, tf, start=item.start, end=item.end, now=now
         ):
             last = window.end - timedelta(milliseconds=1)
             bars = await collect(self.rest.aggregates(item.symbol, tf, window.start, last))

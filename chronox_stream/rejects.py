@@ -36,6 +36,11 @@ class Rejected(ValueError):
         self.reason: ReasonCode = reason
         self.message = message
 
+    @classmethod
+    def of(cls, error: ValueError) -> Rejected:
+        """``error`` as a rejection: itself if it is one, else an ``invalid_value``."""
+        return error if isinstance(error, Rejected) else cls("invalid_value", str(error))
+
 
 def decode_object(raw: bytes, fields: Collection[str], what: str) -> dict[str, Any]:
     """The JSON object in ``raw``; ``Rejected`` unless it is one holding only ``fields``.

@@ -9,22 +9,21 @@ ends of its topics.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import orjson
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from chronox_stream.backfill import planned_api_windows
 from chronox_stream.coverage import Coverage
-from chronox_stream.gaps import Interval, api_windows
-from chronox_stream.market_calendar import extended_hours, trading_days
+from chronox_stream.gaps import Interval
 from chronox_stream.registry import RegistryEntry
 from chronox_stream.registry_client import read_entries
 from chronox_stream.settings import Settings
 from chronox_stream.timeframes import TIMEFRAMES
 from chronox_stream.topics import read_to_end
-from chronox_stream.windows import window_start
 
 #: Redis key (after the prefix) of the leader's stream state; refreshed every second.
 STREAM_STATE_KEY = "stream:state"
@@ -47,18 +46,7 @@ class Report:
 
 def open_gaps(settings: Settings, coverage: Coverage, now: datetime) -> list[Interval]:
     """The 1m windows an api phase run now would fetch (the gap rule, as the worker applies it)."""
-    return api_windows(
-        requested_start=None,
-        end=window_start(now, TIMEFRAMES["1m"]),
-        now=now,
-        covered=coverage.covered,
-        last_backfill=coverage.last_backfill,
-        lookback=timedelta(days=settings.backfill_lookback_days),
-        threshold=timedelta(days=settings.gap_threshold_days),
-        window=timedelta(days=settings.gap_window_days),
-        trading_days=trading_days,
-        trading_hours=extended_hours,
-    )
+    return planned_api_windows(settings, coverage, TIMEFRAMES["1m"], start=None, end=now, now=now)
 
 
 async def coverages(settings: Settings) -> dict[str, Coverage]:
