@@ -86,6 +86,9 @@ class SymbolBars:
 
 
 def symbol_bars(settings: Settings, symbol: str, state: dict[str, object]) -> SymbolBars:
+    """A symbol's bars from its ``state`` (empty: a new symbol). A restored symbol counts as
+    heard now, at its watermark plus the grace: if no tick of it follows, its open windows
+    still close after ``tick_idle_close_ms``."""
     tracked = TrackedState(state)
     builder = BarBuilder(
         [TIMEFRAMES[name] for name in settings.tick_timeframe_names],
@@ -94,7 +97,10 @@ def symbol_bars(settings: Settings, symbol: str, state: dict[str, object]) -> Sy
         late_limit_ms=settings.tick_late_limit_ms,
         watermark_key=watermark_key(symbol),
     )
-    return SymbolBars(symbol, builder, tracked)
+    own = SymbolBars(symbol, builder, tracked)
+    if watermark_key(symbol) in state:
+        own.latest_ts = builder.watermark + settings.tick_grace_ms
+    return own
 
 
 class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -112,7 +118,7 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
         self._uncommitted: dict[TopicPartition, OffsetAndMetadata] = {}
         self._flushed_at = time.monotonic()
         self._lived_at = time.monotonic()
-        self._touched: set[SymbolBars] = set()  # since the last in-progress publish
+        self._touched: set[SymbolBars] = set()  # since the last in-progress publish, if live
         self._lock = asyncio.Lock()  # a rebalance waits for the batch in progress
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
@@ -175,14 +181,14 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
         now: float,
     ) -> list[Bar]:  # fmt: skip
         bars: list[Bar] = []
+        touched = self._touched if self._settings.tick_live_ms else None
         for record in records:
             try:
                 tick = parse_tick(record.value or b"")
                 if record.key is not None and record.key != tick.symbol.encode():
                     raise Rejected("key_mismatch", "the key must be the tick's symbol")
             except ValueError as exc:
-                rejected = Rejected.of(exc)
-                await self._runtime.dead_letter(record, rejected)
+                await self._runtime.dead_letter(record, Rejected.of(exc))
                 continue
             own = symbols.get(tick.symbol)
             if own is None:
@@ -190,9 +196,11 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
             folded = own.builder.add(tick, record.offset)
             if folded.dropped_for:
                 dropped[tick.symbol] += 1
-            bars.extend(folded.bars)
+            if folded.bars:
+                bars.extend(folded.bars)
             own.heard_at = now
-            self._touched.add(own)
+            if touched is not None:
+                touched.add(own)
             if own.latest_ts is None or tick.ts > own.latest_ts:
                 own.latest_ts = tick.ts
         return bars

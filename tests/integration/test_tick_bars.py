@@ -16,9 +16,14 @@ import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 
+from chronox_stream.conditions import sets_open_close
 from chronox_stream.envelope import parse_ts
 from chronox_stream.settings import Settings
+from chronox_stream.sim.aggregate import fold
+from chronox_stream.sim.market import Trade, day_columns
+from chronox_stream.status_report import group_lag
 from chronox_stream.topics import read_to_end
+from tests.fixtures.sim import SIM_SEED
 from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import poll, pubsub_messages
 from tests.integration.tick_data import (
@@ -26,7 +31,9 @@ from tests.integration.tick_data import (
     NEXT_SESSION,
     SESSION,
     TICK_WORKER,
+    as_ticks,
     expected_session_bars,
+    final_minute_events,
     produce_ticks,
     reported_ticks,
     session_bars,
@@ -46,7 +53,12 @@ async def test_stream_bars_equal_the_exchanges_bars_including_late_corrections(
         await produce_ticks(producer, settings, reported_ticks(SYMBOLS, day))
     expected = await expected_session_bars(sim, SYMBOLS)
     ours = await poll(lambda: settled_session_bars(settings, len(expected)), timeout_s=180)
-    assert (ours or await session_bars(settings)) == expected
+    ours = ours or await session_bars(settings)
+    assert ours == expected, "stream bars = REST bars (1m, 5m, 1d)"
+    minute_events = final_minute_events(SYMBOLS)
+    assert {key: bar[:6] for key, bar in ours.items() if key[1] == "1m"} == minute_events, (
+        "stream bars = the WebSocket's AM events"
+    )
     records = await read_to_end(settings, settings.topic("bars.1m"))
     minutes = Counter(orjson.loads(r.value)["dedup_key"] for r in records)
     corrected = [key for key, n in minutes.items() if n > 1]
@@ -109,3 +121,51 @@ async def test_a_worker_killed_mid_stream_loses_and_double_counts_nothing(
         )  # fmt: skip
     minutes = {key: bar for key, bar in expected.items() if key[1] == "1m"}
     assert {key: bar for key, bar in last.items() if key[2] < NEXT_MIDNIGHT} == minutes
+
+
+MINUTE_NS = 60_000_000_000
+
+
+def feed_stopping_late_in_a_minute(trades: list[Trade]) -> list[Trade]:
+    """The first 200 or more ``trades`` (in report order), up to one that is the latest in SIP
+    time, in the last 10 s of its minute, and may set its minute's close (so the minute has
+    a bar): the idle clock closes that minute in seconds."""
+    latest = 0
+    for n, trade in enumerate(trades, start=1):
+        latest = max(latest, trade.sip_ns)
+        if (n >= 200 and trade.sip_ns == latest and latest % MINUTE_NS >= 50 * MINUTE_NS // 60
+                and sets_open_close(trade.conditions)):  # fmt: skip
+            return trades[:n]
+    raise AssertionError("no such trade in the session")
+
+
+async def test_a_restored_symbols_open_minute_closes_without_another_tick(
+    settings: Settings, start_worker: WorkerFactory, producer: AIOKafkaProducer
+) -> None:
+    """The feed stops, the worker is replaced: the last minute still closes, on the idle
+    clock of the worker that restored it."""
+    first = start_worker("first", **TICK_WORKER, tick_idle_close_ms=600_000)
+    trades = sorted(day_columns(SIM_SEED, "AAPL", SESSION).trades(), key=lambda t: t.report_ns)
+    sent = feed_stopping_late_in_a_minute(trades)
+    await produce_ticks(producer, settings, as_ticks(sent))
+
+    async def all_folded() -> bool:
+        return (await group_lag(settings))["ticks"] == 0
+
+    assert await poll(all_folded, timeout_s=60), "the first worker folded every tick"
+    first.stop()  # graceful: its state is flushed, its last minute still open
+    start_worker("second", **TICK_WORKER, tick_idle_close_ms=1_000)
+    last_ns = max(t.sip_ns for t in sent)
+    start_ns = last_ns - last_ns % MINUTE_NS
+    minute = [t for t in sorted(sent, key=lambda t: (t.sip_ns, t.sequence)) if start_ns <= t.sip_ns]
+    bar = fold(minute, start_ns, start_ns + MINUTE_NS)
+    assert bar is not None
+    key = ("AAPL", "1m", datetime.fromtimestamp(start_ns / 1e9, tz=UTC))
+
+    async def closed() -> tuple[Any, ...] | None:
+        return (await session_bars(settings)).get(key)
+
+    landed = await poll(closed, timeout_s=60)
+    assert landed is not None, "the open minute was closed by the idle clock"
+    assert landed[:5] + landed[6:] == (bar.open, bar.high, bar.low, bar.close, bar.volume,
+                                       bar.transactions)  # fmt: skip

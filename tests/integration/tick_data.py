@@ -3,7 +3,8 @@
 The ticks are the simulator's trades of 2024-01-16, in the order they were
 reported (late trades after later ones, as a live feed delivers them); the
 expected bars are what the simulator's REST API serves for that session, which
-folds the same trades. The next session's trades close the 16th's windows.
+folds the same trades, and the minute bars of its WebSocket's ``AM`` events.
+The next session's trades close the 16th's windows.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from chronox_stream.settings import Settings
-from chronox_stream.sim.market import day_columns
+from chronox_stream.sim.feed import feed_events
+from chronox_stream.sim.market import LATE_WINDOW_NS, Market, Trade, day_columns
 from chronox_stream.ticks import Tick
 from tests.fixtures.sim import SIM_SEED
 from tests.integration.helpers import fetch_rows, ms, rest_aggregates
@@ -31,13 +33,18 @@ TICK_WORKER = {"tick_timeframes": "1m,5m,1d", "tick_late_limit_ms": 20 * 60_000}
 BarKey = tuple[str, str, datetime]
 
 
+def as_ticks(trades: Iterable[Trade]) -> list[Tick]:
+    """The simulator's trades as raw ticks, in the same order."""
+    return [Tick(symbol=t.symbol, ts=t.sip_ns // 1_000_000, price=t.price, size=t.size,
+                 conditions=t.conditions, exchange=t.exchange, trade_id=t.trade_id,
+                 sequence=t.sequence) for t in trades]  # fmt: skip
+
+
 def reported_ticks(symbols: Iterable[str], day: date) -> list[Tick]:
     out = []
     for symbol in symbols:
         trades = sorted(day_columns(SIM_SEED, symbol, day).trades(), key=lambda t: t.report_ns)
-        out.extend(Tick(symbol=symbol, ts=t.sip_ns // 1_000_000, price=t.price, size=t.size,
-                        conditions=t.conditions, exchange=t.exchange, trade_id=t.trade_id,
-                        sequence=t.sequence) for t in trades)  # fmt: skip
+        out.extend(as_ticks(trades))
     return out
 
 
@@ -59,6 +66,23 @@ async def expected_session_bars(sim: Any, symbols: Iterable[str]) -> dict[BarKey
                 if SESSION_START <= ts < NEXT_MIDNIGHT:
                     out[(symbol, tf, ts)] = (agg["o"], agg["h"], agg["l"], agg["c"], agg["v"],
                                              agg["vw"], agg["n"])  # fmt: skip
+    return out
+
+
+def final_minute_events(symbols: Iterable[str]) -> dict[BarKey, tuple[Any, ...]]:
+    """The session's minute bars as the simulator's WebSocket ends them: the last ``AM``
+    event of each minute (a late trade re-sends its minute's, corrected), as o, h, l, c,
+    v, vw (``AM`` carries no trade count)."""
+    after = int(SESSION_START.timestamp()) * 1_000_000_000
+    upto = int(NEXT_MIDNIGHT.timestamp()) * 1_000_000_000 + 2 * LATE_WINDOW_NS
+    out = {}
+    for symbol in symbols:
+        for timed in feed_events(Market(SIM_SEED), symbol, frozenset({"AM"}), after, upto, True):
+            event = timed.event
+            ts = datetime.fromtimestamp(event["s"] / 1000, tz=UTC)
+            if ts < NEXT_MIDNIGHT:  # in due order: a correction replaces the earlier event
+                out[(symbol, "1m", ts)] = (event["o"], event["h"], event["l"], event["c"],
+                                           event["v"], event["vw"])  # fmt: skip
     return out
 
 
