@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, MutableMapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import NamedTuple
@@ -109,28 +108,36 @@ class Partial(NamedTuple):
         )
 
 
-def fold_tick(partial: Partial, tick: Tick) -> Partial:
-    """``partial`` with ``tick`` folded in, whatever the order ticks arrive in."""
+@lru_cache(maxsize=4096)
+def updates(conditions: tuple[int, ...]) -> tuple[bool, bool, bool]:
+    """Whether a trade with ``conditions`` may set open/close, high/low, and counts in volume;
+    remembered, as a feed repeats a few dozen combinations."""
+    return sets_open_close(conditions), sets_high_low(conditions), counts_in_volume(conditions)
+
+
+def fold_tick(partial: Partial, tick: Tick, position: int | None = None) -> Partial:
+    """``partial`` with ``tick`` folded in, whatever the order ticks arrive in; ``position``,
+    if given, becomes the partial's source position."""
     (start, end, open_, open_at, close, close_at, high, low, volume, notional,
-     transactions, position) = partial  # fmt: skip
-    conditions = tick.conditions
+     transactions, last_position) = partial  # fmt: skip
+    open_close, high_low, in_volume = updates(tick.conditions)
     price, order = tick.price, tick.order
-    if not conditions or sets_open_close(conditions):
+    if open_close:
         if open_ is None or order < open_at:
             open_, open_at = price, order
         if close is None or order >= close_at:
             close, close_at = price, order
-    if not conditions or sets_high_low(conditions):
+    if high_low:
         if high is None or price > high:
             high = price
         if low is None or price < low:
             low = price
-    if not conditions or counts_in_volume(conditions):
+    if in_volume:
         volume += tick.size
         notional += round(price * PRICE_UNITS) * tick.size
         transactions += 1
     return Partial(start, end, open_, open_at, close, close_at, high, low, volume, notional,
-                   transactions, position)  # fmt: skip
+                   transactions, last_position if position is None else position)  # fmt: skip
 
 
 def merge_partials(parts: Iterable[Partial], start: int, end: int) -> Partial:
@@ -155,12 +162,11 @@ def merge_partials(parts: Iterable[Partial], start: int, end: int) -> Partial:
     return merged
 
 
-@dataclass
-class Folded:
+class Folded(NamedTuple):
     """What one tick produced: bars to emit (closed or corrected) and timeframes it missed."""
 
-    bars: list[Bar] = field(default_factory=list)
-    dropped_for: list[str] = field(default_factory=list)
+    bars: list[Bar]
+    dropped_for: list[str]
 
 
 def minute_key(symbol: str, start: int) -> str:
@@ -197,6 +203,8 @@ class BarBuilder:
         self._grace_ms = grace_ms
         self._late_limit_ms = late_limit_ms
         self._watermark_key = watermark_key
+        stored = state.get(watermark_key)
+        self._watermark = stored if isinstance(stored, int) else -(2**62)  # kept in ``state`` too
         self._known: set[tuple[str, str, int]] = set()  # windows with a minute or a mark
         self._to_close: list[tuple[int, str, str, int]] = []  # (end, tf, symbol, start)
         self._to_forget: list[tuple[int, str]] = []  # (when, state key), minutes and marks
@@ -212,8 +220,7 @@ class BarBuilder:
     @property
     def watermark(self) -> int:
         """Latest tick time seen minus the grace; nothing is closed before the first tick."""
-        value = self._state.get(self._watermark_key)
-        return value if isinstance(value, int) else -(2**62)
+        return self._watermark
 
     def _track_minute(self, symbol: str, minute: int) -> None:
         widest_end = minute
@@ -258,36 +265,44 @@ class BarBuilder:
 
         ``position`` is the tick's offset in its source partition, if it has one: a tick
         at or before the position its minute records was folded in already and is skipped.
+        Runs once per trade, so the common case (a tick of a minute still open) takes the
+        shortest path.
         """
-        out = Folded()
-        watermark = self.watermark
+        bars: list[Bar] = []
+        dropped_for: list[str] = []
+        ts = tick.ts
+        watermark = self._watermark
+        minute = ts - ts % 60_000
         closed: list[tuple[Timeframe, int, int]] = []
-        for timeframe in self._timeframes:
-            start, end = window_of(tick.ts, timeframe)
-            if end + self._late_limit_ms <= watermark:
-                out.dropped_for.append(timeframe.name)
-            elif end <= watermark:
-                closed.append((timeframe, start, end))
-        if len(out.dropped_for) < len(self._timeframes):
-            minute, minute_end = window_of(tick.ts, ONE_MINUTE)
-            key = minute_key(tick.symbol, minute)
-            current = self._state.get(key)
-            if not isinstance(current, Partial):
-                current = Partial(start=minute, end=minute_end)
-                self._track_minute(tick.symbol, minute)
-            elif position is not None and position <= current.position:
-                return out
-            folded = fold_tick(current, tick)
-            if position is not None:
-                folded = folded._replace(position=position)
-            self._state[key] = folded
-            for timeframe, start, end in closed:  # closed already: a correction, at once
-                bar = self._emit(tick.symbol, timeframe, start, end)
-                if bar is not None:
-                    out.bars.append(bar)
-        if tick.ts - self._grace_ms > watermark:
-            out.bars.extend(self.advance(tick.ts - self._grace_ms))
-        return out
+        if minute + 60_000 <= watermark:  # its minute has closed: maybe other windows too
+            for timeframe in self._timeframes:
+                start, end = window_of(ts, timeframe)
+                if end + self._late_limit_ms <= watermark:
+                    dropped_for.append(timeframe.name)
+                elif end <= watermark:
+                    closed.append((timeframe, start, end))
+            if len(dropped_for) == len(self._timeframes):
+                return Folded(bars, dropped_for)
+        key = minute_key(tick.symbol, minute)
+        current = self._state.get(key)
+        if not isinstance(current, Partial):
+            current = Partial(start=minute, end=minute + 60_000)
+            self._track_minute(tick.symbol, minute)
+        elif position is not None and position <= current.position:
+            return Folded(bars, dropped_for)
+        self._state[key] = fold_tick(current, tick, position)
+        for timeframe, start, end in closed:  # closed already: a correction, at once
+            bar = self._emit(tick.symbol, timeframe, start, end)
+            if bar is not None:
+                bars.append(bar)
+        if ts - self._grace_ms > watermark:
+            watermark = self._watermark = ts - self._grace_ms
+            self._state[self._watermark_key] = watermark
+            if (self._to_close and self._to_close[0][0] <= watermark) or (
+                self._to_forget and self._to_forget[0][0] <= watermark
+            ):
+                bars.extend(self._close_and_forget(watermark))
+        return Folded(bars, dropped_for)
 
     def in_progress(self, symbol: str, ts: int) -> list[Bar]:
         """The bars, as they stand, of ``symbol``'s windows containing ``ts`` (day windows
@@ -305,9 +320,12 @@ class BarBuilder:
     def advance(self, watermark: int) -> list[Bar]:
         """Move the watermark to ``watermark`` if that is later (e.g. an idle stream's clock)
         and return the bars of the windows it closes; forget what is past the late limit."""
-        if watermark > self.watermark:
+        if watermark > self._watermark:
+            self._watermark = watermark
             self._state[self._watermark_key] = watermark
-        watermark = self.watermark
+        return self._close_and_forget(self._watermark)
+
+    def _close_and_forget(self, watermark: int) -> list[Bar]:
         closed: list[Bar] = []
         while self._to_close and self._to_close[0][0] <= watermark:
             end, tf_name, symbol, start = heapq.heappop(self._to_close)
