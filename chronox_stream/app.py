@@ -19,6 +19,7 @@ import aiohttp
 import faust
 from faust.types import TopicT
 
+from chronox_stream import faust_consumer
 from chronox_stream.backfill import DayCache, PhaseRunner
 from chronox_stream.bars import Bar, Source
 from chronox_stream.emit import EmitPolicy, Emitter
@@ -218,7 +219,7 @@ class Runtime:
 
 
 def build_app(settings: Settings) -> faust.App:
-    return faust.App(
+    app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         store=settings.store,
@@ -236,6 +237,8 @@ def build_app(settings: Settings) -> faust.App:
         producer_linger_ms=5,
         autodiscover=False,
     )
+    faust_consumer.install(app)
+    return app
 
 
 def build_runtime(settings: Settings) -> Runtime:
