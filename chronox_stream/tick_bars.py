@@ -165,8 +165,11 @@ def merge_partials(parts: Iterable[Partial], start: int, end: int) -> Partial:
 class Folded(NamedTuple):
     """What one tick produced: bars to emit (closed or corrected) and timeframes it missed."""
 
-    bars: list[Bar]
-    dropped_for: list[str]
+    bars: tuple[Bar, ...] = ()
+    dropped_for: tuple[str, ...] = ()
+
+
+NOTHING = Folded()  # what most ticks produce: made once, not per tick
 
 
 def minute_key(symbol: str, start: int) -> str:
@@ -282,14 +285,14 @@ class BarBuilder:
                 elif end <= watermark:
                     closed.append((timeframe, start, end))
             if len(dropped_for) == len(self._timeframes):
-                return Folded(bars, dropped_for)
+                return Folded((), tuple(dropped_for))
         key = minute_key(tick.symbol, minute)
         current = self._state.get(key)
         if not isinstance(current, Partial):
             current = Partial(start=minute, end=minute + 60_000)
             self._track_minute(tick.symbol, minute)
         elif position is not None and position <= current.position:
-            return Folded(bars, dropped_for)
+            return NOTHING
         self._state[key] = fold_tick(current, tick, position)
         for timeframe, start, end in closed:  # closed already: a correction, at once
             bar = self._emit(tick.symbol, timeframe, start, end)
@@ -302,7 +305,9 @@ class BarBuilder:
                 self._to_forget and self._to_forget[0][0] <= watermark
             ):
                 bars.extend(self._close_and_forget(watermark))
-        return Folded(bars, dropped_for)
+        if bars or dropped_for:
+            return Folded(tuple(bars), tuple(dropped_for))
+        return NOTHING
 
     def in_progress(self, symbol: str, ts: int) -> list[Bar]:
         """The bars, as they stand, of ``symbol``'s windows containing ``ts`` (day windows

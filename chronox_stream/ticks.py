@@ -124,7 +124,13 @@ def tick_from_doc(doc: dict[str, Any]) -> Tick:
 def parse_tick(raw: bytes) -> Tick:
     """A tick from a raw-ticks message value; ``ValueError`` (``Rejected``, with a reason
     code) for anything else."""
-    return tick_from_doc(decode_object(raw, FIELDS, "tick"))
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        doc = None
+    if type(doc) is dict and doc.keys() <= FIELDS:
+        return tick_from_doc(doc)
+    return tick_from_doc(decode_object(raw, FIELDS, "tick"))  # says what is wrong, and raises
 
 
 def tick_from_polygon(event: dict[str, Any]) -> Tick:

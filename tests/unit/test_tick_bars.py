@@ -106,8 +106,8 @@ def builder(
 
 def test_a_bar_comes_out_when_the_watermark_passes_its_window() -> None:
     b = builder({})
-    assert b.add(tick(10_000, 100.0, seq=1)).bars == []
-    assert b.add(tick(61_000, 101.0, seq=2)).bars == [], "within the grace: still open"
+    assert b.add(tick(10_000, 100.0, seq=1)).bars == ()
+    assert b.add(tick(61_000, 101.0, seq=2)).bars == (), "within the grace: still open"
     out = b.add(tick(62_500, 102.0, seq=3))
     assert [(bar.tf, bar.ts.minute, bar.close) for bar in out.bars] == [("1m", 0, 100.0)]
 
@@ -128,11 +128,11 @@ def test_a_later_tick_corrects_the_bar_and_a_too_late_one_is_dropped() -> None:
     assert [(bar.tf, bar.close) for bar in first] == [("1m", 100.0)]
     corrected = b.add(tick(45_000, 100.7, 300, seq=3))
     assert [(bar.tf, bar.close, bar.volume) for bar in corrected.bars] == [("1m", 100.7, 400.0)]
-    assert corrected.dropped_for == []
+    assert corrected.dropped_for == ()
     b.add(tick(4 * MIN, 102.0, seq=4))  # the watermark moves past the 1m window's late limit
     too_late = b.add(tick(50_000, 90.0, seq=5))
-    assert too_late.dropped_for == ["1m"], "the 5m window is still open and takes it"
-    assert too_late.bars == []
+    assert too_late.dropped_for == ("1m",), "the 5m window is still open and takes it"
+    assert too_late.bars == ()
 
 
 def test_closed_windows_are_forgotten_after_the_late_limit() -> None:
@@ -185,7 +185,7 @@ def test_bars_equal_the_exchanges_own_for_a_whole_session_delivered_late(symbol:
     for t in trades:
         out = b.add(Tick(symbol=symbol, ts=t.sip_ns // 1_000_000, price=t.price, size=t.size,
                          conditions=t.conditions, sequence=t.sequence))  # fmt: skip
-        assert out.dropped_for == []
+        assert out.dropped_for == ()
         for bar in out.bars:
             final[(bar.tf, bar.ts)] = bar
     for bar in b.advance(ms("2024-01-18T00:00:00+00:00")):
@@ -210,7 +210,7 @@ def test_a_trade_too_late_for_its_minute_still_counts_in_the_day() -> None:
     b.add(tick(1_000, 100.0, 100, seq=1))
     b.add(tick(10 * MIN, 101.0, 100, seq=2))
     late = b.add(tick(2_000, 99.0, 500, seq=3))
-    assert late.dropped_for == ["1m"] and late.bars == []
+    assert late.dropped_for == ("1m",) and late.bars == ()
     bars = b.advance(ms("2024-01-17T06:00:00+00:00"))
     [day_bar] = [bar for bar in bars if bar.tf == "1d"]
     assert (day_bar.low, day_bar.volume, day_bar.transactions) == (99.0, 700.0, 3)
