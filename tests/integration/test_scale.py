@@ -21,6 +21,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from chronox_stream.settings import Settings
+from chronox_stream.status_report import group_lag
 from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import fetch_rows, ms, poll, rest_aggregates, wait_finished
 from tests.integration.tick_data import (
@@ -88,15 +89,10 @@ async def assert_everything_landed_once(settings: Settings, sim: Any) -> None:
     assert (await poll(all_backfilled, timeout_s=120) or await backfilled(settings)) == truth
     expected = await expected_session_bars(sim, SYMBOLS)
     ours = await poll(lambda: settled_session_bars(settings, len(expected)), timeout_s=240)
-    assert (ours or await session_bars(settings)) == expected
+    lag = await group_lag(settings)
+    assert (ours or await session_bars(settings)) == expected, f"uncommitted per group: {lag}"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="intermittent (1 of 4 runs): after a worker's SIGKILL, every stream bar of one "
-    "symbol was on ticks.bars but none reached the bar topics; the backfill's bars all "
-    "landed. Open: where the stream bars agent's partition stalls after the rebalance.",
-)
 async def test_workers_join_and_die_while_ticks_flow_and_a_backfill_runs(
     settings: Settings, sim: Any, start_worker: WorkerFactory, producer: AIOKafkaProducer
 ) -> None:
