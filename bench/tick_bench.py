@@ -1,8 +1,18 @@
 """Tick aggregation benchmark: raw ticks on Kafka -> one worker's 1m and 5m bars, with a baseline.
 
-Runs against the local stack (``chronox stack up``). It produces a seeded
-session's trades of ``--symbols`` symbols (in report order, as a feed sends
-them) to a fresh raw-ticks topic, then measures in the same run:
+Runs against the local stack (``chronox stack up``). It produces the trades of
+``--symbols`` symbols (in report order, as a feed sends them) to a fresh raw-ticks
+topic. Two feeds:
+  * ``--trades-per-minute N`` (default 250): an hour of a dense feed, N trades per
+    symbol and minute with seeded prices, sizes and SIP conditions (a third odd
+    lots). A live feed's shape: a feed only reaches tens of thousands of ticks a
+    second when its symbols trade hundreds of times a minute, so a bar closes for
+    every few hundred ticks;
+  * ``--trades-per-minute 0``: the simulator's whole session, about 6 trades per
+    symbol and minute, so a third of the ticks close a bar and the per-bar path
+    (dedup, bar topics, Redis, PostgreSQL, all in the same process) dominates.
+
+Then it measures in the same run:
   * the raw baseline: an aiokafka consumer loop that only decodes the same ticks;
   * one ``chronox worker`` aggregating them into 1m and 5m bars: ticks/s between its
     tick consumer group's first commit and its commit of the last offset (the
@@ -13,20 +23,21 @@ them) to a fresh raw-ticks topic, then measures in the same run:
 and prints the worker's ratio to the baseline and to Quix (targets: >= 50,000 ticks/s
 per worker, faster than Quix).
 
-    .venv/bin/python bench/tick_bench.py [--symbols 20] [--no-quix]
+    .venv/bin/python bench/tick_bench.py [--symbols 20] [--trades-per-minute 250] [--no-quix]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import orjson
@@ -45,6 +56,12 @@ SESSION = date(2024, 1, 16)
 QUIX_REQUIREMENT = "quixstreams==3.28.1"
 BENCH_VENV = Path(__file__).resolve().parents[1] / ".venv-bench"
 BASELINE_ROUNDS = 3
+DENSE_MINUTES = 60
+#: SIP conditions drawn for the dense feed, with weights: regular, intermarket sweep, and
+#: three that keep a trade out of some of the bar's values. Odd lots (< 100 shares, a
+#: third of the trades) also carry condition 37.
+DENSE_CONDITIONS = [((), 80), ((14,), 17), ((12,), 1), ((15,), 1), ((22,), 1)]
+ODD_LOTS = (1, 5, 10, 37, 50)
 
 
 def session_ticks(symbols: list[str]) -> list[Tick]:
@@ -57,6 +74,31 @@ def session_ticks(symbols: list[str]) -> list[Tick]:
             ticks.append((t.report_ns, tick))
     ticks.sort(key=lambda pair: pair[0])
     return [tick for _, tick in ticks]
+
+
+def dense_ticks(symbols: list[str], per_minute: int) -> list[Tick]:
+    """``DENSE_MINUTES`` of ``per_minute`` trades per symbol from the session's open, in the
+    order a feed reports them (SIP time plus up to 20 ms of reporting delay)."""
+    rng = random.Random(7)
+    open_ms = int(datetime(SESSION.year, SESSION.month, SESSION.day, 14, 30, tzinfo=UTC)
+                  .timestamp() * 1000)  # fmt: skip
+    conditions, weights = zip(*DENSE_CONDITIONS, strict=True)
+    reported: list[tuple[int, Tick]] = []
+    for n, symbol in enumerate(symbols):
+        price, sequence = 50.0 + 25 * n, 0
+        for minute in range(DENSE_MINUTES):
+            start = open_ms + minute * 60_000
+            for ts in sorted(start + rng.randrange(60_000) for _ in range(per_minute)):
+                price = max(1.0, round(price * (1 + rng.gauss(0, 0.0004)), 2))
+                sequence += 1
+                odd = rng.random() < 1 / 3
+                size = rng.choice(ODD_LOTS) if odd else 100 * rng.randint(1, 20)
+                tick = Tick(symbol=symbol, ts=ts, price=price, size=size,
+                            conditions=rng.choices(conditions, weights)[0] + ((37,) if odd else ()),
+                            exchange=rng.randint(1, 21), sequence=sequence)  # fmt: skip
+                reported.append((ts + rng.randrange(20), tick))
+    reported.sort(key=lambda pair: pair[0])
+    return [tick for _, tick in reported]
 
 
 async def produce(settings: Settings, ticks: list[Tick]) -> None:
@@ -141,7 +183,9 @@ async def run(args: argparse.Namespace) -> None:
         redis_prefix=f"bench{tag}:", data_dir=data, tick_timeframes="1m,5m", log_level="WARNING",
     )  # fmt: skip
     await ensure_topics(settings)
-    ticks = session_ticks(SYMBOLS[: args.symbols])
+    symbols = SYMBOLS[: args.symbols]
+    per_minute = args.trades_per_minute
+    ticks = dense_ticks(symbols, per_minute) if per_minute else session_ticks(symbols)
     await produce(settings, ticks)
     total = await end_offsets(settings)
     rates = [await baseline(settings, total) for _ in range(BASELINE_ROUNDS)]
@@ -162,7 +206,8 @@ async def run(args: argparse.Namespace) -> None:
         worker.stop()
     started, already = first or (finished, 0)
     ours = (total - already) / max(finished - started, 1e-9)
-    print(f"ticks: {total:,} of {args.symbols} symbols (one session, report order)")
+    feed = f"{per_minute} trades/min, {DENSE_MINUTES} min" if per_minute else "one session"
+    print(f"ticks: {total:,} of {args.symbols} symbols ({feed}, report order)")
     print(f"raw aiokafka decode loop: {raw:,.0f} ticks/s (median of {BASELINE_ROUNDS})")
     print(f"one worker, 1m+5m bars:  {ours:,.0f} ticks/s (first to last commit)  "
           f"ratio {ours / raw:.2f}  peak RSS {rss:.0f} MB")  # fmt: skip
@@ -176,6 +221,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-quix", dest="quix", action="store_false", help="skip the peer")
     parser.add_argument("--symbols", type=int, default=20, choices=range(1, len(SYMBOLS) + 1))
+    parser.add_argument("--trades-per-minute", type=int, default=250,
+                        help="trades per symbol and minute of the dense feed; 0: the "
+                        "simulator's session")  # fmt: skip
     asyncio.run(run(parser.parse_args()))
 
 
