@@ -47,6 +47,7 @@ bench: venv
 	$(BIN)/python bench/backfill_bench.py
 	$(BIN)/python bench/tick_fold.py
 	$(BIN)/python bench/tick_bench.py
+	$(BIN)/python bench/tick_bench.py --trades-per-minute 0
 	$(BIN)/python bench/tick_latency.py
 
 clean:

@@ -271,12 +271,11 @@ class BarBuilder:
         Runs once per trade, so the common case (a tick of a minute still open) takes the
         shortest path.
         """
-        bars: list[Bar] = []
-        dropped_for: list[str] = []
         ts = tick.ts
         watermark = self._watermark
         minute = ts - ts % 60_000
         closed: list[tuple[Timeframe, int, int]] = []
+        dropped_for: list[str] = []
         if minute + 60_000 <= watermark:  # its minute has closed: maybe other windows too
             for timeframe in self._timeframes:
                 start, end = window_of(ts, timeframe)
@@ -294,6 +293,7 @@ class BarBuilder:
         elif position is not None and position <= current.position:
             return NOTHING
         self._state[key] = fold_tick(current, tick, position)
+        bars: list[Bar] = []
         for timeframe, start, end in closed:  # closed already: a correction, at once
             bar = self._emit(tick.symbol, timeframe, start, end)
             if bar is not None:
