@@ -3,7 +3,7 @@
 Runs against the local stack (``chronox stack up``). It produces the trades of
 ``--symbols`` symbols (in report order, as a feed sends them) to a fresh raw-ticks
 topic. Two feeds:
-  * ``--trades-per-minute N`` (default 250): an hour of a dense feed, N trades per
+  * ``--trades-per-minute N`` (default 250): 150 minutes of a dense feed, N trades per
     symbol and minute with seeded prices, sizes and SIP conditions (a third odd
     lots). A live feed's shape: a feed only reaches tens of thousands of ticks a
     second when its symbols trade hundreds of times a minute, so a bar closes for
@@ -56,7 +56,7 @@ SESSION = date(2024, 1, 16)
 QUIX_REQUIREMENT = "quixstreams==3.28.1"
 BENCH_VENV = Path(__file__).resolve().parents[1] / ".venv-bench"
 BASELINE_ROUNDS = 3
-DENSE_MINUTES = 60
+DENSE_MINUTES = 150  # 750,000 ticks of 20 symbols: 15 s or more, against commits once a second
 #: SIP conditions drawn for the dense feed, with weights: regular, intermarket sweep, and
 #: three that keep a trade out of some of the bar's values. Odd lots (< 100 shares, a
 #: third of the trades) also carry condition 37.
