@@ -41,14 +41,14 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from chronox_stream.children import Child
 from chronox_stream.settings import Settings
 from chronox_stream.sim.market import day_columns
 from chronox_stream.ticks import Tick
-from chronox_stream.topics import ensure_topics, partitions_of
+from chronox_stream.topics import ensure_topics, message_count
 
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META", "TSLA", "AMD", "NFLX", "INTC",
            "ORCL", "ADBE", "CRM", "QCOM", "AVGO", "CSCO", "PEP", "COST", "TXN", "SBUX"]  # fmt: skip
@@ -132,24 +132,9 @@ async def baseline(settings: Settings, n: int) -> float:
         await consumer.stop()
 
 
-async def committed(settings: Settings) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(f"{settings.app_id}-ticks")
-        return sum(meta.offset for meta in offsets.values() if meta.offset > 0)
-    finally:
-        await admin.close()
-
-
-async def end_offsets(settings: Settings) -> int:
-    partitions: list[TopicPartition] = await partitions_of(settings, settings.topic("ticks.raw"))
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
-    await consumer.start()
-    try:
-        return sum((await consumer.end_offsets(partitions)).values())
-    finally:
-        await consumer.stop()
+async def committed(admin: AIOKafkaAdminClient, settings: Settings) -> int:
+    offsets = await admin.list_consumer_group_offsets(f"{settings.app_id}-ticks")
+    return sum(meta.offset for meta in offsets.values() if meta.offset > 0)
 
 
 def quix_rate(settings: Settings, total: int) -> float:
@@ -187,7 +172,7 @@ async def run(args: argparse.Namespace) -> None:
     per_minute = args.trades_per_minute
     ticks = dense_ticks(symbols, per_minute) if per_minute else session_ticks(symbols)
     await produce(settings, ticks)
-    total = await end_offsets(settings)
+    total = await message_count(settings, settings.topic("ticks.raw"))
     rates = [await baseline(settings, total) for _ in range(BASELINE_ROUNDS)]
     raw = statistics.median(rates)
 
@@ -195,14 +180,17 @@ async def run(args: argparse.Namespace) -> None:
                          log_path=data / "worker.log")  # fmt: skip
     rss = 0.0
     first: tuple[float, int] | None = None
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()  # one client for the polling: the loop shares the worker's machine
     try:
-        while (done := await committed(settings)) < total:
+        while (done := await committed(admin, settings)) < total:
             if first is None and done > 0:
                 first = (time.perf_counter(), done)
             rss = max(rss, peak_rss_mb(worker.process.pid))
             await asyncio.sleep(0.1)
         finished = time.perf_counter()
     finally:
+        await admin.close()
         worker.stop()
     started, already = first or (finished, 0)
     ours = (total - already) / max(finished - started, 1e-9)

@@ -93,6 +93,20 @@ async def partitions_of(settings: Settings, topic: str) -> list[TopicPartition]:
     return sorted(TopicPartition(topic, p["partition"]) for p in description["partitions"])
 
 
+async def message_count(settings: Settings, topic: str) -> int:
+    """Records written to ``topic`` so far: the sum of its end offsets (0 if it does not
+    exist; on a compacted topic, more than it holds)."""
+    partitions = await partitions_of(settings, topic)
+    if not partitions:
+        return 0
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        return sum((await consumer.end_offsets(partitions)).values())
+    finally:
+        await consumer.stop()
+
+
 async def read_to_end(settings: Settings, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record of ``topic`` from the beginning to its end as of now (none if the
     topic does not exist), read without a consumer group."""

@@ -12,7 +12,6 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 
 from chronox_stream.settings import Settings
-from chronox_stream.topics import partitions_of
 
 
 async def consume(
@@ -107,19 +106,6 @@ async def wait_finished(
     seen = [(e.get("symbol"), e.get("phase"), e["state"]) for e in events]
     assert done(records), f"request {request_id} did not finish in {timeout_s}s; saw {seen}"
     return events
-
-
-async def count_messages(settings: Settings, topic: str) -> int:
-    """Messages on ``topic`` now (sum of end offsets; topics here are never compacted)."""
-    partitions = await partitions_of(settings, topic)
-    if not partitions:
-        return 0
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
-    await consumer.start()
-    try:
-        return sum((await consumer.end_offsets(partitions)).values())
-    finally:
-        await consumer.stop()
 
 
 async def pubsub_messages(pubsub: Any, n: int, *, timeout_s: float = 60) -> list[bytes]:

@@ -10,9 +10,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from chronox_stream.settings import Settings
+from chronox_stream.topics import message_count
 from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import (
-    count_messages,
     fetch_rows,
     ms,
     poll,
@@ -71,14 +71,14 @@ async def test_overlapping_backfill_lands_each_bar_once_and_a_replay_changes_not
     assert as_truth(rows) == expected
     assert {r["revision"] for r in rows} == {1}
     assert {r["source"] for r in rows} <= {"flatpack", "api"}
-    bar_messages = await count_messages(settings, settings.topic("bars.1m"))
+    bar_messages = await message_count(settings, settings.topic("bars.1m"))
     outside = bar_messages - len(expected)
     assert outside <= len(SYMBOLS), "each bar once, plus at most the snapshot's current minute"
 
     await send(producer, settings, "ov-2", strategy="flatpack+api+snapshot")
     events = await wait_finished(settings, "ov-2", timeout_s=240)
     assert sum(e["count"] for e in events if e["state"] == "done") == 0
-    assert await count_messages(settings, settings.topic("bars.1m")) == bar_messages
+    assert await message_count(settings, settings.topic("bars.1m")) == bar_messages
     again = await stored(settings)
     assert {(r["symbol"], r["ts"], r["updated_at"]) for r in again} == {
         (r["symbol"], r["ts"], r["updated_at"]) for r in rows
