@@ -1,7 +1,10 @@
 """Backfill agent: runs a symbol's phases in order for each work item it owns.
 
 A phase that fails is reported (status topic, registry) and the next phase
-still runs: the api phase can fill what a failed flatpack left open. The
+still runs: the api phase can fill what a failed flatpack left open. A failure
+of the world inside a phase (Kafka, PostgreSQL or Redis unreachable) does not
+fail it: the phase is retried with backoff from its checkpoints until the world
+recovers, so an outage delays a backfill but never drops it. The
 stream phase fetches nothing: it registers the symbol for the live stream,
 which the leader's WebSocket then subscribes (see ``agents/stream``).
 """
@@ -11,11 +14,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from chronox_stream.app import Runtime, utcnow
 from chronox_stream.registry import Op, RegistryCommand
 from chronox_stream.rejects import Rejected
+from chronox_stream.retry import settle, until_world_recovers
 from chronox_stream.status import State, StatusEvent
 from chronox_stream.strategy import Phase, format_strategy
 from chronox_stream.work import WorkItem
@@ -68,7 +73,10 @@ async def run_item(runtime: Runtime, item: WorkItem) -> None:
         await report.registry("running")
         started = time.monotonic()
         try:
-            count = await runner.run(phase, item, emitter, utcnow())
+            count = await until_world_recovers(
+                f"{phase} phase of {item.symbol}",
+                partial(runner.run, phase, item, emitter, utcnow()),
+            )
         except Exception as exc:  # a failed phase is reported; it never stops the agent
             log.exception("phase failed: %s", exc, extra=fields)
             await report.status("failed", error=str(exc))
@@ -86,13 +94,21 @@ async def run_item(runtime: Runtime, item: WorkItem) -> None:
                                           "count": emitter.count})  # fmt: skip
 
 
+async def run_raw_item(runtime: Runtime, raw: bytes | None) -> None:
+    """Run the work item ``raw`` holds; ``Rejected`` (``invalid_work_item``) if it holds none."""
+    try:
+        item = WorkItem.from_json(raw or b"")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise Rejected("invalid_work_item", str(exc)) from None
+    await run_item(runtime, item)
+
+
 def attach(runtime: Runtime) -> None:
     @runtime.app.agent(runtime.topics.work, name="chronox.agents.backfill", concurrency=1)
     async def backfill(stream: Any) -> None:
         async for event in stream.events():
-            try:
-                item = WorkItem.from_json(event.value)
-            except (ValueError, KeyError, TypeError) as exc:
-                await runtime.dead_letter(event.message, Rejected("invalid_work_item", str(exc)))
-                continue
-            await run_item(runtime, item)
+            await settle(
+                "work item",
+                partial(run_raw_item, runtime, event.value),
+                partial(runtime.dead_letter, event.message),
+            )

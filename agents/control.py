@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from chronox_stream.app import Runtime, utcnow
 from chronox_stream.control import parse_backfill_request
-from chronox_stream.rejects import Rejected
+from chronox_stream.retry import settle
 from chronox_stream.status import StatusEvent
 from chronox_stream.strategy import parse_strategy
 from chronox_stream.work import plan_work
@@ -15,28 +16,37 @@ from chronox_stream.work import plan_work
 log = logging.getLogger(__name__)
 
 
+async def accept(runtime: Runtime, raw: bytes | None) -> None:
+    """Validate one request, send its work items, report it accepted (``Rejected`` if invalid).
+
+    Sent again whole if the world fails half-way: a work item repeated runs from its
+    symbol's checkpoints, so it fetches nothing twice.
+    """
+    request = parse_backfill_request(raw or b"", now=utcnow())
+    registered = {
+        entry.symbol: (parse_strategy(entry.strategy), entry.enabled)
+        for entry in runtime.tables.registry.entries()
+    }
+    items = plan_work(request, now=utcnow(), registered=registered)
+    for item in items:
+        await runtime.topics.work.send(key=item.symbol.encode(), value=item.to_json())
+    await runtime.report(
+        StatusEvent(request_id=request.request_id, state="accepted", at=utcnow(),
+                    count=len(items), dry_run=request.dry_run)
+    )  # fmt: skip
+    log.info(
+        "accepted request: %d work item(s)",
+        len(items),
+        extra={"request_id": request.request_id, "count": len(items)},
+    )
+
+
 def attach(runtime: Runtime) -> None:
     @runtime.app.agent(runtime.topics.control, name="chronox.agents.control", concurrency=1)
     async def control(stream: Any) -> None:
         async for event in stream.events():
-            try:
-                request = parse_backfill_request(event.value, now=utcnow())
-            except Rejected as rejected:
-                await runtime.dead_letter(event.message, rejected)
-                continue
-            registered = {
-                entry.symbol: (parse_strategy(entry.strategy), entry.enabled)
-                for entry in runtime.tables.registry.entries()
-            }
-            items = plan_work(request, now=utcnow(), registered=registered)
-            for item in items:
-                await runtime.topics.work.send(key=item.symbol.encode(), value=item.to_json())
-            await runtime.report(
-                StatusEvent(request_id=request.request_id, state="accepted", at=utcnow(),
-                            count=len(items), dry_run=request.dry_run)
-            )  # fmt: skip
-            log.info(
-                "accepted request: %d work item(s)",
-                len(items),
-                extra={"request_id": request.request_id, "count": len(items)},
+            await settle(
+                "control request",
+                partial(accept, runtime, event.value),
+                partial(runtime.dead_letter, event.message),
             )

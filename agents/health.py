@@ -2,8 +2,10 @@
 
 ``/health`` answers while the process runs (liveness: restart it when this
 fails). ``/ready`` says whether the worker can do its work now: Kafka,
-PostgreSQL and Redis answer and the tables are recovered; it is 503 otherwise,
-with the failing check named, so a load balancer or an operator sees why.
+PostgreSQL and Redis answer, the tables are recovered and each sink's latest
+write went through (a sink retrying a write against a store that is down is
+behind, even when the store answers a ping again); it is 503 otherwise, with
+the failing check named, so a load balancer or an operator sees why.
 """
 
 from __future__ import annotations
@@ -47,7 +49,10 @@ async def readiness(runtime: Runtime) -> dict[str, str]:
 
     names = ("kafka", "postgres", "redis", "tables")
     results = await asyncio.gather(*(_check(p) for p in (kafka, postgres, redis, tables)))
-    return dict(zip(names, results, strict=True))
+    checks = dict(zip(names, results, strict=True))
+    for sink in ("postgres", "redis"):
+        checks[f"{sink}_sink"] = runtime.sink_health.state(sink)
+    return checks
 
 
 def attach(runtime: Runtime) -> None:

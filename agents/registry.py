@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from chronox_stream.app import Runtime
 from chronox_stream.registry import apply, parse_command
-from chronox_stream.rejects import Rejected
+from chronox_stream.retry import settle
 
 
 def attach(runtime: Runtime) -> None:
     table = runtime.tables.registry
 
+    async def apply_command(raw: bytes | None) -> None:
+        command = parse_command(raw or b"")
+        table.put(apply(table.get(command.symbol), command), command.symbol)
+
     @runtime.app.agent(runtime.topics.registry, name="chronox.agents.registry", concurrency=1)
     async def registry(stream: Any) -> None:
         async for event in stream.events():
-            try:
-                command = parse_command(event.value)
-            except Rejected as rejected:
-                await runtime.dead_letter(event.message, rejected)
-                continue
-            table.put(apply(table.get(command.symbol), command), command.symbol)
+            await settle(
+                "registry command",
+                partial(apply_command, event.value),
+                partial(runtime.dead_letter, event.message),
+            )

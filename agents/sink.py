@@ -1,22 +1,32 @@
-"""Sink: mirrors bar envelopes to Redis and PostgreSQL in batches.
+"""Sinks: mirror the bar topics to PostgreSQL and to Redis, each on its own.
 
-It runs in every worker as an app task around a plain aiokafka consumer in its
-own consumer group (``<app id>-sink``), so N workers share the bar partitions.
-Not a Faust agent: a Faust stream hands an agent one event at a time, at about
-3,500 envelopes/s here, while ``getmany`` hands over whole batches and a
-2,000-row batch is written in a fraction of the time it takes Faust to gather it.
+Each sink runs in every worker as an app task around a plain aiokafka consumer in a
+consumer group of its own (``<app id>-sink-postgres``, ``<app id>-sink-redis``), so N
+workers share the bar partitions, and the two sinks never wait for each other: while
+Redis is down PostgreSQL keeps up, and the reverse; the sink whose store is down keeps
+its offsets where they are and catches up when the store is back. Not Faust agents: a
+Faust stream hands an agent one event at a time, at about 3,500 envelopes/s here, while
+``getmany`` hands over whole batches.
 
-A rebalance waits for the batch in progress (``BatchFence``), so a partition's
-writes never interleave with its next owner's. Offsets of a batch are committed
-only after both writes (and any dead-lettering) succeeded: a failed write is
-retried with capped exponential backoff, never skipped, and replaying a batch
-after a crash or a rebalance changes nothing because both writes are idempotent.
+A rebalance waits for the batch in progress (``BatchFence``), so a partition's writes
+never interleave with its next owner's. A batch's offsets are committed only after its
+write succeeded. A write that fails because the store is unreachable is retried with
+capped exponential backoff, never skipped (meanwhile ``/ready`` names the sink); one that
+PostgreSQL refuses for a value is split until the envelope at fault is found, which is
+dead-lettered while the rest is written. Replaying a batch after a crash or a rebalance
+changes nothing: both writes are idempotent.
+
+An envelope that is not valid v1 is dead-lettered once, by the PostgreSQL sink (reason
+``invalid_envelope``); the Redis sink leaves it out.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import TypeAlias
 
 from aiokafka import TopicPartition
@@ -26,8 +36,9 @@ from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 from chronox_stream.app import Runtime
 from chronox_stream.bars import Bar, Source
 from chronox_stream.envelope import decode_bar
+from chronox_stream.failures import rejection_for
 from chronox_stream.rejects import Rejected
-from chronox_stream.retry import until_done
+from chronox_stream.retry import until_done, until_world_recovers
 from chronox_stream.topics import BatchFence, group_consumer
 
 log = logging.getLogger(__name__)
@@ -38,35 +49,82 @@ BATCH_WITHIN_MS = 200
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
-async def write_batch(runtime: Runtime, bars: list[tuple[Bar, Source, bytes]]) -> None:
-    """Redis, then PostgreSQL (kafka-first order: the envelopes are already on Kafka)."""
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One envelope of a batch: where it came from and the bar it carries."""
 
-    async def write_redis() -> None:
-        await runtime.redis().publish([(bar, payload) for bar, _, payload in bars])
-
-    async def write_postgres() -> None:
-        await (await runtime.postgres()).write([(bar, source) for bar, source, _ in bars])
-
-    started = time.monotonic()
-    await until_done("redis write", write_redis)
-    await until_done("postgres write", write_postgres)
-    elapsed = round(time.monotonic() - started, 3)
-    log.debug("sink batch written", extra={"count": len(bars), "elapsed_s": elapsed})
+    record: Record
+    bar: Bar
+    source: Source
 
 
-async def sink_records(runtime: Runtime, records: list[Record]) -> None:
-    """Decode, dead-letter what is not an envelope, write the rest."""
-    bars: list[tuple[Bar, Source, bytes]] = []
-    for record in records:
-        try:
-            bar, source = decode_bar(record.value)
-        except (ValueError, KeyError, TypeError) as exc:
-            rejected = Rejected("invalid_envelope", f"not a v1 bar envelope: {exc}")
-            await runtime.dead_letter(record, rejected)
-            continue
-        bars.append((bar, source, record.value))
-    if bars:
-        await write_batch(runtime, bars)
+Write: TypeAlias = Callable[[Runtime, list[Item]], Awaitable[None]]
+
+
+async def write_postgres(runtime: Runtime, items: list[Item]) -> None:
+    """Upsert ``items``; a batch refused for its values is split until the refused envelope
+    is found and dead-lettered (a one-bar batch the database refuses is the bar's fault)."""
+
+    async def upsert() -> None:
+        await (await runtime.postgres()).write([(item.bar, item.source) for item in items])
+
+    try:
+        await until_world_recovers("postgres write",
+                                   partial(runtime.sink_health.watch, "postgres", upsert))
+    except Exception as refused:
+        if len(items) == 1:
+            rejected = rejection_for(refused)
+            await runtime.dead_letter(
+                items[0].record,
+                Rejected("invalid_envelope", f"PostgreSQL refused it: {rejected.message}"),
+            )
+            return
+        half = len(items) // 2
+        await write_postgres(runtime, items[:half])
+        await write_postgres(runtime, items[half:])
+
+
+async def write_redis(runtime: Runtime, items: list[Item]) -> None:
+    """Publish every envelope (its bytes as consumed) and move the latest bars forward."""
+
+    async def publish() -> None:
+        await runtime.redis().publish([(item.bar, item.record.value) for item in items])
+
+    await until_world_recovers("redis write", partial(runtime.sink_health.watch, "redis", publish))
+
+
+@dataclass(frozen=True, slots=True)
+class Sink:
+    """One store the bar topics are mirrored to, with the consumer group it commits in."""
+
+    name: str
+    write: Write
+    dead_letters: bool
+
+    async def handle(self, runtime: Runtime, records: list[Record]) -> None:
+        """Decode (dead-letter or leave out what is not an envelope), then write the rest."""
+        items: list[Item] = []
+        for record in records:
+            try:
+                bar, source = decode_bar(record.value or b"")
+            except (ValueError, KeyError, TypeError) as exc:
+                if self.dead_letters:
+                    rejected = Rejected("invalid_envelope", f"not a v1 bar envelope: {exc}")
+                    await runtime.dead_letter(record, rejected)
+                continue
+            items.append(Item(record, bar, source))
+        if items:
+            started = time.monotonic()
+            await self.write(runtime, items)
+            elapsed = round(time.monotonic() - started, 3)
+            log.debug("%s batch written", self.name,
+                      extra={"count": len(items), "elapsed_s": elapsed})  # fmt: skip
+
+
+SINKS = (
+    Sink("postgres", write_postgres, dead_letters=True),
+    Sink("redis", write_redis, dead_letters=False),
+)
 
 
 def next_offsets(
@@ -76,9 +134,9 @@ def next_offsets(
     return {tp: OffsetAndMetadata(records[-1].offset + 1, "") for tp, records in batch.items()}
 
 
-async def consume_bars(runtime: Runtime) -> None:
+async def consume_bars(runtime: Runtime, sink: Sink) -> None:
     """One consumer's life: batches in, writes out, offsets committed after the writes."""
-    consumer = group_consumer(runtime.settings, "sink")
+    consumer = group_consumer(runtime.settings, f"sink-{sink.name}")
     fence = BatchFence()
     consumer.subscribe(runtime.topics.bar_names, listener=fence)
     await consumer.start()
@@ -92,20 +150,28 @@ async def consume_bars(runtime: Runtime) -> None:
                 if fence.generation != generation:
                     await fence.rewind(consumer, batch)
                     continue
-                await sink_records(runtime, [r for records in batch.values() for r in records])
+                await sink.handle(runtime, [r for records in batch.values() for r in records])
                 try:
                     await consumer.commit(next_offsets(batch))
                 except (CommitFailedError, IllegalStateError) as lost:
                     # The group moved on (a member timed out): the new owner replays the
                     # batch, which the idempotent writes absorb.
-                    log.info("sink commit skipped after a rebalance: %s", lost)
+                    log.info("%s sink commit skipped after a rebalance: %s", sink.name, lost)
     finally:
         await consumer.stop()
 
 
-def attach(runtime: Runtime) -> None:
-    async def sink() -> None:
-        # A broken consumer is rebuilt with the writes' backoff; offsets say where to resume.
-        await until_done("sink consumer", lambda: consume_bars(runtime))
+def mirror(runtime: Runtime, sink: Sink) -> Callable[[], Awaitable[None]]:
+    """The app task of ``sink``: a broken consumer is rebuilt with backoff, and its group's
+    offsets say where to resume."""
 
-    runtime.app.task(sink)
+    async def run() -> None:
+        await until_done(f"{sink.name} sink consumer", partial(consume_bars, runtime, sink))
+
+    run.__qualname__ = f"sink_{sink.name}"
+    return run
+
+
+def attach(runtime: Runtime) -> None:
+    for sink in SINKS:
+        runtime.app.task(mirror(runtime, sink))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -29,7 +30,7 @@ from chronox_stream.app import Runtime
 from chronox_stream.refill import Outage, Refill, refills
 from chronox_stream.registry import streaming_symbols
 from chronox_stream.rejects import Rejected
-from chronox_stream.retry import until_done
+from chronox_stream.retry import best_effort, until_done
 from chronox_stream.sources.polygon_ws import ConnectionChange, PolygonStream
 from chronox_stream.status_report import STREAM_STATE_KEY, STREAM_STATE_TTL_S
 from chronox_stream.ticks import tick_from_polygon
@@ -112,10 +113,15 @@ class StreamOwner:
                        "since": change.at.isoformat()}  # fmt: skip
 
     async def publish_state(self) -> None:
-        """For ``chronox status``: the connection and its symbols; expires without a leader."""
+        """For ``chronox status``: the connection and its symbols; expires without a leader.
+
+        Best effort: with Redis down the status is missing, the stream goes on.
+        """
         state = {**self._state, "symbols": sorted(self._symbols)}
         key = f"{self._runtime.settings.redis_prefix}{STREAM_STATE_KEY}"
-        await self._runtime.redis().client.set(key, orjson.dumps(state), ex=STREAM_STATE_TTL_S)
+        client = self._runtime.redis().client
+        await best_effort("stream state for chronox status", partial(
+            client.set, key, orjson.dumps(state), ex=STREAM_STATE_TTL_S))  # fmt: skip
 
     async def on_events(self, events: list[dict[str, Any]]) -> None:
         deliveries = []

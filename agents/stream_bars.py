@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from faust.types import EventT
@@ -26,6 +27,7 @@ from chronox_stream.emit import Emitter, LivePolicy
 from chronox_stream.envelope import decode_bar
 from chronox_stream.registry import RegistryCommand
 from chronox_stream.rejects import Rejected
+from chronox_stream.retry import settle, until_world_recovers
 from tables.partition import writing_for
 
 BATCH_SIZE = 2_000
@@ -33,19 +35,47 @@ BATCH_WITHIN_S = 0.05
 
 
 async def emit_partition(runtime: Runtime, emitter: Emitter, events: Sequence[EventT[Any]]) -> None:
-    """Emit the bars of one partition's events; dead-letter what is not a stream bar."""
-    bars: list[Bar] = []
+    """Emit the bars of one partition's events; dead-letter what is not a stream bar.
+
+    The bars go out together (one dedup decision, one wait for Kafka); if that fails
+    for a reason other than the world's, they go again one by one, so only the bar at
+    fault is dead-lettered.
+    """
+    decoded: list[tuple[EventT[Any], Bar]] = []
     for event in events:
         try:
-            bar, source = decode_bar(event.value)
-            if source != "stream":
-                raise ValueError(f"source {source!r}: this topic carries stream bars only")
-        except (ValueError, KeyError, TypeError) as exc:
-            rejected = Rejected("invalid_envelope", f"not a v1 stream bar envelope: {exc}")
+            decoded.append((event, decode_stream_bar(event.value)))
+        except Rejected as rejected:
             await runtime.dead_letter(event.message, rejected)
-            continue
-        bars.append(bar)
-    with writing_for(events[-1]):
+    if not decoded:
+        return
+    bars = [bar for _, bar in decoded]
+    try:
+        await until_world_recovers("stream bars", partial(emit, runtime, emitter, events[-1], bars))
+    except Exception:  # the record's fault, one of them: find it
+        for event, bar in decoded:
+            await settle(
+                "stream bar",
+                partial(emit, runtime, emitter, event, [bar]),
+                partial(runtime.dead_letter, event.message),
+            )
+
+
+def decode_stream_bar(raw: bytes | None) -> Bar:
+    """The bar of a ``ticks.bars`` envelope; ``Rejected`` unless it is a v1 stream bar."""
+    try:
+        bar, source = decode_bar(raw or b"")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise Rejected("invalid_envelope", f"not a v1 stream bar envelope: {exc}") from None
+    if source != "stream":
+        message = f"source {source!r}: this topic carries stream bars only"
+        raise Rejected("invalid_envelope", message)
+    return bar
+
+
+async def emit(runtime: Runtime, emitter: Emitter, event: EventT[Any], bars: list[Bar]) -> None:
+    """Emit ``bars`` (all of ``event``'s partition) and move their symbols' ``last_stream``."""
+    with writing_for(event):
         await emitter.emit(bars, "stream")
     streamed: dict[str, datetime] = {}
     for bar in bars:

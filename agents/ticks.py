@@ -37,6 +37,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -47,7 +48,7 @@ from chronox_stream.app import Runtime
 from chronox_stream.bars import Bar
 from chronox_stream.envelope import envelope_for
 from chronox_stream.rejects import Rejected
-from chronox_stream.retry import until_done
+from chronox_stream.retry import best_effort, until_done
 from chronox_stream.settings import Settings
 from chronox_stream.tick_bars import BarBuilder
 from chronox_stream.tick_state import TrackedState, restore, watermark_key
@@ -116,16 +117,23 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
         self._consumer = consumer
         self._partitions: dict[int, dict[str, SymbolBars]] = {}
         self._uncommitted: dict[TopicPartition, OffsetAndMetadata] = {}
+        # Per partition read since assignment: an offset this worker may commit again at no
+        # cost (its last commit, else its first record), which proves it still owns it.
+        self._fence: dict[TopicPartition, OffsetAndMetadata] = {}
         self._flushed_at = time.monotonic()
         self._lived_at = time.monotonic()
         self._touched: set[SymbolBars] = set()  # since the last in-progress publish, if live
         self._lock = asyncio.Lock()  # a rebalance waits for the batch in progress
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        """Write what the partitions hold, if still theirs, and let them go whatever happens:
+        a partition kept after a failed flush would be written later, over its new owner's."""
         async with self._lock:
-            await self._flush()
-            for tp in revoked:
-                self._partitions.pop(tp.partition, None)
+            try:
+                await self._flush()
+            finally:
+                for tp in revoked:
+                    self._release(tp)
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         async with self._lock:
@@ -160,6 +168,7 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
                 if symbols is None:
                     continue  # revoked while the batch was in flight: its new owner reads it
                 bars.extend(await self._fold(symbols, records, dropped, now))
+                self._fence.setdefault(tp, OffsetAndMetadata(records[0].offset, ""))
                 self._uncommitted[tp] = OffsetAndMetadata(records[-1].offset + 1, "")
             if dropped:
                 log.warning("dropped ticks later than the late limit (%d ms): %s",
@@ -244,17 +253,41 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
                 envelope = envelope_for(bar, "stream")
                 envelope = replace(envelope, features={**envelope.features, "in_progress": True})
                 live.append((bar, envelope.to_json()))
-        if live:
-            await self._runtime.redis().publish_live(live)
+        if live:  # best effort: an in-progress bar is superseded within milliseconds
+            await best_effort("in-progress bars", partial(self._runtime.redis().publish_live, live))
+
+    def _release(self, tp: TopicPartition) -> None:
+        self._partitions.pop(tp.partition, None)
+        self._fence.pop(tp, None)
+        self._uncommitted.pop(tp, None)
 
     async def _flush(self) -> None:
-        """State first, then offsets: a committed tick is always in the written state."""
+        """Proof of ownership, then state, then offsets: a committed tick is always in the
+        written state, and a worker that lost its partitions writes nothing for them.
+
+        The proof is a commit of offsets this worker already stands at: Kafka refuses it
+        from a member the group has moved on from (one that stalled past its session, a
+        zombie), whose state would overwrite what the new owner restored. A partition with
+        no such offset yet (restored, no tick read since) keeps its changes for a later flush:
+        they only mark windows its restore already closed, which a replay closes again.
+        """
+        owned = {tp: at for tp, at in self._fence.items() if tp.partition in self._partitions}
+        if owned:
+            try:
+                await self._consumer.commit(owned)
+            except (CommitFailedError, IllegalStateError) as lost:
+                log.warning("tick partitions taken over before their state was written; "
+                            "their new owner replays them: %s", lost)  # fmt: skip
+                self._partitions.clear()  # read back from the changelog if assigned again
+                self._fence.clear()
+                self._uncommitted.clear()
+                return
         deliveries = []
-        for partition, symbols in self._partitions.items():
-            for own in symbols.values():
+        for tp in owned:
+            for own in self._partitions[tp.partition].values():
                 for key, value in own.state.drain():
                     deliveries.append(await self._producer.send(
-                        self._names.ticks_state, value, key=key, partition=partition
+                        self._names.ticks_state, value, key=key, partition=tp.partition
                     ))  # fmt: skip
         for delivery in deliveries:
             await delivery
@@ -267,6 +300,8 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
         except (CommitFailedError, IllegalStateError) as lost:
             # The partitions moved on: their new owner replays onto the written state.
             log.info("tick commit skipped after a rebalance: %s", lost)
+            return
+        self._fence.update(offsets)
 
 
 async def aggregate_ticks(runtime: Runtime) -> None:

@@ -22,11 +22,14 @@ from faust.types import TopicT
 from chronox_stream import faust_consumer
 from chronox_stream.backfill import DayCache, PhaseRunner
 from chronox_stream.bars import Bar, Source
+from chronox_stream.dead_letters import fitted
 from chronox_stream.emit import EmitPolicy, Emitter
 from chronox_stream.ratelimit import RedisRateLimiter
 from chronox_stream.registry import RegistryCommand
 from chronox_stream.rejects import Rejected
+from chronox_stream.retry import until_world_recovers
 from chronox_stream.settings import Settings
+from chronox_stream.sink_health import SinkHealth
 from chronox_stream.sinks.postgres import PostgresSink
 from chronox_stream.sinks.redis import RedisSink
 from chronox_stream.sources.flatfiles import flat_file_store
@@ -38,9 +41,6 @@ from tables.dedup import DedupTable
 from tables.registry import RegistryTable
 
 log = logging.getLogger(__name__)
-
-REASON_HEADER = "chronox-reason"
-MESSAGE_HEADER = "chronox-message"
 
 
 def utcnow() -> datetime:
@@ -109,6 +109,7 @@ class Runtime:
     _runner: PhaseRunner | None = None
     _postgres: PostgresSink | None = None
     _redis: RedisSink | None = None
+    sink_health: SinkHealth = field(default_factory=SinkHealth)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def runner(self) -> PhaseRunner:
@@ -160,6 +161,7 @@ class Runtime:
                 sink = await PostgresSink.connect(
                     self.settings.postgres_dsn.get_secret_value(),
                     schema=self.settings.postgres_schema,
+                    timeout_s=self.settings.postgres_timeout_s,
                 )
                 await sink.migrate()
                 self._postgres = sink
@@ -168,7 +170,9 @@ class Runtime:
     def redis(self) -> RedisSink:
         if self._redis is None:
             self._redis = RedisSink.connect(
-                self.settings.redis_url.get_secret_value(), prefix=self.settings.redis_prefix
+                self.settings.redis_url.get_secret_value(),
+                prefix=self.settings.redis_prefix,
+                timeout_s=self.settings.redis_timeout_s,
             )
         return self._redis
 
@@ -193,15 +197,21 @@ class Runtime:
         where: str,
         origin: dict[str, bytes] | None = None,
     ) -> None:
-        """Dead-letter input that came from ``where`` (a topic position, a WebSocket) and log it."""
-        headers: dict[str, Any] = {
-            REASON_HEADER: rejected.reason.encode(),
-            MESSAGE_HEADER: rejected.message.encode(),
-            **(origin or {}),
-        }
-        sent = await self.topics.dlq.send(key=key, value=value, headers=headers)
-        await sent
-        log.warning("rejected message from %s: %s", where, rejected.message,
+        """Dead-letter input that came from ``where`` (a topic position, a WebSocket) and log it.
+
+        The copy always fits the topic (:func:`~chronox_stream.dead_letters.fitted`); a
+        world failure while sending it is retried, so the caller may move on once this
+        returns.
+        """
+        letter = fitted(key, value, rejected, origin or {})
+
+        async def send() -> None:
+            sent = await self.topics.dlq.send(key=letter.key, value=letter.value,
+                                              headers=letter.headers)  # fmt: skip
+            await sent
+
+        await until_world_recovers("dead-letter send", send)
+        log.warning("rejected message from %s: %s", where, letter.message,
                     extra={"reason": rejected.reason})  # fmt: skip
 
     async def report(self, status: StatusEvent) -> None:

@@ -226,7 +226,9 @@ def migrate() -> None:
 
     async def run(settings: Settings) -> None:
         sink = await PostgresSink.connect(
-            settings.postgres_dsn.get_secret_value(), schema=settings.postgres_schema
+            settings.postgres_dsn.get_secret_value(),
+            schema=settings.postgres_schema,
+            timeout_s=settings.postgres_timeout_s,
         )
         try:
             await sink.migrate()

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
         SecretStr("redis://127.0.0.1:6379/0"), description="Redis URL (secret)."
     )
     redis_prefix: str = Field("", description="Prefix of every Redis channel and key.")
+    postgres_timeout_s: float = Field(
+        30.0, gt=0, description="PostgreSQL connect and statement timeout of the sinks, seconds."
+    )
+    redis_timeout_s: float = Field(
+        5.0, gt=0, description="Redis connect and command timeout of the workers, seconds."
+    )
 
     # Market data sources
     polygon_rest_url: str = Field("http://127.0.0.1:8765", description="Polygon REST base URL.")

@@ -81,8 +81,13 @@ class PostgresSink:
         self._upsert = upsert_sql(schema)
 
     @classmethod
-    async def connect(cls, dsn: str, *, schema: str) -> PostgresSink:
-        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
+    async def connect(cls, dsn: str, *, schema: str, timeout_s: float) -> PostgresSink:
+        """A pool whose connects and statements give up after ``timeout_s``: a server that
+        stopped answering (black-holed, not closed) fails a write, which is then retried,
+        instead of hanging the worker."""
+        pool = await asyncpg.create_pool(
+            dsn, min_size=1, max_size=4, timeout=timeout_s, command_timeout=timeout_s
+        )
         return cls(pool, schema=schema)
 
     async def migrate(self) -> None:

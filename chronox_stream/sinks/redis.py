@@ -62,8 +62,13 @@ class RedisSink:
         self._script = client.register_script(_SET_LATEST_THEN_PUBLISH)
 
     @classmethod
-    def connect(cls, url: str, *, prefix: str) -> RedisSink:
-        return cls(aioredis.Redis.from_url(url), prefix=prefix)
+    def connect(cls, url: str, *, prefix: str, timeout_s: float) -> RedisSink:
+        """A client whose connects and commands give up after ``timeout_s``, so a server that
+        stopped answering fails a write (then retried) instead of hanging the worker."""
+        client = aioredis.Redis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+        )
+        return cls(client, prefix=prefix)
 
     async def publish(self, bars: Sequence[tuple[Bar, bytes]]) -> None:
         """Publish every bar's envelope, in order, and move the latest bars forward.

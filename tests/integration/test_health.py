@@ -33,7 +33,8 @@ async def test_health_and_ready_answer_with_json(start_worker: WorkerFactory) ->
     body = await poll(ready, timeout_s=60)
     assert body == {
         "ready": True,
-        "checks": {"kafka": "ok", "postgres": "ok", "redis": "ok", "tables": "ok"},
+        "checks": {"kafka": "ok", "postgres": "ok", "redis": "ok", "tables": "ok",
+                   "postgres_sink": "ok", "redis_sink": "ok"},
     }
 
 

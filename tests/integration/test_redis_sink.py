@@ -30,7 +30,9 @@ def minute_bar(symbol: str, minute: int) -> tuple[Bar, bytes]:
 @pytest.fixture
 async def sink(stack: Settings) -> AsyncIterator[RedisSink]:
     redis_sink = RedisSink.connect(
-        stack.redis_url.get_secret_value(), prefix=f"t{uuid.uuid4().hex[:8]}:"
+        stack.redis_url.get_secret_value(),
+        prefix=f"t{uuid.uuid4().hex[:8]}:",
+        timeout_s=stack.redis_timeout_s,
     )
     yield redis_sink
     await redis_sink.close()
