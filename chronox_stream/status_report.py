@@ -69,7 +69,8 @@ async def stream_state(settings: Settings) -> dict[str, object] | None:
 async def group_lag(settings: Settings) -> dict[str, int]:
     """Messages not yet committed, per consumer group of the app (-1: the group has none)."""
     groups = {"agents": settings.app_id, "ticks": f"{settings.app_id}-ticks",
-              "sink": f"{settings.app_id}-sink"}  # fmt: skip
+              "postgres sink": f"{settings.app_id}-sink-postgres",
+              "redis sink": f"{settings.app_id}-sink-redis"}  # fmt: skip
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
     await admin.start()
