@@ -7,6 +7,13 @@ windows overlapping that span are fetched again from the REST API as an api
 backfill, whose bars outrank the stream's incomplete ones. A window is asked
 for only once the stream's event time is past its end: before that, the REST
 bar of the window would be incomplete too.
+
+So that no refill has to outlive the client that planned it, each timeframe's
+windows come in two parts: those closed before the first trade after the
+outage, due at once, and the window that trade falls in, due at its end. A
+refill still pending is thus always for the window of the stream's latest
+trade, which a successor (a new leader, a restarted worker) plans again from
+the latest trade on the raw ticks topic.
 """
 
 from __future__ import annotations
@@ -61,13 +68,15 @@ def _iso(ms: int) -> str:
 
 
 def refills(outage: Outage, timeframes: Iterable[str], symbols: Iterable[str]) -> list[Refill]:
-    """One refill per timeframe, covering every window the outage touched."""
+    """Per timeframe, the windows the outage touched: the closed ones, then the open one."""
     wanted = tuple(sorted(set(symbols)))
     if not wanted or outage.first_after_ms <= outage.last_before_ms:
         return []
     out = []
     for name in timeframes:
         start, _ = window_of(outage.last_before_ms, TIMEFRAMES[name])
-        _, end = window_of(outage.first_after_ms, TIMEFRAMES[name])
-        out.append(Refill(name, start, end, wanted))
+        current, end = window_of(outage.first_after_ms, TIMEFRAMES[name])
+        if start < current:
+            out.append(Refill(name, start, current, wanted))
+        out.append(Refill(name, current, end, wanted))
     return out

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import orjson
 
 from chronox_stream.control import parse_backfill_request
-from chronox_stream.refill import Outage, refills
+from chronox_stream.refill import Outage, Refill, refills
 
 
 def ms(moment: str) -> int:
@@ -17,39 +17,48 @@ def ms(moment: str) -> int:
 OUTAGE = Outage(ms("2024-01-16T15:02:40+00:00"), ms("2024-01-16T15:06:05+00:00"))
 
 
+def spans(plans: list[Refill]) -> dict[str, list[tuple[int, int]]]:
+    out: dict[str, list[tuple[int, int]]] = {}
+    for refill in plans:
+        out.setdefault(refill.timeframe, []).append((refill.start_ms, refill.end_ms))
+    return out
+
+
 def test_every_window_the_outage_touched_is_refetched_per_timeframe() -> None:
-    plans = {r.timeframe: r for r in refills(OUTAGE, ["1m", "5m", "1d"], ["MSFT", "AAPL"])}
-    assert (plans["1m"].start_ms, plans["1m"].end_ms) == (
-        ms("2024-01-16T15:02:00+00:00"),
-        ms("2024-01-16T15:07:00+00:00"),
-    )
-    assert (plans["5m"].start_ms, plans["5m"].end_ms) == (
-        ms("2024-01-16T15:00:00+00:00"),
-        ms("2024-01-16T15:10:00+00:00"),
-    )
-    assert (plans["1d"].start_ms, plans["1d"].end_ms) == (
-        ms("2024-01-16T05:00:00+00:00"),  # New York's midnight
-        ms("2024-01-17T05:00:00+00:00"),
-    )
-    assert plans["1m"].symbols == ("AAPL", "MSFT")
+    plans = refills(OUTAGE, ["1m", "5m", "1d"], ["MSFT", "AAPL"])
+    assert spans(plans) == {
+        "1m": [  # the minutes closed before the first trade after, then that trade's minute
+            (ms("2024-01-16T15:02:00+00:00"), ms("2024-01-16T15:06:00+00:00")),
+            (ms("2024-01-16T15:06:00+00:00"), ms("2024-01-16T15:07:00+00:00")),
+        ],
+        "5m": [
+            (ms("2024-01-16T15:00:00+00:00"), ms("2024-01-16T15:05:00+00:00")),
+            (ms("2024-01-16T15:05:00+00:00"), ms("2024-01-16T15:10:00+00:00")),
+        ],
+        "1d": [  # New York's midnight to midnight: one window, still open
+            (ms("2024-01-16T05:00:00+00:00"), ms("2024-01-17T05:00:00+00:00")),
+        ],
+    }
+    assert {refill.symbols for refill in plans} == {("AAPL", "MSFT")}
 
 
-def test_a_refill_waits_until_the_stream_is_past_its_last_window() -> None:
-    (refill,) = refills(OUTAGE, ["5m"], ["AAPL"])
-    assert not refill.due(ms("2024-01-16T15:09:59+00:00"))
-    assert refill.due(ms("2024-01-16T15:10:00+00:00"))
+def test_only_the_window_of_the_latest_trade_waits_until_the_stream_is_past_it() -> None:
+    closed, current = refills(OUTAGE, ["5m"], ["AAPL"])
+    assert closed.due(OUTAGE.first_after_ms), "windows closed before the reconnect: at once"
+    assert not current.due(ms("2024-01-16T15:09:59+00:00"))
+    assert current.due(ms("2024-01-16T15:10:00+00:00"))
 
 
 def test_the_request_is_a_valid_api_backfill_of_exactly_those_windows() -> None:
-    (refill,) = refills(OUTAGE, ["1m"], ["AAPL"])
-    request = parse_backfill_request(refill.request(), now=datetime(2024, 1, 17, tzinfo=UTC))
+    closed, _ = refills(OUTAGE, ["1m"], ["AAPL"])
+    request = parse_backfill_request(closed.request(), now=datetime(2024, 1, 17, tzinfo=UTC))
     assert request.strategy == ("api",)
     assert (request.start, request.end) == (
         datetime(2024, 1, 16, 15, 2, tzinfo=UTC),
-        datetime(2024, 1, 16, 15, 7, tzinfo=UTC),
+        datetime(2024, 1, 16, 15, 6, tzinfo=UTC),
     )
     assert (
-        orjson.loads(refill.request())["request_id"] != orjson.loads(refill.request())["request_id"]
+        orjson.loads(closed.request())["request_id"] != orjson.loads(closed.request())["request_id"]
     ), "two refills are two requests"
 
 
