@@ -13,6 +13,9 @@ JSON, where the tick aggregator takes them like any other feed's; an event that
 is not a valid trade is dead-lettered. Trades sent while the connection was
 down are not replayed by the server: on reconnect the span they fell in is
 refilled from REST (:mod:`chronox_stream.refill`) once the stream is past it.
+The same holds across a restart or a hand-over: a new client takes the latest
+trade on the raw ticks topic as the moment the feed was last complete, so the
+span between its predecessor's last trade and its own first is refilled too.
 """
 
 from __future__ import annotations
@@ -31,10 +34,11 @@ from chronox_stream.refill import Outage, Refill, refills
 from chronox_stream.registry import streaming_symbols
 from chronox_stream.rejects import Rejected
 from chronox_stream.retry import best_effort, until_done
+from chronox_stream.settings import Settings
 from chronox_stream.sources.polygon_ws import ConnectionChange, PolygonStream
 from chronox_stream.status_report import STREAM_STATE_KEY, STREAM_STATE_TTL_S
-from chronox_stream.ticks import tick_from_polygon
-from chronox_stream.topics import TopicNames
+from chronox_stream.ticks import parse_tick, tick_from_polygon
+from chronox_stream.topics import TopicNames, last_records
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +48,7 @@ CHECK_EVERY_S = 1.0
 class StreamOwner:
     """The connection of the leading worker: ticks out, outages tracked, refills sent."""
 
-    def __init__(
-        self, runtime: Runtime, session: aiohttp.ClientSession, missed_from: int | None = None
-    ) -> None:
-        """``missed_from``: event time after which a failed predecessor may have lost trades."""
+    def __init__(self, runtime: Runtime, session: aiohttp.ClientSession) -> None:
         s = runtime.settings
         self._runtime = runtime
         self._names = TopicNames.for_settings(s)
@@ -68,18 +69,16 @@ class StreamOwner:
         )
         self._task: asyncio.Task[None] | None = None
         self._latest_ts: int | None = None  # event time: the latest trade received
-        self._outage_from = missed_from  # event time when the feed was last known complete
+        self._outage_from: int | None = None  # event time when the feed was last complete
         self._pending: list[Refill] = []
         self._symbols: set[str] = set()
         self._state: dict[str, object] = {"connected": False, "reason": "connecting"}
 
     async def start(self) -> None:
+        """Take over from whoever streamed before (see the module docstring), then connect."""
+        self._outage_from = await latest_trade_ms(self._runtime.settings)
         await self._producer.start()
         self._task = asyncio.create_task(self.stream.run())
-
-    @property
-    def latest_ts(self) -> int | None:
-        return self._latest_ts
 
     @property
     def failed(self) -> bool:
@@ -172,18 +171,34 @@ class StreamOwner:
             log.info("refill requested", extra={"count": len(refill.symbols)})
 
 
+#: Latest records read per raw-ticks partition to find the latest trade: a few, in case the
+#: very last ones are not valid trades.
+TAIL_RECORDS = 16
+
+
+async def latest_trade_ms(settings: Settings) -> int | None:
+    """Event time of the latest valid trade on the raw ticks topic (None: there is none)."""
+    latest: int | None = None
+    for record in await last_records(settings, TopicNames.for_settings(settings).ticks_raw,
+                                     TAIL_RECORDS):  # fmt: skip
+        try:
+            ts = parse_tick(record.value or b"").ts
+        except ValueError:
+            continue
+        latest = ts if latest is None else max(latest, ts)
+    return latest
+
+
 async def own_stream(runtime: Runtime) -> None:
     """Hold the WebSocket while this worker leads and something is to be streamed."""
     owner: StreamOwner | None = None
-    missed_from: int | None = None
     async with aiohttp.ClientSession() as session:
         try:
             while True:
                 wanted = streaming_symbols(runtime.tables.registry.entries())
                 leads = runtime.app.is_leader()
                 if owner is not None and owner.failed:
-                    await owner.stop()
-                    missed_from = owner.latest_ts  # its successor refills from there
+                    await owner.stop()  # its successor refills from its latest trade on
                     owner = None
                 if owner is not None and not (leads and wanted):
                     await owner.stop()
@@ -191,8 +206,7 @@ async def own_stream(runtime: Runtime) -> None:
                     log.info("stream closed: %s", "no longer the leader" if wanted
                              else "nothing to stream")  # fmt: skip
                 elif owner is None and leads and wanted:
-                    owner = StreamOwner(runtime, session, missed_from)
-                    missed_from = None
+                    owner = StreamOwner(runtime, session)
                     await owner.start()
                     log.info("stream opened by the leader", extra={"count": len(wanted)})
                 if owner is not None:

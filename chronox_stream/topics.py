@@ -137,6 +137,33 @@ async def read_partitions(
     return records
 
 
+async def last_records(
+    settings: Settings, topic: str, per_partition: int
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Up to ``per_partition`` of the latest records of each partition of ``topic``, as of
+    now (none if the topic does not exist), read without a consumer group."""
+    partitions = await partitions_of(settings, topic)
+    if not partitions:
+        return []
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, group_id=None
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        consumer.assign(partitions)
+        starts = await consumer.beginning_offsets(partitions)
+        ends = await consumer.end_offsets(partitions)
+        for tp in partitions:
+            consumer.seek(tp, max(starts[tp], ends[tp] - per_partition))
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            for tp, batch in (await consumer.getmany(timeout_ms=500)).items():
+                records.extend(record for record in batch if record.offset < ends[tp])
+    finally:
+        await consumer.stop()
+    return records
+
+
 def group_consumer(settings: Settings, group: str) -> AIOKafkaConsumer:
     """A consumer of the ``<app id>-<group>`` group that commits by hand, from the earliest
     offset when the group has none: for the tasks that read Kafka outside Faust's streams.

@@ -129,3 +129,44 @@ async def test_snapshot_stream_makes_live_bars_and_a_disconnect_leaves_no_hole(
     await asyncio.sleep(5)
     assert {e.symbol for e in await read_entries(live)} == set(SYMBOLS), "NVDA is not streamed"
     assert not [key for key in await stream_rows(live, "1m") if key[0] == "NVDA"]
+
+
+async def test_a_new_leader_refills_what_the_killed_one_missed(
+    settings: Settings, start_worker: WorkerFactory, sim_factory: SimFactory
+) -> None:
+    market = await sim_factory(clock_start=CLOCK_START, speed=30, flatfiles=False)
+    await market.set_knobs(late_trades=False)
+    overrides = {"polygon_rest_url": market.rest_url, "polygon_ws_url": market.ws_url,
+                 "polygon_api_key": market.api_key, "tick_timeframes": "1m"}  # fmt: skip
+    live = settings.with_overrides(**overrides)
+    first = start_worker("first", **overrides)
+    await asyncio.to_thread(chronox, live, "ingest", "--symbols", "AAPL", "--strategy",
+                            "stream")  # fmt: skip
+
+    async def minutes(n: int) -> Any:
+        rows = await stream_rows(live, "1m")
+        return rows if len(rows) >= n else None
+
+    assert await poll(lambda: minutes(3), timeout_s=120), "no live minute bars"
+    first.kill()  # SIGKILL: whatever it held in memory about the stream is gone
+    killed_at = datetime.fromtimestamp((await market.clock())["now_ns"] / 1e9, tz=UTC)
+    await asyncio.sleep(12)  # six simulated minutes without a leader
+    start_worker("second", **overrides)
+    restarted_at = datetime.fromtimestamp((await market.clock())["now_ns"] / 1e9, tz=UTC)
+
+    async def past_the_gap() -> Any:
+        rows = await minutes(1)
+        return rows if rows and max(ts for _, ts in rows) > restarted_at else None
+
+    assert await poll(past_the_gap, timeout_s=120), "the new leader streams no bars"
+
+    async def gap_filled() -> Any:
+        rows = await stream_rows(live, "1m")
+        ours = sorted(ts for _, ts in rows)
+        start, end = ours[1], ours[-1]  # the first minute was joined halfway
+        truth = await rest_minutes(market, "AAPL", start, end)
+        got = {ts: tuple(rows[("AAPL", ts)][k] for k in ("open", "high", "low", "close", "volume"))
+               for ts in ours if start <= ts < end}  # fmt: skip
+        return (start, end) if got == truth and start < killed_at < restarted_at < end else None
+
+    assert await poll(gap_filled, timeout_s=120), "the minutes without a leader were not refilled"
