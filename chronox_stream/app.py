@@ -227,7 +227,6 @@ def build_app(settings: Settings) -> faust.App:
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=1,
         table_standby_replicas=settings.table_standby_replicas,
-        processing_guarantee=settings.processing_guarantee,
         web_enabled=settings.web_enabled,
         web_port=settings.web_port,
         web_host="127.0.0.1",
