@@ -32,6 +32,7 @@ def main() -> None:
 @click.option("--topic-prefix", help="Topic name prefix [CHRONOX_TOPIC_PREFIX].")
 @click.option("--data-dir", type=click.Path(), help="Table store folder [CHRONOX_DATA_DIR].")
 @click.option("--web-port", type=int, help="Faust web port [CHRONOX_WEB_PORT].")
+@click.option("--web-bind", help="Address the web server listens on [CHRONOX_WEB_BIND].")
 @click.option("--log-format", type=click.Choice(["text", "json"]), help="[CHRONOX_LOG_FORMAT]")
 def worker(**overrides: Any) -> None:
     """Run one worker of the consumer group (run as many as you need)."""

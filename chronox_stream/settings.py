@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     )
     web_enabled: bool = Field(False, description="Run the Faust web server in the worker.")
     web_port: int = Field(6066, description="Port of the Faust web server.")
+    web_bind: str = Field(
+        "127.0.0.1", description="Address the web server listens on (0.0.0.0 in a container)."
+    )
 
     # Sinks
     postgres_dsn: SecretStr = Field(
