@@ -4,6 +4,8 @@
 fails). ``/ready`` says whether the worker can do its work now: Kafka,
 PostgreSQL and Redis answer and the tables are recovered; it is 503 otherwise,
 with the failing check named, so a load balancer or an operator sees why.
+The server listens on ``CHRONOX_WEB_BIND`` (loopback by default) and serves
+nothing else (``chronox_stream/web_server.py``).
 """
 
 from __future__ import annotations
