@@ -6,6 +6,8 @@ PostgreSQL and Redis answer, the tables are recovered and each sink's latest
 write went through (a sink retrying a write against a store that is down is
 behind, even when the store answers a ping again); it is 503 otherwise, with
 the failing check named, so a load balancer or an operator sees why.
+The server listens on ``CHRONOX_WEB_BIND`` (loopback by default) and serves
+nothing else (``chronox_stream/web_server.py``).
 """
 
 from __future__ import annotations

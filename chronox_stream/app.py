@@ -36,6 +36,7 @@ from chronox_stream.sources.flatfiles import flat_file_store
 from chronox_stream.sources.polygon_rest import PolygonRest
 from chronox_stream.status import StatusEvent
 from chronox_stream.topics import TopicNames
+from chronox_stream.web_server import OwnPagesWeb
 from tables.backfill_state import BackfillStateTable
 from tables.dedup import DedupTable
 from tables.registry import RegistryTable
@@ -237,9 +238,9 @@ def build_app(settings: Settings) -> faust.App:
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=1,
         table_standby_replicas=settings.table_standby_replicas,
-        processing_guarantee=settings.processing_guarantee,
         web_enabled=settings.web_enabled,
         web_port=settings.web_port,
+        web_bind=settings.web_bind,
         web_host="127.0.0.1",
         # Backfills send bursts of small envelopes to one partition per symbol: Faust's
         # 16 KiB batches (about 60 envelopes) would cap them at one round trip per batch.
@@ -247,6 +248,8 @@ def build_app(settings: Settings) -> faust.App:
         producer_linger_ms=5,
         autodiscover=False,
     )
+    # Before any page is added: Faust's own pages (router, tables, index, statistics) stay off.
+    app.web = OwnPagesWeb(app)
     faust_consumer.install(app)
     return app
 

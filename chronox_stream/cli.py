@@ -1,7 +1,8 @@
 """The ``chronox`` command line: worker, ingest, sim, stack, db, demo.
 
 Every command builds the one ``Settings`` object from the environment and lets
-its flags override individual fields.
+its flags override individual fields. Whatever a command fails with is printed
+without the configured secrets (``RedactingGroup``).
 """
 
 from __future__ import annotations
@@ -9,10 +10,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import traceback
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
+from chronox_stream.logs import redact, secret_values
 from chronox_stream.settings import Settings
 
 
@@ -20,7 +24,31 @@ def _settings(**overrides: Any) -> Settings:
     return Settings().with_overrides(**overrides)
 
 
-@click.group()
+def _configured_secrets() -> list[str]:
+    """The environment's secrets; none when the settings do not validate (and then the
+    error names the setting that is wrong, never a secret's value)."""
+    try:
+        return secret_values(Settings())
+    except ValidationError:
+        return []
+
+
+class RedactingGroup(click.Group):
+    """The ``chronox`` group: an error message or an uncaught exception's traceback (a
+    DSN in a driver's error, a key in a URL) is printed with every secret as ``***``."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as error:
+            error.message = redact(error.message, _configured_secrets())
+            raise
+        except Exception:
+            click.echo(redact(traceback.format_exc(), _configured_secrets()), err=True, nl=False)
+            ctx.exit(1)
+
+
+@click.group(cls=RedactingGroup)
 @click.version_option(package_name="chronox-stream")
 def main() -> None:
     """chronox-stream: Kafka-native ingestion of OHLCV bars."""
@@ -32,6 +60,7 @@ def main() -> None:
 @click.option("--topic-prefix", help="Topic name prefix [CHRONOX_TOPIC_PREFIX].")
 @click.option("--data-dir", type=click.Path(), help="Table store folder [CHRONOX_DATA_DIR].")
 @click.option("--web-port", type=int, help="Faust web port [CHRONOX_WEB_PORT].")
+@click.option("--web-bind", help="Address the web server listens on [CHRONOX_WEB_BIND].")
 @click.option("--log-format", type=click.Choice(["text", "json"]), help="[CHRONOX_LOG_FORMAT]")
 def worker(**overrides: Any) -> None:
     """Run one worker of the consumer group (run as many as you need)."""

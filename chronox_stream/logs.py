@@ -3,16 +3,19 @@
 Structured fields (request_id, symbol, phase, source, counts, elapsed, ...) are
 passed with ``extra=``; the JSON formatter emits them, the text formatter
 appends them as ``key=value``. A redaction filter replaces every configured
-secret wherever it would appear, as a last line of defence.
+secret wherever a formatter would print it (message, arguments, exception and
+traceback, stack, structured fields), as a last line of defence; ``redact`` does
+the same for text printed without logging (the CLI's errors).
 """
 
 from __future__ import annotations
 
 import logging
 import logging.config
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
@@ -21,6 +24,7 @@ from chronox_stream.settings import Settings
 FIELDS = ("request_id", "symbol", "phase", "source", "tf", "count", "elapsed_s", "reason")
 REDACTED = "***"
 MIN_SECRET_LENGTH = 8
+_FORMATTER = logging.Formatter()  # renders a traceback exactly as the standard formatters do
 
 
 class JsonFormatter(logging.Formatter):
@@ -32,8 +36,12 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         doc.update({k: getattr(record, k) for k in FIELDS if hasattr(record, k)})
-        if record.exc_info:
-            doc["exc"] = self.formatException(record.exc_info)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            doc["exc"] = record.exc_text
+        if record.stack_info:
+            doc["stack"] = record.stack_info
         return orjson.dumps(doc, default=str).decode()
 
 
@@ -47,22 +55,59 @@ class TextFormatter(logging.Formatter):
         return f"{line} {extras}" if extras else line
 
 
+def usable_secrets(secrets: Iterable[str]) -> list[str]:
+    """The values worth redacting, longest first (so a secret inside another goes with it).
+
+    Short values (a local default such as "chronox") would also blank ordinary words.
+    """
+    return sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret of ``secrets`` replaced by ``***``."""
+    return _replace(text, usable_secrets(secrets))
+
+
+def _replace(text: str, ordered: list[str]) -> str:
+    for secret in ordered:
+        text = text.replace(secret, REDACTED)
+    return text
+
+
 class RedactSecrets(logging.Filter):
-    """Replaces each secret value in a record's rendered message and arguments."""
+    """Replaces each secret wherever a formatter could print it from a record.
+
+    That is the message with its arguments, the exception with its traceback
+    (rendered here, then dropped from the record so that no formatter renders it
+    again unredacted), the stack, and every other attribute: the structured
+    fields passed with ``extra=`` and whatever a handler might add.
+    """
 
     def __init__(self, secrets: list[str]) -> None:
         super().__init__()
-        # Short values (a local default such as "chronox") would also blank ordinary words.
-        self._secrets = sorted(
-            {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True
-        )
+        self._secrets = usable_secrets(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self._secrets:
+        if not self._secrets:
+            return True
+        try:
             message = record.getMessage()
-            for secret in self._secrets:
-                message = message.replace(secret, REDACTED)
-            record.msg, record.args = message, None
+        except Exception:  # arguments that do not fit the format: still print, redacted
+            message = f"{record.msg} {record.args!r}"
+        record.msg, record.args = _replace(message, self._secrets), None
+        if record.exc_info:
+            record.exc_text = record.exc_text or _FORMATTER.formatException(record.exc_info)
+            record.exc_info = None
+        for key, value in list(vars(record).items()):
+            if key == "args" or value is None or isinstance(value, bool | int | float):
+                continue
+            try:
+                text = str(value)
+            except Exception:  # a filter must not raise into the code that logs
+                continue
+            redacted = _replace(text, self._secrets)
+            if redacted != text:
+                setattr(record, key, redacted)
         return True
 
 
@@ -74,10 +119,9 @@ def secret_values(settings: Settings) -> list[str]:
         settings.s3_secret_key.get_secret_value(),
     ]
     for url in (settings.postgres_dsn, settings.redis_url):
-        password = urlsplit(url.get_secret_value()).password
-        if password:
-            values.append(password)
-    return values
+        parts = urlsplit(url.get_secret_value())
+        values += [parts.password or "", *parse_qs(parts.query).get("password", [])]
+    return [value for value in values if value]
 
 
 def logging_config(settings: Settings) -> dict[str, Any]:

@@ -18,7 +18,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from chronox_stream.timeframes import TIMEFRAMES
 
 LogFormat = Literal["text", "json"]
-ProcessingGuarantee = Literal["at_least_once", "exactly_once"]
 
 
 class Settings(BaseSettings):
@@ -37,14 +36,14 @@ class Settings(BaseSettings):
     store: str = Field("rocksdb://", description="Faust table store (rocksdb:// or memory://).")
     data_dir: Path = Field(Path(".chronox/data"), description="Faust data dir (table stores).")
     table_standby_replicas: int = Field(0, ge=0, description="Standby replicas of each table.")
-    processing_guarantee: ProcessingGuarantee = Field(
-        "at_least_once", description="Faust processing guarantee."
-    )
     shutdown_grace_s: float = Field(
         20.0, gt=0, description="Seconds a stopping worker may drain before it exits anyway."
     )
     web_enabled: bool = Field(False, description="Run the Faust web server in the worker.")
     web_port: int = Field(6066, description="Port of the Faust web server.")
+    web_bind: str = Field(
+        "127.0.0.1", description="Address the web server listens on (0.0.0.0 in a container)."
+    )
 
     # Sinks
     postgres_dsn: SecretStr = Field(

@@ -39,3 +39,12 @@ def test_every_variable_is_a_setting_and_points_at_compose_services() -> None:
         assert "@postgres:5432/" in env["CHRONOX_POSTGRES_DSN"]
         assert env["CHRONOX_REDIS_URL"].startswith("redis://redis:6379")
         assert env["CHRONOX_POLYGON_REST_URL"] == "http://sim:8765"
+
+
+def test_workers_serve_health_pages_to_other_containers() -> None:
+    worker = COMPOSE["services"]["worker"]
+    env = worker["environment"]
+    assert env["CHRONOX_WEB_ENABLED"] == "true"
+    assert env["CHRONOX_WEB_BIND"] == "0.0.0.0"
+    assert Settings().web_bind == "127.0.0.1", "outside a container: loopback"
+    assert f":{Settings().web_port}/health" in " ".join(worker["healthcheck"]["test"])

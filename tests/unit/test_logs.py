@@ -1,8 +1,10 @@
 """Log lines: JSON when asked, structured fields kept, secrets never printed."""
 
+import io
 import logging
 
 import orjson
+import pytest
 from pydantic import SecretStr
 
 from chronox_stream.logs import JsonFormatter, RedactSecrets, TextFormatter, secret_values
@@ -61,3 +63,66 @@ def test_overrides_are_validated_like_the_environment() -> None:
     assert isinstance(settings.polygon_api_key, SecretStr)
     assert settings.web_port == 7000
     assert settings.log_level == Settings().log_level
+
+
+KEY = "pk-live-5f1c9a7e3b"
+PASSWORD = "pg-pass-8d2e6b0c4a"
+DSN = f"postgresql://chronox:{PASSWORD}@db:5432/chronox"
+
+
+def log_lines(formatter: logging.Formatter) -> str:
+    """What a handler set up like the worker's prints for records full of secrets."""
+    settings = Settings(polygon_api_key=SecretStr(KEY), postgres_dsn=SecretStr(DSN))
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.addFilter(RedactSecrets(secret_values(settings)))
+    handler.setFormatter(formatter)
+    log = logging.getLogger(f"chronox.test.redact.{type(formatter).__name__}")
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    log.addHandler(handler)
+    try:
+        log.warning(f"inline key {KEY}")
+        log.warning("dsn %s and key %s", DSN, KEY)
+        try:
+            try:
+                raise KeyError(KEY)
+            except KeyError as cause:
+                raise ConnectionError(f"cannot reach {DSN}") from cause
+        except ConnectionError:
+            log.exception("write failed", extra={"symbol": KEY, "reason": {"dsn": DSN}})
+        log.info("here", stack_info=True, extra={"phase": "pk-live-5f1c9a7e3b"})
+    finally:
+        log.removeHandler(handler)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("formatter", [TextFormatter(), JsonFormatter()], ids=["text", "json"])
+def test_no_secret_in_messages_arguments_tracebacks_stacks_or_fields(
+    formatter: logging.Formatter,
+) -> None:
+    output = log_lines(formatter)
+    assert KEY not in output and PASSWORD not in output
+    assert "ConnectionError: cannot reach postgresql://chronox:***@db" in output
+    assert "KeyError: '***'" in output, "the cause's traceback is printed, redacted"
+    assert "Stack (most recent call last)" in output
+
+
+def test_json_lines_carry_the_redacted_traceback_and_fields() -> None:
+    docs = [orjson.loads(line) for line in log_lines(JsonFormatter()).splitlines()]
+    assert [d["message"] for d in docs] == [
+        "inline key ***", "dsn postgresql://chronox:***@db:5432/chronox and key ***",
+        "write failed", "here",
+    ]  # fmt: skip
+    failed = docs[2]
+    assert failed["exc"].startswith("Traceback") and failed["symbol"] == "***"
+    assert failed["reason"] == "{'dsn': 'postgresql://chronox:***@db:5432/chronox'}"
+    assert docs[3]["phase"] == "***" and "stack" in docs[3]
+
+
+def test_passwords_given_as_dsn_parameters_are_secrets_too() -> None:
+    settings = Settings(
+        postgres_dsn=SecretStr("postgresql://u@db/x?password=pg-query-pass-1"),
+        redis_url=SecretStr("redis://cache:6379/0?password=redis-query-pass-2"),
+    )
+    assert {"pg-query-pass-1", "redis-query-pass-2"} <= set(secret_values(settings))
