@@ -47,6 +47,7 @@ from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 from chronox_stream.app import Runtime
 from chronox_stream.bars import Bar
 from chronox_stream.envelope import envelope_for
+from chronox_stream.failures import rejection_for
 from chronox_stream.rejects import Rejected
 from chronox_stream.retry import best_effort, until_done
 from chronox_stream.settings import Settings
@@ -202,7 +203,11 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
             own = symbols.get(tick.symbol)
             if own is None:
                 own = symbols[tick.symbol] = symbol_bars(self._settings, tick.symbol, {})
-            folded = own.builder.add(tick, record.offset)
+            try:
+                folded = own.builder.add(tick, record.offset)
+            except Exception as failure:  # a tick the fold cannot take is that tick's fault
+                await self._runtime.dead_letter(record, rejection_for(failure))
+                continue
             if folded.dropped_for:
                 dropped[tick.symbol] += 1
             if folded.bars:

@@ -10,8 +10,9 @@ server shutting down) passes once the world recovers: the work is retried with b
 consumer's offsets stay where they are meanwhile, so it is delayed, never dropped.
 
 Anything not known to be the world's counts as the record's, except for the database: a
-PostgreSQL error outside the data classes (SQLSTATE 22 data exception, 23 integrity
-violation) is the server's state (a dropped table, a full disk, a shutdown), not the bar's.
+PostgreSQL error outside the classes caused by the values written (SQLSTATE 22 data
+exception, 23 integrity violation, 54 program limit exceeded such as an index row too
+large) is the server's state (a dropped table, a full disk, a shutdown), not the bar's.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ _RECORD_KAFKA_ERRORS = (
     kafka_errors.InvalidMessageError,
     kafka_errors.CorruptRecordException,
 )
-#: SQLSTATE classes caused by the values written: data exception, integrity violation.
-_RECORD_SQLSTATE_CLASSES = ("22", "23")
+#: SQLSTATE classes caused by the values written: data exception, integrity violation,
+#: program limit exceeded.
+_RECORD_SQLSTATE_CLASSES = ("22", "23", "54")
 #: Longest error text a rejection keeps: the dead-letter headers must fit any topic.
 MAX_ERROR_TEXT = 500
 
@@ -45,7 +47,8 @@ def is_world_failure(error: BaseException) -> bool:
     if isinstance(error, asyncpg.PostgresError):
         return not str(error.sqlstate or "").startswith(_RECORD_SQLSTATE_CLASSES)
     if isinstance(error, asyncpg.InterfaceError):
-        return True
+        # Its ValueError kind is asyncpg failing to encode a value (an int beyond int64).
+        return not isinstance(error, ValueError)
     if isinstance(error, kafka_errors.KafkaError):
         return not isinstance(error, _RECORD_KAFKA_ERRORS)
     return False
