@@ -29,7 +29,9 @@ trades are due, and a read timeout over every frame catches the rest.
 
 The API key is kept as a :class:`~pydantic.SecretStr` and scrubbed from
 anything the server says before it is logged; it never appears in a log line,
-an exception or a repr.
+an exception or a repr. The key goes in the first message, so a ``ws://`` URL
+to another machine is refused at construction unless explicitly allowed
+(:mod:`chronox_stream.urls`).
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ from typing import Any, Literal, NamedTuple, NoReturn
 import aiohttp
 import orjson
 from pydantic import SecretStr
+
+from chronox_stream.urls import WS_URL, check_transport
 
 log = logging.getLogger(__name__)
 
@@ -155,9 +159,12 @@ class PolygonStream:
         channels: tuple[str, ...] = ("T",),
         idle_timeout_s: float = 30.0,
         backoff: Backoff = Backoff(),
+        allow_insecure: bool = False,
     ) -> None:
+        """``UnsafeUrl`` if ``url`` is ``ws://`` to another machine and that is not allowed."""
         if idle_timeout_s <= 0:
             raise ValueError("idle_timeout_s must be > 0")
+        check_transport(url, WS_URL, allow_insecure=allow_insecure)
         self._session = session
         self._url = url
         self._api_key = SecretStr(api_key)
