@@ -63,11 +63,12 @@ T = TypeVar("T")
 
 
 class PolygonError(RuntimeError):
-    """A request that failed for good: status and the cause, never the key."""
+    """A request that failed for good: the cause and the HTTP status if one was final, never
+    the key."""
 
     def __init__(self, status: int | None, message: str) -> None:
-        where = f"HTTP {status}" if status is not None else "no answer"
-        super().__init__(f"Polygon REST request failed ({where}): {message}")
+        where = f" (HTTP {status})" if status is not None else ""
+        super().__init__(f"Polygon REST request failed{where}: {message}")
         self.status = status
 
 
@@ -164,7 +165,7 @@ class PolygonRest:
             if page.next_url is None:
                 yield page.bars
                 return
-            url = self._follow(url, page.next_url)
+            url = follow_next_url(url, page.next_url, self._origin)
             if _page_key(url) in fetched:
                 raise PolygonError(
                     None, "next_url points at a page this query already fetched (a loop)"
@@ -188,17 +189,6 @@ class PolygonRest:
         url = URL(f"{self._base_url}/v2/aggs/ticker/{symbol}/prev")
         page = await self._request(url, lambda raw: parse_aggregates_page(symbol, "1d", raw))
         return page.bars[-1] if page.bars else None
-
-    def _follow(self, current: URL, next_url: str) -> URL:
-        """The URL ``next_url`` names (relative to ``current``), if it stays on our origin."""
-        try:
-            target = current.join(URL(next_url))
-            where = origin(target)
-        except ValueError:
-            raise PolygonError(None, "next_url is not a usable http(s) URL") from None
-        if where != self._origin:
-            raise ForeignNextUrl(where, self._origin)
-        return target
 
     async def _request(self, url: URL, parse: Callable[[bytes], T]) -> T:
         """GET and parse one body, retrying transient faults and malformed bodies."""
@@ -255,6 +245,24 @@ class PolygonRest:
         """``text`` without the key, should a server or library ever echo it."""
         key = self._key.get_secret_value()
         return text.replace(key, "***") if key else text
+
+
+def follow_next_url(current: URL, next_url: str, home: Origin) -> URL:
+    """The URL ``next_url`` names (relative to ``current``), if it stays on ``home``.
+
+    ``ForeignNextUrl`` for another origin, ``PolygonError`` for a link that is
+    no http(s) URL or carries user credentials; nothing else, whatever the link.
+    """
+    try:
+        target = current.join(URL(next_url))
+        where = origin(target)
+    except ValueError:
+        raise PolygonError(None, "next_url is not a usable http(s) URL") from None
+    if where != home:
+        raise ForeignNextUrl(where, home)
+    if target.raw_user is not None or target.raw_password is not None:
+        raise PolygonError(None, "next_url carries user credentials; not followed")
+    return target
 
 
 def _page_key(url: URL) -> tuple[str, tuple[tuple[str, str], ...]]:

@@ -124,8 +124,8 @@ def subscription_messages(
 
 
 class MalformedMessage(ValueError):
-    """A frame that is not a JSON array of objects, or holds a status event without a
-    string ``status``; the message says which, without echoing the frame."""
+    """A frame that is not a JSON array of objects, or holds a status event whose
+    ``status`` or ``message`` is no string; says which, without echoing the frame."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -140,6 +140,16 @@ async def test_a_next_url_to_another_scheme_or_a_protocol_relative_host_is_refus
     assert foreign.seen == [] and len(base.seen) == 2
 
 
+async def test_a_same_origin_next_url_with_user_credentials_is_refused() -> None:
+    async def base_page(request: web.Request) -> web.Response:
+        return page(first_ms(), f"http://u:pw@127.0.0.1:{base.port}/v2/next")
+
+    async with serve(base_page) as base:
+        with pytest.raises(PolygonError, match="user credentials") as refused:
+            await fetch(base.url)
+    assert "pw" not in str(refused.value) and len(base.seen) == 1
+
+
 async def test_a_redirect_is_not_followed() -> None:
     async with serve(refuse) as foreign:
 

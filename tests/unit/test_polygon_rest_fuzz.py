@@ -1,5 +1,6 @@
 """Property-based: whatever a REST server sends, the page parsers return well-formed bars or
-raise ``MalformedPage``, and ``Retry-After`` never asks for more than its cap."""
+raise ``MalformedPage``, a ``next_url`` is followed only on the base URL's origin, and
+``Retry-After`` never asks for more than its cap."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from yarl import URL
 
 from chronox_stream.sources.polygon_pages import (
     MAX_MS,
@@ -19,7 +21,8 @@ from chronox_stream.sources.polygon_pages import (
     parse_aggregates_page,
     parse_snapshot,
 )
-from chronox_stream.sources.polygon_rest import retry_after_s
+from chronox_stream.sources.polygon_rest import PolygonError, follow_next_url, retry_after_s
+from chronox_stream.urls import origin
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -202,3 +205,25 @@ def test_retry_after_reads_seconds_and_dates_and_caps_them() -> None:
     assert wait("Fri, 31 Dec 9999 23:59:59 GMT") == 60
     assert wait("-1") is None and wait("nan") is None and wait("soon") is None
     assert retry_after_s({}, cap_s=60, now=NOW) is None
+
+
+HOME = URL("https://api.polygon.io/v2/aggs/ticker/AAPL/range/1/minute/1/2?limit=5")
+links = st.one_of(
+    st.text(max_size=60),
+    st.text(alphabet="htps:/@[]%.\\#?=&:0123456789abcdefgilopy-", max_size=60),
+    st.sampled_from(
+        ["https://", "http://", "//", "https://u:p@", "https://API.polygon.io:443"]
+    ).flatmap(lambda prefix: st.text(max_size=30).map(lambda tail: prefix + tail)),
+)
+
+
+@FUZZ
+@given(links)
+def test_a_next_url_is_followed_only_on_the_home_origin(link: str) -> None:
+    try:
+        target = follow_next_url(HOME, link, origin(HOME))
+    except PolygonError:
+        return
+    assert origin(target) == origin(HOME)
+    assert (target.scheme, target.raw_host, target.port) == ("https", "api.polygon.io", 443)
+    assert target.raw_user is None and target.raw_password is None
