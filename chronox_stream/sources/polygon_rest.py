@@ -2,7 +2,7 @@
 
 Transient faults (the statuses the official client retries, timeouts, broken
 connections, malformed bodies) are retried with exponential backoff and full
-jitter; a 429's or 503's ``Retry-After`` is honoured up to a cap.
+jitter; a ``Retry-After`` sent with such a status is honoured up to a cap.
 
 What the client refuses, each time with a :class:`PolygonError` that says why
 rather than a hang:
@@ -222,7 +222,7 @@ class PolygonRest:
             raw = await self._read(resp)
             if resp.status == 200:
                 return raw
-            raise PolygonError(resp.status, self._scrub(_error_message(resp, raw)))
+            raise PolygonError(resp.status, self._scrub(_error_message(resp, raw))[:500])
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
         """The body, or ``PolygonError`` as soon as it is known to exceed the limit."""
@@ -284,15 +284,16 @@ def _error_message(resp: aiohttp.ClientResponse, raw: bytes) -> str:
     except orjson.JSONDecodeError:
         body = None
     message = (body.get("error") or body.get("message")) if isinstance(body, dict) else None
-    return str(message)[:500] if message else "request failed"
+    return str(message) if message else "request failed"
 
 
 def retry_after_s(headers: Mapping[str, str], *, cap_s: float, now: datetime) -> float | None:
     """Seconds a ``Retry-After`` header asks for, within ``[0, cap_s]``; ``None`` if absent
     or unreadable (the caller backs off as usual).
 
-    RFC 9110 allows delay seconds or an HTTP date; a negative, infinite or
-    not-a-number delay is unreadable, a date in the past waits nothing.
+    RFC 9110 allows delay seconds or an HTTP date. A negative or not-a-number
+    delay is unreadable; an infinite one, or a date far ahead, waits the cap; a
+    date in the past waits nothing.
     """
     value = headers.get("Retry-After")
     if value is None:
