@@ -5,6 +5,7 @@ from pathlib import Path
 import yaml
 
 from chronox_stream.settings import Settings
+from chronox_stream.urls import check_settings
 
 COMPOSE = yaml.safe_load((Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text())
 
@@ -39,3 +40,11 @@ def test_every_variable_is_a_setting_and_points_at_compose_services() -> None:
         assert "@postgres:5432/" in env["CHRONOX_POSTGRES_DSN"]
         assert env["CHRONOX_REDIS_URL"].startswith("redis://redis:6379")
         assert env["CHRONOX_POLYGON_REST_URL"] == "http://sim:8765"
+
+
+def test_the_worker_settings_pass_the_start_check() -> None:
+    env = COMPOSE["services"]["worker"]["environment"]
+    settings = Settings.model_validate(
+        {name.removeprefix("CHRONOX_").lower(): value for name, value in env.items()}
+    )
+    check_settings(settings)
