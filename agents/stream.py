@@ -66,6 +66,7 @@ class StreamOwner:
             on_events=self.on_events,
             on_connection=self.on_connection,
             idle_timeout_s=s.ws_idle_timeout_s,
+            allow_insecure=s.allow_insecure_urls,
         )
         self._task: asyncio.Task[None] | None = None
         self._latest_ts: int | None = None  # event time: the latest trade received

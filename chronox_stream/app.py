@@ -33,7 +33,7 @@ from chronox_stream.sink_health import SinkHealth
 from chronox_stream.sinks.postgres import PostgresSink
 from chronox_stream.sinks.redis import RedisSink
 from chronox_stream.sources.flatfiles import flat_file_store
-from chronox_stream.sources.polygon_rest import PolygonRest
+from chronox_stream.sources.polygon_rest import PolygonRest, RestLimits, RetryPolicy
 from chronox_stream.status import StatusEvent
 from chronox_stream.topics import TopicNames
 from chronox_stream.web_server import OwnPagesWeb
@@ -128,7 +128,13 @@ class Runtime:
                     prefix=s.redis_prefix,
                 )
             rest = PolygonRest(
-                self._http, base_url=s.polygon_rest_url, api_key=s.polygon_api_key, limiter=limiter
+                self._http,
+                base_url=s.polygon_rest_url,
+                api_key=s.polygon_api_key,
+                limiter=limiter,
+                retry=RetryPolicy(retry_after_cap_s=s.rest_retry_after_cap_s),
+                limits=RestLimits(max_pages=s.rest_max_pages, max_body_bytes=s.rest_max_body_bytes),
+                allow_insecure=s.allow_insecure_urls,
             )
             self._runner = PhaseRunner(
                 settings=s,

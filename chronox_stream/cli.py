@@ -64,9 +64,15 @@ def main() -> None:
 @click.option("--log-format", type=click.Choice(["text", "json"]), help="[CHRONOX_LOG_FORMAT]")
 def worker(**overrides: Any) -> None:
     """Run one worker of the consumer group (run as many as you need)."""
+    from chronox_stream.urls import UnsafeUrl, check_settings
     from chronox_stream.worker import run_worker
 
-    run_worker(_settings(**overrides))
+    settings = _settings(**overrides)
+    try:
+        check_settings(settings)
+    except UnsafeUrl as refused:
+        raise click.ClickException(str(refused)) from None
+    run_worker(settings)
 
 
 def ingest_parser() -> argparse.ArgumentParser:

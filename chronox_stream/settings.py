@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     s3_bucket: str = Field("flatfiles", description="Bucket holding the flat files.")
     s3_access_key: SecretStr = Field(SecretStr("chronox"), description="S3 access key (secret).")
     s3_secret_key: SecretStr = Field(SecretStr("chronox"), description="S3 secret key (secret).")
+    allow_insecure_urls: bool = Field(
+        False,
+        description="Allow http:// and ws:// source URLs to hosts other than loopback "
+        "(credentials in clear text).",
+    )
     backfill_lookback_days: int = Field(
         7, ge=1, description="Range of a request without start: this many days before now."
     )
@@ -86,6 +91,15 @@ class Settings(BaseSettings):
     )
     gap_window_days: int = Field(7, ge=1, description="Largest api window of a gap, in days.")
     http_timeout_s: float = Field(30.0, gt=0, description="Timeout of one REST request, seconds.")
+    rest_max_pages: int = Field(
+        10_000, ge=1, description="Pages one paginated REST query may follow before it fails."
+    )
+    rest_max_body_bytes: int = Field(
+        64 * 1024 * 1024, ge=1, description="Largest REST response body read, bytes."
+    )
+    rest_retry_after_cap_s: float = Field(
+        60.0, ge=0, description="Longest wait a server's Retry-After may impose, seconds."
+    )
 
     # Live data: WebSocket ticks and their bars
     ws_idle_timeout_s: float = Field(

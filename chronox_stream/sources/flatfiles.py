@@ -17,6 +17,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from chronox_stream.settings import Settings
+from chronox_stream.urls import S3_URL, check_transport
 
 Kind = Literal["minute_aggs_v1", "day_aggs_v1"]
 
@@ -51,10 +52,15 @@ class S3FlatFiles:
     """The S3-compatible endpoint, SigV4, credentials from the settings (never logged).
 
     One client serves every fetch: making a botocore client costs about 0.2 s,
-    twenty times the fetch of a day file.
+    twenty times the fetch of a day file. Requests are signed with the S3 keys,
+    so an ``http://`` endpoint on another machine is refused at construction
+    (``UnsafeUrl``) unless ``allow_insecure_urls`` says otherwise.
     """
 
     def __init__(self, settings: Settings) -> None:
+        check_transport(
+            settings.s3_endpoint_url, S3_URL, allow_insecure=settings.allow_insecure_urls
+        )
         self._settings = settings
         self._client: Any = None
         self._open = AsyncExitStack()

@@ -29,7 +29,13 @@ trades are due, and a read timeout over every frame catches the rest.
 
 The API key is kept as a :class:`~pydantic.SecretStr` and scrubbed from
 anything the server says before it is logged; it never appears in a log line,
-an exception or a repr.
+an exception or a repr. The key goes in the first message, so a ``ws://`` URL
+to another machine is refused at construction unless explicitly allowed
+(:mod:`chronox_stream.urls`).
+
+Frames are read by :func:`parse_frame`, which raises nothing but
+:class:`MalformedMessage`; a malformed frame is logged and skipped, the
+connection stays up.
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ from typing import Any, Literal, NamedTuple, NoReturn
 import aiohttp
 import orjson
 from pydantic import SecretStr
+
+from chronox_stream.urls import WS_URL, check_transport
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +123,56 @@ def subscription_messages(
     ]
 
 
+class MalformedMessage(ValueError):
+    """A frame that is not a JSON array of objects, or holds a status event whose
+    ``status`` or ``message`` is no string; says which, without echoing the frame."""
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """A status event: ``auth_success``, ``auth_failed``, ``max_connections``, ..."""
+
+    status: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One server message: its data events (every event but statuses) and its statuses,
+    each in the order sent."""
+
+    events: list[dict[str, Any]]
+    statuses: list[Status]
+
+
+def parse_frame(data: str | bytes) -> Frame:
+    """Split a received frame into data events and statuses.
+
+    Contract: whatever ``data`` holds, this returns a :class:`Frame` or raises
+    :class:`MalformedMessage`, nothing else. Data events are passed on as
+    they are: whether one is a valid trade is for the caller's tick parser
+    to say (it dead-letters what it refuses).
+    """
+    try:
+        events = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise MalformedMessage("not JSON") from None
+    if not isinstance(events, list):
+        raise MalformedMessage("not a JSON array")
+    frame = Frame([], [])
+    for i, event in enumerate(events):
+        if not isinstance(event, dict):
+            raise MalformedMessage(f"event {i} is not a JSON object")
+        if event.get("ev") != "status":
+            frame.events.append(event)
+            continue
+        status, message = event.get("status"), event.get("message", "")
+        if not isinstance(status, str) or not isinstance(message, str):
+            raise MalformedMessage(f"status event {i} has a status or message that is no string")
+        frame.statuses.append(Status(status, message))
+    return frame
+
+
 class _Lost(Exception):
     """The connection ended; ``at_cap`` when retrying soon cannot help."""
 
@@ -155,9 +213,12 @@ class PolygonStream:
         channels: tuple[str, ...] = ("T",),
         idle_timeout_s: float = 30.0,
         backoff: Backoff = Backoff(),
+        allow_insecure: bool = False,
     ) -> None:
+        """``UnsafeUrl`` if ``url`` is ``ws://`` to another machine and that is not allowed."""
         if idle_timeout_s <= 0:
             raise ValueError("idle_timeout_s must be > 0")
+        check_transport(url, WS_URL, allow_insecure=allow_insecure)
         self._session = session
         self._url = url
         self._api_key = SecretStr(api_key)
@@ -252,9 +313,9 @@ class PolygonStream:
             orjson.dumps({"action": "auth", "params": self._api_key.get_secret_value()}).decode()
         )
         while True:
-            events = await self._next_events(ws)
-            self._handle_statuses(events)
-            if any(e.get("status") == "auth_success" for e in events):
+            frame = await self._next_frame(ws)
+            self._handle_statuses(frame.statuses)
+            if any(s.status == "auth_success" for s in frame.statuses):
                 break
         self._authenticated_at = asyncio.get_running_loop().time()
         await self._sync_subscriptions(ws)
@@ -268,12 +329,11 @@ class PolygonStream:
         follower = asyncio.create_task(self._follow_symbols(ws))
         try:
             while True:
-                events = await self._next_events(ws)
-                data = [e for e in events if e.get("ev") != "status"]
-                if data:
+                frame = await self._next_frame(ws)
+                if frame.events:
                     self._data_seen = True
-                    await self._guarded(self._on_events(data))
-                self._handle_statuses(events)
+                    await self._guarded(self._on_events(frame.events))
+                self._handle_statuses(frame.statuses)
         finally:
             follower.cancel()
             await asyncio.gather(follower, return_exceptions=True)
@@ -300,8 +360,8 @@ class PolygonStream:
             await ws.send_str(message)
         self._subscribed |= diff.subscribe
 
-    async def _next_events(self, ws: aiohttp.ClientWebSocketResponse) -> list[dict[str, Any]]:
-        """The next server message's events; ``_Lost`` once the connection ends."""
+    async def _next_frame(self, ws: aiohttp.ClientWebSocketResponse) -> Frame:
+        """The next server message; ``_Lost`` once the connection ends."""
         while True:
             try:
                 message = await ws.receive(timeout=self._idle_timeout_s)
@@ -329,29 +389,25 @@ class PolygonStream:
         )
         return _Lost(f"nothing heard within {self._idle_timeout_s:g}s")
 
-    def _parse(self, data: str | bytes) -> list[dict[str, Any]]:
+    def _parse(self, data: str | bytes) -> Frame:
         try:
-            events = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            events = None
-        if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+            return parse_frame(data)
+        except MalformedMessage as error:
             log.warning(
-                "Polygon WebSocket sent something other than a JSON array of objects; "
-                "ignored: %.200s",
+                "Polygon WebSocket sent a malformed message (%s); ignored: %.200s",
+                error,
                 self._scrub(data if isinstance(data, str) else data.decode(errors="replace")),
             )
-            return []
-        return events
+            return Frame([], [])
 
-    def _handle_statuses(self, events: list[dict[str, Any]]) -> None:
-        for event in events:
-            if event.get("ev") == "status":
-                self._on_status(event)
+    def _handle_statuses(self, statuses: list[Status]) -> None:
+        for status in statuses:
+            self._on_status(status)
 
-    def _on_status(self, event: dict[str, Any]) -> None:
+    def _on_status(self, event: Status) -> None:
         """Log a status in words an operator can act on; ``_Lost`` if the server is closing."""
-        status = str(event.get("status"))
-        message = self._scrub(str(event.get("message", "")))
+        status = event.status
+        message = self._scrub(event.message)[:500]
         if status == "auth_failed":
             log.error(
                 "Polygon WebSocket refused the API key (auth_failed: %s): check "
@@ -373,7 +429,7 @@ class PolygonStream:
         elif status == "success":
             log.debug("Polygon WebSocket %s", message)
         else:
-            log.info("Polygon WebSocket status %s: %s", status, message)
+            log.info("Polygon WebSocket status %s: %s", self._scrub(status)[:100], message)
         if status in _FINAL_STATUSES:
             raise _Lost(status, at_cap=_FINAL_STATUSES[status])
 

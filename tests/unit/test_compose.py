@@ -5,6 +5,7 @@ from pathlib import Path
 import yaml
 
 from chronox_stream.settings import Settings
+from chronox_stream.urls import check_settings
 
 COMPOSE = yaml.safe_load((Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text())
 
@@ -48,3 +49,11 @@ def test_workers_serve_health_pages_to_other_containers() -> None:
     assert env["CHRONOX_WEB_BIND"] == "0.0.0.0"
     assert Settings().web_bind == "127.0.0.1", "outside a container: loopback"
     assert f":{Settings().web_port}/health" in " ".join(worker["healthcheck"]["test"])
+
+
+def test_the_worker_settings_pass_the_start_check() -> None:
+    env = COMPOSE["services"]["worker"]["environment"]
+    settings = Settings.model_validate(
+        {name.removeprefix("CHRONOX_").lower(): value for name, value in env.items()}
+    )
+    check_settings(settings)
