@@ -63,6 +63,15 @@ class Child:
         self._signal_group(signal.SIGKILL)
         self.process.wait()
 
+    def pause(self) -> None:
+        """SIGSTOP the group: a process that stalls (a long GC, a swapped-out host) while the
+        rest of the world goes on, as tests of zombie members need."""
+        self._signal_group(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT the group after :meth:`pause`."""
+        self._signal_group(signal.SIGCONT)
+
     def stop(self, *, grace_s: float = 15.0) -> int:
         """SIGTERM the group, wait up to ``grace_s``, then SIGKILL; return the exit code."""
         if self.process.poll() is None:
