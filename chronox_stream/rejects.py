@@ -22,6 +22,7 @@ ReasonCode = Literal[
     "invalid_timeframe",
     "invalid_range",
     "invalid_value",
+    "out_of_range",
     "invalid_envelope",
     "invalid_work_item",
     "key_mismatch",
