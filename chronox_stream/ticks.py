@@ -130,7 +130,7 @@ def tick_from_doc(doc: dict[str, Any]) -> Tick:
 _RULES: dict[str, tuple[type, str, str]] = {
     "ts": (int, "a whole number", f"epoch milliseconds from {TS_RANGE_MS[0]} to {TS_RANGE_MS[1]}"),
     "price": (float, "a number > 0", f"at most {MAX_PRICE:,.0f}"),
-    "size": (int, "a whole number >= 0", f"price x size at most {MAX_TRADE_VALUE:,.0f}"),
+    "size": (int, "a whole number >= 0", f"<= 2**63-1, price x size <= {MAX_TRADE_VALUE:,.0f}"),
     "conditions": (list, "a list of whole numbers", f"at most {MAX_CONDITIONS} of them"),
     "condition": (int, "a whole number", f"0 to {MAX_CONDITION}"),
     "exchange": (int, "a whole number", f"0 to {INT64_MAX}"),
@@ -141,7 +141,7 @@ _RULES: dict[str, tuple[type, str, str]] = {
 
 def _refusal(field: str, value: Any) -> Rejected:
     """Why ``value`` of ``field`` failed the checks of :func:`tick_from_doc`."""
-    if value is None:  # optional fields are only checked when given
+    if value is None and field in ("symbol", "ts", "price", "size"):
         return Rejected("missing_field", f"field {field!r} is required")
     if field == "symbol":
         return Rejected("invalid_symbol", f"invalid symbol {str(value)[:40]!r}")

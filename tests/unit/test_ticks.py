@@ -78,6 +78,7 @@ def test_what_is_not_a_tick_is_refused_with_the_reason(
         ({"symbol": None}, "missing_field"),
         ({"size": True}, "invalid_type"),
         ({"conditions": 0}, "invalid_type"),
+        ({"conditions": [14, None]}, "invalid_type"),
         ({"colour": "red"}, "unknown_field"),
     ],
 )
