@@ -20,7 +20,8 @@ SnapshotMethod = Literal["rest", "agg", "snapshot"]
 PublishMode = Literal["kafka-first", "db-first"]
 
 #: Polygon tickers: upper-case letters and digits, with '.' or '-' for share classes.
-SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9]*(?:[.\-][A-Z0-9]+)?$")
+#: Always used with ``fullmatch``: ``match`` with ``$`` would let ``"AAPL\n"`` through.
+SYMBOL_RE = re.compile(r"[A-Z][A-Z0-9]*(?:[.\-][A-Z0-9]+)?")
 MAX_SYMBOL_LENGTH = 12
 MAX_SYMBOLS = 5000
 
@@ -28,12 +29,16 @@ MAX_SYMBOLS = 5000
 def is_symbol(value: object) -> TypeGuard[str]:
     """An upper-case ticker of at most ``MAX_SYMBOL_LENGTH`` characters, as Polygon's."""
     return (
-        isinstance(value, str) and len(value) <= MAX_SYMBOL_LENGTH and bool(SYMBOL_RE.match(value))
+        isinstance(value, str)
+        and len(value) <= MAX_SYMBOL_LENGTH
+        and SYMBOL_RE.fullmatch(value) is not None
     )
 
 
 MAX_THROTTLE_MS = 60_000
-REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
+#: No market data is older: an earlier ``start`` is a typo, and would plan centuries of work.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+REQUEST_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")  # fullmatch only
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,8 +99,10 @@ def _typed(doc: dict[str, Any], key: str, kind: type | tuple[type, ...], default
 def _request_id(doc: dict[str, Any]) -> str:
     if "request_id" not in doc:
         raise Rejected("missing_field", "field 'request_id' is required")
-    value = _typed(doc, "request_id", str, None)
-    if not REQUEST_ID_RE.match(value):
+    value = doc["request_id"]
+    if type(value) is not str:
+        raise Rejected("invalid_type", "field 'request_id' must be of type str")
+    if REQUEST_ID_RE.fullmatch(value) is None:
         raise Rejected(
             "invalid_value",
             "request_id must be 1-128 characters of letters, digits, '.', '_', ':' or '-'",
@@ -150,22 +157,33 @@ def _throttle(doc: dict[str, Any]) -> int:
 
 
 def _optional_time(doc: dict[str, Any], key: str, *, end_of_day: bool) -> datetime | None:
-    """Accept ``YYYY-MM-DD`` (whole day, inclusive) or an ISO-8601 instant with a zone."""
+    """Accept ``YYYY-MM-DD`` (whole day, inclusive) or an ISO-8601 instant with a zone,
+    from ``EARLIEST`` to the end of year 9999 in UTC."""
     value = _typed(doc, key, str, None)
     if value is None:
         return None
     try:
         if len(value) == 10:
             day = date.fromisoformat(value)
-            return datetime.combine(day, time.max if end_of_day else time.min, tzinfo=UTC)
-        instant = datetime.fromisoformat(value)
+            instant = datetime.combine(day, time.max if end_of_day else time.min, tzinfo=UTC)
+        else:
+            instant = datetime.fromisoformat(value)
     except ValueError:
         raise Rejected(
-            "invalid_range", f"field {key!r} must be YYYY-MM-DD or an ISO-8601 time, not {value!r}"
+            "invalid_range",
+            f"field {key!r} must be YYYY-MM-DD or an ISO-8601 time, not {value[:40]!r}",
         ) from None
     if instant.tzinfo is None:
         raise Rejected("invalid_range", f"field {key!r} needs a time zone (e.g. a trailing Z)")
-    return instant.astimezone(UTC)
+    try:
+        utc: datetime | None = instant.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: before year 1 in UTC
+        utc = None
+    if utc is None or utc < EARLIEST:
+        raise Rejected(
+            "invalid_range", f"field {key!r} must be from {EARLIEST:%Y-%m-%d} to 9999-12-31 in UTC"
+        )
+    return utc
 
 
 def _check_range(start: datetime | None, end: datetime | None, now: datetime) -> None:

@@ -89,29 +89,48 @@ def stale_running(entries: Iterable[RegistryEntry]) -> list[str]:
 
 
 def parse_command(raw: bytes) -> RegistryCommand:
-    """Decode a registry command; ``Rejected`` explains what is wrong with it."""
+    """Decode a registry command; ``Rejected`` explains what is wrong with it.
+
+    Every field is checked for its type (``enabled`` a boolean, ``strategy``, ``phase``,
+    ``at`` and ``error`` strings), so nothing but a valid command reaches the table.
+    """
     doc = decode_object(raw, RegistryCommand.__dataclass_fields__, "registry command")
-    if doc.get("op") not in get_args(Op):
+    op = doc.get("op")
+    if type(op) is not str or op not in get_args(Op):
         raise Rejected("invalid_value", f"op must be one of {', '.join(get_args(Op))}")
     symbol = doc.get("symbol")
     if not is_symbol(symbol):
         raise Rejected("invalid_symbol", f"invalid symbol {str(symbol)[:40]!r}")
+    for key, kind in (("strategy", str), ("enabled", bool), ("phase", str), ("at", str),
+                      ("error", str)):  # fmt: skip
+        if doc.get(key) is not None and type(doc[key]) is not kind:
+            raise Rejected("invalid_type", f"field {key!r} must be of type {kind.__name__}")
     if doc.get("strategy") is not None:
         try:
-            doc["strategy"] = format_strategy(parse_strategy(str(doc["strategy"])))
+            doc["strategy"] = format_strategy(parse_strategy(doc["strategy"]))
         except ValueError as exc:
             raise Rejected("invalid_strategy", str(exc)) from None
-    if doc["op"] in ("phase_done", "phase_failed"):
-        if doc.get("phase") not in PHASE_FIELD or not isinstance(doc.get("at"), str):
-            raise Rejected("missing_field", f"{doc['op']} needs a valid 'phase' and 'at'")
-    if doc["op"] == "streamed" and not isinstance(doc.get("at"), str):
+    if op in ("phase_done", "phase_failed"):
+        if doc.get("phase") not in PHASE_FIELD or doc.get("at") is None:
+            raise Rejected("missing_field", f"{op} needs a valid 'phase' and 'at'")
+    elif doc.get("phase") is not None and doc["phase"] not in PHASE_FIELD:
+        raise Rejected("invalid_value", f"phase must be one of {', '.join(PHASE_FIELD)}")
+    if op == "streamed" and doc.get("at") is None:
         raise Rejected("missing_field", "streamed needs 'at'")
-    try:
-        if doc.get("at") is not None:
-            doc["at"] = datetime.fromisoformat(doc["at"]).astimezone(UTC)
-    except (TypeError, ValueError):
-        raise Rejected("invalid_value", "'at' must be an ISO-8601 time") from None
+    if doc.get("at") is not None:
+        doc["at"] = _instant(doc["at"])
     return RegistryCommand(**doc)
+
+
+def _instant(text: str) -> datetime:
+    """An ISO-8601 time with a zone, in UTC; ``Rejected`` for anything else."""
+    try:
+        instant = datetime.fromisoformat(text)
+        if instant.tzinfo is not None:
+            return instant.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: at the ends of the calendar
+        pass
+    raise Rejected("invalid_value", "'at' must be an ISO-8601 time with a zone")
 
 
 def apply(entry: RegistryEntry | None, command: RegistryCommand) -> RegistryEntry | None:

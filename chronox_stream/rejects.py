@@ -22,6 +22,7 @@ ReasonCode = Literal[
     "invalid_timeframe",
     "invalid_range",
     "invalid_value",
+    "out_of_range",
     "invalid_envelope",
     "invalid_work_item",
     "key_mismatch",
@@ -56,5 +57,7 @@ def decode_object(raw: bytes, fields: Collection[str], what: str) -> dict[str, A
         raise Rejected("not_an_object", f"{what} must be a JSON object")
     unknown = sorted(set(doc) - set(fields))
     if unknown:
-        raise Rejected("unknown_field", f"unknown field(s): {', '.join(unknown)}")
+        named = ", ".join(repr(name[:40]) for name in unknown[:10])
+        more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+        raise Rejected("unknown_field", f"unknown field(s): {named}{more}")
     return doc

@@ -2,9 +2,14 @@
 
 Header: ``ticker,volume,open,close,high,low,window_start,transactions``, with
 ``window_start`` in nanoseconds. Known faults of real files are handled here:
-duplicate rows are dropped, and rows with a missing field or an absurd
-``window_start`` (outside the file's own day, give or take a day) are skipped
-and counted, never fatal.
+duplicate rows are dropped, and rows with a missing field, a cell that is not a
+number, a value out of bounds (prices > 0 and at most ``MAX_PRICE``, a finite
+volume >= 0, ``transactions`` >= 0 in int64) or an absurd ``window_start``
+(outside the file's own day, give or take a day) are skipped and counted, never
+fatal. What cannot be read as such a file at all (not gzip or CSV, a missing
+column, a row of the wrong width, text that is not UTF-8) raises
+:class:`FlatFileError`, and the flatpack phase reports it as failed.
+Tickers are kept as written: :meth:`ParsedDay.bars_of` takes a valid symbol.
 """
 
 from __future__ import annotations
@@ -12,12 +17,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from functools import reduce
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from chronox_stream.bars import Bar, ms_to_utc
+from chronox_stream.bounds import MAX_PRICE
 
 COLUMNS = ("ticker", "volume", "open", "close", "high", "low", "window_start", "transactions")
 _TYPES = {
@@ -32,6 +39,13 @@ _TYPES = {
 }
 _NS_PER_DAY = 86_400 * 10**9
 GZIP_MAGIC = b"\x1f\x8b"
+#: The text of a cell that converts: a whole number within int64, or a decimal number.
+_INT64_TEXT = r"^(-?[0-9]{1,18}|[0-8][0-9]{18})$"
+_NUMBER_TEXT = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?$"
+
+
+class FlatFileError(ValueError):
+    """The data is not a readable aggregates file (it names why)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +83,17 @@ def _to_bars(table: pa.Table, tf: str) -> list[Bar]:
 
 
 def parse_aggregates(data: bytes, *, day: date, symbols: Iterable[str] | None) -> ParsedDay:
-    """Parse one aggregates file of ``day`` (gzip or plain); keep ``symbols`` only (None: all)."""
+    """Parse one aggregates file of ``day`` (gzip or plain); keep ``symbols`` only (None: all).
+
+    ``FlatFileError`` if ``data`` cannot be read as one; faulty rows are skipped and counted.
+    """
     try:
-        table = _read(data, _TYPES)
-    except pa.ArrowInvalid:
-        table = _read_tolerant(data)
+        try:
+            table = _read(data, _TYPES)
+        except pa.ArrowInvalid:
+            table = _read_tolerant(data)
+    except (pa.ArrowException, OSError) as exc:  # OSError: a broken gzip stream
+        raise FlatFileError(f"not a readable aggregates file: {str(exc)[:200]}") from None
     if symbols is not None:
         wanted = pa.array(sorted(set(symbols)), type=pa.string())
         table = table.filter(pc.is_in(table.column("ticker"), value_set=wanted))
@@ -97,23 +117,39 @@ def _read(data: bytes, types: dict[str, pa.DataType]) -> pa.Table:
 
 
 def _read_tolerant(data: bytes) -> pa.Table:
-    """Slow path for a file whose ``window_start`` does not fit int64: such rows become null."""
-    table = _read(data, {**_TYPES, "window_start": pa.string()})
-    raw = table.column("window_start")
-    fits = pc.match_substring_regex(raw, r"^(-?[0-9]{1,18}|[0-8][0-9]{18})$")
-    starts = pc.cast(pc.if_else(fits, raw, pa.scalar(None, pa.string())), pa.int64())
-    return table.set_column(COLUMNS.index("window_start"), "window_start", starts)
+    """Slow path for a file with a cell that does not convert (text where a number belongs,
+    a ``window_start`` beyond int64): such a cell becomes null, and the extra column
+    ``readable`` marks its row for skipping (an empty ``transactions`` cell is no fault)."""
+    table = _read(data, {name: pa.string() for name in COLUMNS})
+    converts = []
+    for name, kind in _TYPES.items():
+        if kind == pa.string():
+            continue
+        text = table.column(name)
+        fits = pc.match_substring_regex(text, _INT64_TEXT if kind == pa.int64() else _NUMBER_TEXT)
+        converts.append(pc.fill_null(fits, True))
+        values = pc.cast(pc.if_else(fits, text, pa.scalar(None, pa.string())), kind)
+        table = table.set_column(COLUMNS.index(name), name, values)
+    return table.append_column("readable", reduce(pc.and_, converts))
 
 
 def _plausible(table: pa.Table, day: date) -> pa.ChunkedArray:
-    """Rows with every OHLCV field present and a window start within a day of ``day``."""
+    """Rows with every OHLCV field present and within bounds, and a window start within a
+    day of ``day``."""
     mask = pc.is_valid(table.column(COLUMNS[0]))
-    for name in COLUMNS[1:7]:
-        mask = pc.and_(mask, pc.is_valid(table.column(name)))
+    for name in ("open", "close", "high", "low"):
+        price = table.column(name)
+        mask = pc.and_(mask, pc.and_(pc.greater(price, 0.0), pc.less_equal(price, MAX_PRICE)))
+    volume = table.column("volume")
+    mask = pc.and_(mask, pc.and_(pc.greater_equal(volume, 0.0), pc.is_finite(volume)))
+    transactions = pc.fill_null(pc.greater_equal(table.column("transactions"), 0), True)
+    mask = pc.and_(mask, transactions)
     midnight_ns = int(datetime.combine(day, time.min, tzinfo=UTC).timestamp()) * 10**9
     starts = table.column("window_start")
     in_range = pc.and_(
         pc.greater_equal(starts, midnight_ns - _NS_PER_DAY),
         pc.less(starts, midnight_ns + 2 * _NS_PER_DAY),
     )
-    return pc.and_(mask, pc.fill_null(in_range, False))
+    if "readable" in table.column_names:
+        mask = pc.and_(mask, table.column("readable"))
+    return pc.fill_null(pc.and_(mask, in_range), False)

@@ -81,10 +81,25 @@ def test_duplicate_symbols_are_collapsed_in_order() -> None:
             "invalid_range",
         ),
         (b'{"request_id": "has space", "symbols": ["AAPL"]}', "invalid_value"),
+        (b'{"request_id": null, "symbols": ["AAPL"]}', "invalid_type"),
+        (b'{"request_id": ["r"], "symbols": ["AAPL"]}', "invalid_type"),
+        (b'{"request_id": "r\\n", "symbols": ["AAPL"]}', "invalid_value"),
+        (b'{"request_id": "r", "symbols": ["AAPL\\n"]}', "invalid_symbol"),
+        (b'{"request_id": "r", "symbols": ["AA\\u0000PL"]}', "invalid_symbol"),
+        (b'{"request_id": "r", "start": "0001-01-01T00:00:00+01:00"}', "invalid_range"),
+        (b'{"request_id": "r", "end": "9999-12-31T23:59:59-01:00"}', "invalid_range"),
+        (b'{"request_id": "r", "start": "1969-12-31"}', "invalid_range"),
+        (b'{"request_id": "r", "start": 20240102}', "invalid_type"),
     ],
 )
 def test_defects_are_refused_with_a_reason(raw: bytes, reason: str) -> None:
     assert reason_of(raw) == reason
+
+
+def test_the_calendars_last_day_is_a_valid_end() -> None:
+    request = parse({"request_id": "r", "start": "1970-01-01", "end": "9999-12-31T23:59:59Z"})
+    assert request.start == datetime(1970, 1, 1, tzinfo=UTC)
+    assert request.end is not None and request.end.year == 9999
 
 
 def test_share_class_tickers_are_valid() -> None:

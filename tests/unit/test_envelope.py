@@ -14,6 +14,7 @@ from chronox_stream.envelope import (
     format_ts,
     parse_ts,
 )
+from chronox_stream.rejects import Rejected
 
 BAR = Bar(
     symbol="AAPL",
@@ -82,8 +83,57 @@ def test_decode_refuses_what_is_not_a_v1_envelope(mutate: object) -> None:
     doc = orjson.loads(envelope_for(BAR, "api").to_json())
     mutate(doc)  # type: ignore[operator]
     for decode in (decode_envelope, decode_bar):
-        with pytest.raises((ValueError, KeyError)):
+        with pytest.raises(Rejected) as info:
             decode(orjson.dumps(doc))  # type: ignore[operator]
+        assert info.value.reason == "invalid_envelope"
+
+
+def keyed(symbol: str = "AAPL", tf: str = "1m", ts: str = "2024-01-15T10:30:00Z") -> dict[str, str]:
+    """A new symbol, tf or ts with the dedup key to match, so that the value is what fails."""
+    return {"symbol": symbol, "tf": tf, "ts": ts, "dedup_key": f"{symbol}|{tf}|{ts}"}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        keyed(symbol="AA\x00PL"),  # PostgreSQL refuses a NUL byte in text
+        keyed(symbol="A" * 3000),
+        keyed(symbol="AAPL\n"),
+        keyed(symbol="aapl"),
+        keyed(tf="7m"),
+        keyed(ts="1969-12-31T23:59:00Z"),
+        keyed(ts="2100-01-01T00:00:00Z"),
+        keyed(ts="２０２４-01-15T10:30:00Z"),
+        {"features": {"vwap": 150.2, "transactions": 2**63}},  # beyond bigint
+        {"features": {"transactions": 812.0}},
+        {"features": {"transactions": -1}},
+        {"features": {"vwap": 1e308}},
+        {"ohlcv": {"open": 1e308, "high": 1e308, "low": 1.0, "close": 1.0, "volume": 1}},
+        {"ohlcv": {"open": 0, "high": 1, "low": 0, "close": 1, "volume": 1}},
+        {"ohlcv": {"open": 1, "high": 1, "low": 1, "close": 1, "volume": -1}},
+        {"ohlcv": {"open": 1, "high": 1, "low": 1, "close": 1}},
+        {"ohlcv": [1, 1, 1, 1, 1]},
+        {"source": ["api"]},
+    ],
+)
+def test_values_the_sinks_cannot_store_are_refused(change: dict[str, object]) -> None:
+    doc = orjson.loads(envelope_for(BAR, "api").to_json()) | change
+    for decode in (decode_envelope, decode_bar):
+        with pytest.raises(Rejected) as info:
+            decode(orjson.dumps(doc))  # type: ignore[operator]
+        assert info.value.reason == "invalid_envelope"
+
+
+@pytest.mark.parametrize("raw", [b"", b"not json", b"[1]", b"null", b'{"event": "bar"}'])
+def test_what_is_no_envelope_at_all_is_refused(raw: bytes) -> None:
+    with pytest.raises(Rejected):
+        decode_bar(raw)
+
+
+def test_the_bounds_themselves_pass() -> None:
+    edge = Bar(symbol="BRK.B", tf="1d", ts=datetime(1970, 1, 1, tzinfo=UTC), open=1e7, high=1e7,
+               low=0.0001, close=1, volume=0, vwap=0, transactions=2**63 - 1)  # fmt: skip
+    assert decode_bar(envelope_for(edge, "flatpack").to_json()) == (edge, "flatpack")
 
 
 @pytest.mark.parametrize(

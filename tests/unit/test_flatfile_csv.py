@@ -3,7 +3,9 @@
 import gzip
 from datetime import UTC, date, datetime
 
-from chronox_stream.sources.flatfile_csv import parse_aggregates
+import pytest
+
+from chronox_stream.sources.flatfile_csv import GZIP_MAGIC, FlatFileError, parse_aggregates
 
 DAY = date(2024, 1, 16)
 T0 = int(datetime(2024, 1, 16, 14, 30, tzinfo=UTC).timestamp()) * 10**9
@@ -48,3 +50,41 @@ def test_duplicates_missing_fields_and_absurd_timestamps_are_skipped() -> None:
 def test_plain_csv_and_all_symbols() -> None:
     data = (HEADER + f"A,1,1,1,1,1,{T0},1\nB,1,1,1,1,1,{T0},1\n").encode()
     assert {b.symbol for b in parse_aggregates(data, day=DAY, symbols=None).bars()} == {"A", "B"}
+
+
+def test_rows_out_of_bounds_or_with_text_for_a_number_are_skipped() -> None:
+    good = f"AAPL,100,185.0,185.2,185.3,184.9,{T0},7"
+    data = csv(
+        good,
+        f"AAPL,100,inf,185.2,185.3,184.9,{T0 + MINUTE},7",
+        f"AAPL,100,0,185.2,185.3,184.9,{T0 + 2 * MINUTE},7",
+        f"AAPL,100,185.0,185.2,1e308,184.9,{T0 + 3 * MINUTE},7",
+        f"AAPL,-100,185.0,185.2,185.3,184.9,{T0 + 4 * MINUTE},7",
+        f"AAPL,nan,185.0,185.2,185.3,184.9,{T0 + 5 * MINUTE},7",
+        f"AAPL,100,185.0,185.2,185.3,184.9,{T0 + 6 * MINUTE},-7",
+        f"AAPL,100,abc,185.2,185.3,184.9,{T0 + 7 * MINUTE},7",
+        f"AAPL,100,185.0,185.2,185.3,184.9,{T0 + 8 * MINUTE},99999999999999999999",
+        f"AAPL,100,185.0,185.2,185.3,184.9,{T0 + 9 * MINUTE},",
+    )
+    parsed = parse_aggregates(data, day=DAY, symbols=["AAPL"])
+    kept = parsed.bars()
+    assert [b.ts.minute for b in kept] == [30, 39], "the first row, and one without a count"
+    assert kept[1].transactions is None
+    assert parsed.skipped == 8
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\x00\x01\x02",
+        GZIP_MAGIC + b"not gzip at all",
+        gzip.compress(HEADER.encode() + f"AAPL,1,1,1,1,1,{T0},1\n".encode())[:-12],
+        b"ticker,volume\nAAPL,1\n",
+        (HEADER + f"AAPL,1,1,1,1,1,{T0},1,extra\n").encode(),
+        HEADER.encode() + b"\xff\xfe,1,1,1,1,1,1,1\n",
+    ],
+)
+def test_what_is_no_aggregates_file_raises_flat_file_error(data: bytes) -> None:
+    with pytest.raises(FlatFileError):
+        parse_aggregates(data, day=DAY, symbols=None)

@@ -125,9 +125,25 @@ def test_entries_survive_the_wire() -> None:
         ({"op": "add", "symbol": "AAPL", "owner": "me"}, "unknown_field"),
         ({"op": "phase_done", "symbol": "AAPL", "phase": "api"}, "missing_field"),
         ({"op": "streamed", "symbol": "AAPL"}, "missing_field"),
+        ({"op": "add", "symbol": "AAPL\n"}, "invalid_symbol"),
+        ({"op": "add", "symbol": "AAPL", "enabled": "no"}, "invalid_type"),
+        ({"op": "add", "symbol": "AAPL", "enabled": 0}, "invalid_type"),
+        ({"op": "add", "symbol": "AAPL", "strategy": 5}, "invalid_type"),
+        ({"op": "add", "symbol": "AAPL", "phase": "ftp"}, "invalid_value"),
+        ({"op": "phase_failed", "symbol": "AAPL", "phase": "api", "at": AT.isoformat(),
+          "error": {"code": 500}}, "invalid_type"),  # fmt: skip
+        ({"op": "streamed", "symbol": "AAPL", "at": 1705525200}, "invalid_type"),
+        ({"op": "streamed", "symbol": "AAPL", "at": "2024-01-17T21:00:00"}, "invalid_value"),
+        ({"op": "streamed", "symbol": "AAPL", "at": "0001-01-01T00:00:00+01:00"}, "invalid_value"),
+        ({"op": ["add"], "symbol": "AAPL"}, "invalid_value"),
     ],
 )
 def test_bad_commands_are_refused(doc: dict[str, object], reason: str) -> None:
     with pytest.raises(Rejected) as info:
         parse_command(orjson.dumps(doc))
     assert info.value.reason == reason
+
+
+def test_enabled_is_a_boolean_and_false_is_kept() -> None:
+    entry = apply(None, parse_command(b'{"op": "add", "symbol": "AAPL", "enabled": false}'))
+    assert entry is not None and entry.enabled is False

@@ -7,6 +7,8 @@ from typing import Any
 import orjson
 import pytest
 
+from chronox_stream.bounds import INT64_MAX, MAX_PRICE
+from chronox_stream.rejects import Rejected
 from chronox_stream.ticks import Tick, parse_tick, tick_from_polygon
 
 GOOD: dict[str, Any] = {"symbol": "AAPL", "ts": 1705329000123, "price": 150.25, "size": 100,
@@ -51,13 +53,59 @@ def test_only_the_required_fields_are_required() -> None:
 def test_what_is_not_a_tick_is_refused_with_the_reason(
     change: dict[str, Any], complaint: str
 ) -> None:
-    with pytest.raises(ValueError, match=complaint):
+    with pytest.raises(Rejected, match=complaint):
         parse_tick(orjson.dumps(GOOD | change))
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"price": 1e308}, "out_of_range"),  # an infinite notional crashed the aggregator
+        ({"price": MAX_PRICE * 1.01}, "out_of_range"),
+        ({"price": 2**64 - 1}, "out_of_range"),
+        ({"price": -1.5}, "invalid_value"),
+        ({"size": 2**63}, "out_of_range"),  # crashed the state flush
+        ({"size": 10**12}, "out_of_range"),  # $150 trillion in one trade
+        ({"sequence": 2**63}, "out_of_range"),
+        ({"sequence": -1}, "out_of_range"),
+        ({"exchange": 2**64 - 1}, "out_of_range"),
+        ({"conditions": [14, 100_000]}, "out_of_range"),
+        ({"conditions": [14] * 33}, "out_of_range"),
+        ({"id": "9" * 65}, "out_of_range"),
+        ({"ts": 1705329000}, "out_of_range"),
+        ({"symbol": "AAPL\n"}, "invalid_symbol"),
+        ({"symbol": "AA\u0000PL"}, "invalid_symbol"),
+        ({"symbol": None}, "missing_field"),
+        ({"size": True}, "invalid_type"),
+        ({"conditions": 0}, "invalid_type"),
+        ({"conditions": [14, None]}, "invalid_type"),
+        ({"colour": "red"}, "unknown_field"),
+    ],
+)
+def test_values_out_of_bounds_are_refused_with_a_reason_code(
+    change: dict[str, Any], reason: str
+) -> None:
+    with pytest.raises(Rejected) as info:
+        parse_tick(orjson.dumps(GOOD | change))
+    assert info.value.reason == reason
+
+
+def test_the_bounds_themselves_are_accepted() -> None:
+    edges = {"price": MAX_PRICE, "size": 100_000, "sequence": INT64_MAX, "exchange": INT64_MAX,
+             "conditions": [0, 1000] * 16, "id": "9" * 64}  # fmt: skip
+    tick = parse_tick(orjson.dumps(GOOD | edges))
+    assert (tick.price, tick.sequence, len(tick.conditions)) == (MAX_PRICE, INT64_MAX, 32)
+    assert parse_tick(orjson.dumps(GOOD | {"price": 1e-7, "size": INT64_MAX})).size == INT64_MAX
+    for missing in ("symbol", "ts", "price", "size"):
+        doc = {k: v for k, v in GOOD.items() if k != missing}
+        with pytest.raises(Rejected, match=missing) as info:
+            parse_tick(orjson.dumps(doc))
+        assert info.value.reason == "missing_field"
 
 
 @pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b'"AAPL"'])
 def test_what_is_not_an_object_is_refused(raw: bytes) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(Rejected):
         parse_tick(raw)
 
 
