@@ -98,7 +98,7 @@ async def run_raw_item(runtime: Runtime, raw: bytes | None) -> None:
     """Run the work item ``raw`` holds; ``Rejected`` (``invalid_work_item``) if it holds none."""
     try:
         item = WorkItem.from_json(raw or b"")
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, OverflowError) as exc:
         raise Rejected("invalid_work_item", str(exc)) from None
     await run_item(runtime, item)
 

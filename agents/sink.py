@@ -107,9 +107,8 @@ class Sink:
         for record in records:
             try:
                 bar, source = decode_bar(record.value or b"")
-            except (ValueError, KeyError, TypeError) as exc:
+            except Rejected as rejected:
                 if self.dead_letters:
-                    rejected = Rejected("invalid_envelope", f"not a v1 bar envelope: {exc}")
                     await runtime.dead_letter(record, rejected)
                 continue
             items.append(Item(record, bar, source))
