@@ -38,7 +38,7 @@ from chronox_stream.settings import Settings
 from chronox_stream.sources.polygon_ws import ConnectionChange, PolygonStream
 from chronox_stream.status_report import STREAM_STATE_KEY, STREAM_STATE_TTL_S
 from chronox_stream.ticks import parse_tick, tick_from_polygon
-from chronox_stream.topics import TopicNames, last_records
+from chronox_stream.topics import TopicNames, partitions_of, read_partitions
 
 log = logging.getLogger(__name__)
 
@@ -180,8 +180,9 @@ TAIL_RECORDS = 16
 async def latest_trade_ms(settings: Settings) -> int | None:
     """Event time of the latest valid trade on the raw ticks topic (None: there is none)."""
     latest: int | None = None
-    for record in await last_records(settings, TopicNames.for_settings(settings).ticks_raw,
-                                     TAIL_RECORDS):  # fmt: skip
+    topic = TopicNames.for_settings(settings).ticks_raw
+    for record in await read_partitions(settings, await partitions_of(settings, topic),
+                                        last=TAIL_RECORDS):  # fmt: skip
         try:
             ts = parse_tick(record.value or b"").ts
         except ValueError:

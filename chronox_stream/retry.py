@@ -41,28 +41,23 @@ def backoff_delay(attempt: int) -> float:
 
 async def until_done(what: str, action: Callable[[], Awaitable[Any]]) -> None:
     """Run ``action`` until it succeeds, backing off between failures of any kind."""
-    attempt = 0
-    while True:
-        try:
-            await action()
-            return
-        except Exception as failure:  # asyncpg, redis and aiokafka raise their own error trees
-            error = failure
-        delay = backoff_delay(attempt)
-        attempt += 1
-        log.warning("%s failed (attempt %d), retrying in %.1fs: %s: %s",
-                    what, attempt, delay, type(error).__name__, error)  # fmt: skip
-        await asyncio.sleep(delay)
+    await _retrying(what, action, lambda failure: True)
 
 
 async def until_world_recovers(what: str, action: Callable[[], Awaitable[T]]) -> T:
     """``action``'s result, retried with backoff while it fails because the world does."""
+    return await _retrying(what, action, is_world_failure)
+
+
+async def _retrying(
+    what: str, action: Callable[[], Awaitable[T]], retryable: Callable[[Exception], bool]
+) -> T:
     attempt = 0
     while True:
         try:
             return await action()
-        except Exception as failure:
-            if not is_world_failure(failure):
+        except Exception as failure:  # asyncpg, redis and aiokafka raise their own error trees
+            if not retryable(failure):
                 raise
             error = failure
         delay = backoff_delay(attempt)

@@ -114,35 +114,11 @@ async def read_to_end(settings: Settings, topic: str) -> list[ConsumerRecord[byt
 
 
 async def read_partitions(
-    settings: Settings, partitions: list[TopicPartition]
+    settings: Settings, partitions: list[TopicPartition], *, last: int | None = None
 ) -> list[ConsumerRecord[bytes, bytes]]:
-    """Every record of ``partitions`` from the beginning to their end as of now, in offset
-    order within each partition, read without a consumer group."""
-    if not partitions:
-        return []
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, group_id=None
-    )
-    await consumer.start()
-    records: list[ConsumerRecord[bytes, bytes]] = []
-    try:
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-            for batch in (await consumer.getmany(timeout_ms=500)).values():
-                records.extend(batch)
-    finally:
-        await consumer.stop()
-    return records
-
-
-async def last_records(
-    settings: Settings, topic: str, per_partition: int
-) -> list[ConsumerRecord[bytes, bytes]]:
-    """Up to ``per_partition`` of the latest records of each partition of ``topic``, as of
-    now (none if the topic does not exist), read without a consumer group."""
-    partitions = await partitions_of(settings, topic)
+    """Every record of ``partitions`` up to their end as of now (with ``last``, only that
+    many of the latest of each), in offset order within each partition, read without a
+    consumer group."""
     if not partitions:
         return []
     consumer = AIOKafkaConsumer(
@@ -155,7 +131,7 @@ async def last_records(
         starts = await consumer.beginning_offsets(partitions)
         ends = await consumer.end_offsets(partitions)
         for tp in partitions:
-            consumer.seek(tp, max(starts[tp], ends[tp] - per_partition))
+            consumer.seek(tp, starts[tp] if last is None else max(starts[tp], ends[tp] - last))
         while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
             for tp, batch in (await consumer.getmany(timeout_ms=500)).items():
                 records.extend(record for record in batch if record.offset < ends[tp])

@@ -48,6 +48,17 @@ async def stream_rows(settings: Settings, tf: str) -> dict[tuple[str, datetime],
     return {(r["symbol"], r["ts"]): r for r in rows if r["source"] in ("stream", "api")}
 
 
+async def open_market(sim_factory: SimFactory, timeframes: str) -> tuple[Any, dict[str, str]]:
+    """A simulator whose session is open (30x), and the worker settings that stream from it."""
+    market = await sim_factory(clock_start=CLOCK_START, speed=30, flatfiles=False)
+    # Late trades (and their corrections) are test_tick_bars' subject; here every minute is
+    # final when it closes, so REST's bars are the truth for every closed minute.
+    await market.set_knobs(late_trades=False)
+    overrides = {"polygon_rest_url": market.rest_url, "polygon_ws_url": market.ws_url,
+                 "polygon_api_key": market.api_key, "tick_timeframes": timeframes}  # fmt: skip
+    return market, overrides
+
+
 async def rest_minutes(
     sim: Any, symbol: str, start: datetime, end: datetime
 ) -> dict[datetime, Any]:
@@ -61,12 +72,7 @@ async def rest_minutes(
 async def test_snapshot_stream_makes_live_bars_and_a_disconnect_leaves_no_hole(
     settings: Settings, start_worker: WorkerFactory, sim_factory: SimFactory
 ) -> None:
-    market = await sim_factory(clock_start=CLOCK_START, speed=30, flatfiles=False)
-    # Late trades (and their corrections) are test_tick_bars' subject; here every minute is
-    # final when it closes, so REST's bars are the truth for every closed minute.
-    await market.set_knobs(late_trades=False)
-    overrides = {"polygon_rest_url": market.rest_url, "polygon_ws_url": market.ws_url,
-                 "polygon_api_key": market.api_key, "tick_timeframes": "1m,5m"}  # fmt: skip
+    market, overrides = await open_market(sim_factory, "1m,5m")
     live = settings.with_overrides(**overrides)
     start_worker(**overrides)
     await asyncio.to_thread(chronox, live, "ingest", "--symbols", *SYMBOLS, "--strategy",
@@ -134,10 +140,7 @@ async def test_snapshot_stream_makes_live_bars_and_a_disconnect_leaves_no_hole(
 async def test_a_new_leader_refills_what_the_killed_one_missed(
     settings: Settings, start_worker: WorkerFactory, sim_factory: SimFactory
 ) -> None:
-    market = await sim_factory(clock_start=CLOCK_START, speed=30, flatfiles=False)
-    await market.set_knobs(late_trades=False)
-    overrides = {"polygon_rest_url": market.rest_url, "polygon_ws_url": market.ws_url,
-                 "polygon_api_key": market.api_key, "tick_timeframes": "1m"}  # fmt: skip
+    market, overrides = await open_market(sim_factory, "1m")
     live = settings.with_overrides(**overrides)
     first = start_worker("first", **overrides)
     await asyncio.to_thread(chronox, live, "ingest", "--symbols", "AAPL", "--strategy",
