@@ -10,12 +10,16 @@ Stopping keeps the data. PostgreSQL stops with ``pg_ctl stop -m fast`` and
 restarts on the same cluster. Redis (which the stack runs without persistence)
 is stopped with ``SHUTDOWN SAVE``: it writes a snapshot into its folder as it
 exits and loads it when it starts again, so an outage removes nothing from it.
+``freeze`` suspends a server instead (SIGSTOP): a server that accepts
+connections but never answers, as a black-holed host does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import signal
 import socket
 import tempfile
 from pathlib import Path
@@ -86,8 +90,19 @@ class PrivateStack:
         return self._services[name].our_pid()
 
     async def start(self, *names: ServiceName) -> None:
-        """Start the named servers (a no-op for one that runs); return once they answer."""
+        """Start (or thaw) the named servers (a no-op for one that runs); return once they
+        answer."""
+        for name in names:
+            self._signal(name, signal.SIGCONT)
         await asyncio.gather(*(ensure_up(self._services[n], _quiet) for n in names))
+
+    def freeze(self, name: ServiceName) -> None:
+        """Suspend one server and every process it forked (SIGSTOP): a black-holed server.
+
+        Connections stay open and connecting still succeeds at the TCP level, but
+        nothing answers until ``start`` thaws it: only timeouts notice.
+        """
+        self._signal(name, signal.SIGSTOP)
 
     async def stop(self, name: ServiceName) -> None:
         """Stop one server, keeping its data for the next ``start``."""
@@ -99,9 +114,21 @@ class PrivateStack:
         """Stop both servers and remove the folder with their data."""
         try:
             for name in SERVICES:
+                self._signal(name, signal.SIGCONT)
                 await asyncio.to_thread(ensure_down, self._services[name])
         finally:
             await asyncio.to_thread(shutil.rmtree, self.root, True)
+
+    def _signal(self, name: ServiceName, sig: signal.Signals) -> None:
+        """Send ``sig`` to our server of ``name`` and its descendants (PostgreSQL's backends)."""
+        pid = self.pid(name)
+        if pid is None:
+            return
+        for member in _tree(pid):
+            try:
+                os.kill(member, sig)
+            except ProcessLookupError:
+                pass
 
     async def _save_and_shut_redis(self) -> None:
         pid = self.pid("redis")
@@ -118,6 +145,23 @@ class PrivateStack:
             await client.aclose()
         if not await asyncio.to_thread(procs.wait_dead, pid, 30.0):
             raise StackError(f"redis (pid {pid}) did not exit after SHUTDOWN SAVE")
+
+
+def _tree(root: int) -> list[int]:
+    """``root`` and every live descendant of it, from ``/proc``."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
 
 
 def _quiet(line: str) -> None:

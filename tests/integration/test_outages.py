@@ -2,7 +2,9 @@
 
 Each test stops one server of a private pair (``tests/fixtures/outage.py``; the
 shared stack is never stopped) for ``OUTAGE_S`` seconds, once during a throttled
-api backfill and once while the worker streams a live market. Afterwards
+api backfill and once while the worker streams a live market; the backfill also
+runs through a frozen server (SIGSTOP: connections hang rather than fail, as
+with a black-holed host, so only the clients' timeouts notice). Afterwards
 PostgreSQL holds exactly the bars the simulator's REST API serves for the same
 symbols, range and timeframe: none missing, none extra, none different. While
 one server is down the other keeps receiving its share, and while Redis is down
@@ -38,6 +40,7 @@ SYMBOLS = ("AAPL", "MSFT", "NVDA")
 BACKFILL = {"symbols": list(SYMBOLS), "strategy": "api", "timeframe": "1m",
             "start": "2024-01-16", "end": "2024-01-17", "throttle_ms": 5}  # fmt: skip
 LIVE_START = "2024-01-17T15:00:00Z"  # 10:00 in New York
+LIVE_SPEED = 30  # a minute every 2 s
 OTHER: dict[ServiceName, ServiceName] = {"postgres": "redis", "redis": "postgres"}
 
 Bars = dict[tuple[str, datetime], tuple[float, ...]]
@@ -114,9 +117,11 @@ def differences(got: Bars, truth: Bars) -> str:
             f"{extra[:3]}), {len(wrong)} different (first {wrong[:3]})")  # fmt: skip
 
 
+@pytest.mark.parametrize("how", ["stopped", "frozen"])
 @pytest.mark.parametrize("down", ["postgres", "redis"])
 async def test_backfill_through_an_outage_stores_every_bar_once(
     down: ServiceName,
+    how: str,
     settings: Settings,
     start_worker: WorkerFactory,
     private_stack: PrivateStack,
@@ -130,7 +135,10 @@ async def test_backfill_through_an_outage_stores_every_bar_once(
     assert await poll(lambda: _positive(row_count(settings)), timeout_s=60), "nothing stored"
 
     other = OTHER[down]
-    await private_stack.stop(down)
+    if how == "stopped":
+        await private_stack.stop(down)
+    else:
+        private_stack.freeze(down)  # connections hang instead of failing: timeouts must see it
     try:
         await asyncio.sleep(2)
         early = await progress(settings, other)
@@ -152,7 +160,7 @@ async def test_backfill_through_an_outage_stores_every_bar_once(
     assert await poll(lambda: _latest_are(settings, newest), timeout_s=30), (
         "Redis did not get its share after the outage"
     )
-    assert early != late, f"{other} got nothing while {down} was down: the writes are coupled"
+    assert early != late, f"{other} got nothing while {down} was {how}: the writes are coupled"
 
 
 @pytest.mark.parametrize("down", ["postgres", "redis"])
@@ -163,7 +171,7 @@ async def test_stream_through_an_outage_refills_and_stores_every_bar_once(
     private_stack: PrivateStack,
     sim_factory: SimFactory,
 ) -> None:
-    market = await sim_factory(clock_start=LIVE_START, speed=30, flatfiles=False)
+    market = await sim_factory(clock_start=LIVE_START, speed=LIVE_SPEED, flatfiles=False)
     await market.set_knobs(late_trades=False)  # every minute is final when it closes
     overrides = {"polygon_rest_url": market.rest_url, "polygon_ws_url": market.ws_url,
                  "polygon_api_key": market.api_key, "tick_timeframes": "1m",
@@ -197,7 +205,7 @@ async def test_stream_through_an_outage_refills_and_stores_every_bar_once(
     for symbol in SYMBOLS:
         ours = sorted(ts for s, ts in rows if s == symbol)
         first, last = ours[1], ours[-1]  # the first minute was joined halfway
-        assert first < back - timedelta(seconds=OUTAGE_S * 30) and back < last
+        assert first < back - timedelta(seconds=OUTAGE_S * LIVE_SPEED) and back < last
         truth = await rest_bars(market, (symbol,), _ms(first), _ms(last) - 1)
         got = {k: v for k, v in rows.items() if k[0] == symbol and first <= k[1] < last}
         assert got == truth, f"{symbol}: {differences(got, truth)}"
