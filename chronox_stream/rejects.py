@@ -25,6 +25,7 @@ ReasonCode = Literal[
     "invalid_envelope",
     "invalid_work_item",
     "key_mismatch",
+    "future_timestamp",
 ]
 
 
