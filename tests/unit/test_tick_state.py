@@ -59,7 +59,8 @@ def test_values_survive_the_round_trip_including_an_empty_partial() -> None:
                    1_200, 121_000_000 * 10, 7, 4_242)  # fmt: skip
     for key, value in [("m|AAPL|1", empty), ("m|AAPL|2", full), ("e|AAPL|1m|1", True),
                        (watermark_key("AAPL"), T0 - 2_000), (heard_key("AAPL"), T0),
-                       ("t|AAPL|1", {-(2**63), -1, 0, 2**63 - 1}), ("t|AAPL|2", set())]:  # fmt: skip
+                       ("t|AAPL|1", {-(2**63), -1, 0, 2**63 - 1}),
+                       ("t|AAPL|2", set())]:  # fmt: skip
         assert decode_value(key, encode_value(value)) == value
 
 
