@@ -22,10 +22,11 @@ from chronox_stream.settings import Settings
 from chronox_stream.sim.aggregate import fold
 from chronox_stream.sim.market import Trade, day_columns
 from chronox_stream.status_report import group_lag
+from chronox_stream.ticks import Tick
 from chronox_stream.topics import read_to_end
 from tests.fixtures.sim import SIM_SEED
 from tests.integration.conftest import WorkerFactory
-from tests.integration.helpers import poll, pubsub_messages
+from tests.integration.helpers import consume, ms, poll, pubsub_messages
 from tests.integration.tick_data import (
     NEXT_MIDNIGHT,
     NEXT_SESSION,
@@ -169,3 +170,24 @@ async def test_a_restored_symbols_open_minute_closes_without_another_tick(
     assert landed is not None, "the open minute was closed by the idle clock"
     assert landed[:5] + landed[6:] == (bar.open, bar.high, bar.low, bar.close, bar.volume,
                                        bar.transactions)  # fmt: skip
+
+
+async def test_a_far_future_tick_does_not_silence_its_symbol(
+    settings: Settings, start_worker: WorkerFactory, producer: AIOKafkaProducer, sim: Any
+) -> None:
+    """A tick dated 2099 in the middle of a session is dead-lettered and moves nothing:
+    the session's bars are the exchange's, as if it had not been sent."""
+    start_worker(**TICK_WORKER)
+    ticks = reported_ticks(["AAPL"], SESSION)
+    half = len(ticks) // 2
+    future = Tick(symbol="AAPL", ts=ms("2099-06-01"), price=ticks[half].price, size=100,
+                  exchange=4, trade_id="99999999", sequence=1)  # fmt: skip
+    await produce_ticks(producer, settings, ticks[:half] + [future] + ticks[half:])
+    await produce_ticks(producer, settings, reported_ticks(["AAPL"], NEXT_SESSION))
+    expected = await expected_session_bars(sim, ["AAPL"])
+    ours = await poll(lambda: settled_session_bars(settings, len(expected)), timeout_s=180)
+    assert (ours or await session_bars(settings)) == expected
+    dead = await consume(settings, settings.topic("dlq"), until=lambda r: len(r) >= 1)
+    assert [(r.key, r.value, dict(r.headers)["chronox-reason"]) for r in dead] == [
+        (b"AAPL", future.to_json(), b"future_timestamp")
+    ]
