@@ -9,9 +9,10 @@ partitioner, and have the table's partition count; Faust checks the latter).
 :meth:`DedupTable.purge` therefore runs inside an agent's event, and deletes only
 the stale buckets of that event's partition:
 
-- at most every ``horizon / 4`` (and at least hourly) it scans the buckets this
+- every quarter of the horizon (and at its first call) it scans the buckets this
   worker holds and notes, per partition, those written before the horizon, and
-  those from before the stamp (they are stamped now, and purged a horizon later);
+  those from before the stamp (they are stamped now, and purged a horizon later):
+  one read of the worker's buckets every 7.5 days by default;
 - each call deletes (or stamps) the noted buckets of its event's partition, each
   read again first: one written since the scan is kept.
 
@@ -49,7 +50,6 @@ from tables.raw import raw_table
 log = logging.getLogger(__name__)
 
 NAME = "dedup"
-HOUR_S = 3600.0
 
 
 def symbol_partition(symbol: str, partitions: int) -> int:
@@ -63,7 +63,7 @@ class DedupTable:
         self.table: Any = raw_table(app, NAME, partitions=partitions)
         self._partitions = partitions
         self._horizon_ms = horizon_ms
-        self._scan_every_s = min(horizon_ms / 4000, HOUR_S)
+        self._scan_every_s = horizon_ms / 4000
         self._scanned_at: float | None = None
         self._noted: dict[int, list[str]] = {}  # to purge or stamp, per partition
 
