@@ -302,9 +302,10 @@ class BarBuilder:
             self._track_mark(symbol, timeframe, start)
         return self._bar(symbol, timeframe, start, end)
 
-    def _repeated(self, symbol: str, minute: int, tick: Tick) -> bool:
-        """Whether the minute holds ``tick``'s trade already; if not, it does from now on."""
-        seen_key = trades_key(symbol, minute)
+    def _repeated(self, key: str, minute: int, tick: Tick) -> bool:
+        """Whether the minute (``key``: its :func:`minute_key`) holds ``tick``'s trade already;
+        if not, it does from now on."""
+        seen_key = "t" + key[1:]  # trades_key(symbol, minute), made in a third of the time
         seen = self._state.get(seen_key)
         trade = trade_key(tick.exchange, tick.trade_id or "")
         if not isinstance(seen, set):
@@ -344,7 +345,7 @@ class BarBuilder:
             current = Partial(start=minute, end=minute + 60_000)
             self._track_minute(tick.symbol, minute)
         if (position is not None and position <= current.position) or (
-            tick.trade_id is not None and self._repeated(tick.symbol, minute, tick)
+            tick.trade_id is not None and self._repeated(key, minute, tick)
         ):
             return NOTHING  # folded in already (a replay), or a trade it holds (a repeat)
         self._state[key] = fold_tick(current, tick, position)
