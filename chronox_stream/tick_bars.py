@@ -181,10 +181,6 @@ def emitted_key(symbol: str, timeframe: str, start: int) -> str:
     return f"e|{symbol}|{timeframe}|{start}"
 
 
-def trades_key(symbol: str, minute: int) -> str:
-    return f"t|{symbol}|{minute}"
-
-
 def trade_key(exchange: int | None, trade_id: str) -> int:
     """8 bytes (a signed 64-bit integer) naming one trade of a symbol: its exchange and id.
 
@@ -213,7 +209,7 @@ class BarBuilder:
     Each tick is folded once, into its minute; a wider window's bar is the merge of its
     minutes (:func:`merge_partials`), made when the window closes or is corrected. The
     ``state`` holds the minute partials (:func:`minute_key`), a mark per emitted window
-    (:func:`emitted_key`), the trades of each minute (:func:`trades_key`) and the
+    (:func:`emitted_key`), the trades of each minute (``t|SYMBOL|minute``) and the
     watermark under ``watermark_key``: all a restarted builder needs to go on where this
     one stopped. A minute is kept until the widest window containing it is past the late
     limit.
@@ -305,7 +301,7 @@ class BarBuilder:
     def _repeated(self, key: str, minute: int, tick: Tick) -> bool:
         """Whether the minute (``key``: its :func:`minute_key`) holds ``tick``'s trade already;
         if not, it does from now on."""
-        seen_key = "t" + key[1:]  # trades_key(symbol, minute), made in a third of the time
+        seen_key = "t" + key[1:]  # t|SYMBOL|minute, in a third of the time of a format
         seen = self._state.get(seen_key)
         trade = trade_key(tick.exchange, tick.trade_id or "")
         if not isinstance(seen, set):
