@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import struct
-from array import array
 from collections.abc import Iterable, Iterator, MutableMapping
 
 from chronox_stream.tick_bars import Partial
@@ -46,7 +45,7 @@ def encode_value(value: StateValue) -> bytes:
     if isinstance(value, bool):
         return MARK
     if isinstance(value, set):
-        return array("q", value).tobytes()
+        return struct.pack(f">{len(value)}q", *value)
     return _WATERMARK.pack(value)
 
 
@@ -61,9 +60,7 @@ def decode_value(key: str, raw: bytes) -> StateValue:
     if key.startswith("e|"):
         return True
     if key.startswith("t|"):
-        trades = array("q")
-        trades.frombytes(raw)
-        return set(trades)
+        return set(struct.unpack(f">{len(raw) // 8}q", raw))
     (watermark,) = _WATERMARK.unpack(raw)
     return int(watermark)
 
@@ -90,6 +87,7 @@ def silent_too_long(heard_ms: int, now_ms: int, horizon_ms: int) -> bool:
     must last while the replay runs.
     """
     return now_ms - heard_ms > horizon_ms
+
 
 def restore(records: Iterable[tuple[bytes, bytes | None]]) -> dict[str, dict[str, object]]:
     """The state, per symbol, that a changelog's records (in offset order) leave behind."""
