@@ -191,3 +191,35 @@ async def test_a_far_future_tick_does_not_silence_its_symbol(
     assert [(r.key, r.value, dict(r.headers)["chronox-reason"]) for r in dead] == [
         (b"AAPL", future.to_json(), b"future_timestamp")
     ]
+
+
+async def test_a_trade_sent_twice_is_counted_once_also_across_a_restart(
+    settings: Settings, start_worker: WorkerFactory, producer: AIOKafkaProducer, sim: Any
+) -> None:
+    """Every chunk of the session's trades is sent twice (two producers that both believe
+    they lead the WebSocket); the last chunk before a worker is replaced is repeated
+    after it, to the next worker, which knows the trades from the changelog.
+
+    A repeat is recognised within the late limit: 50 pre-market trades span up to 68
+    minutes of event time, so the late limit here is 90 minutes."""
+    worker = {**TICK_WORKER, "tick_late_limit_ms": 90 * 60_000}
+    first = start_worker("first", **worker)
+    ticks = reported_ticks(["AAPL"], SESSION)
+    chunks = [ticks[i : i + 50] for i in range(0, len(ticks), 50)]
+    half = len(chunks) // 2
+    for chunk in chunks[:half]:
+        await produce_ticks(producer, settings, chunk + chunk)
+
+    async def all_folded() -> bool:
+        return (await group_lag(settings))["ticks"] == 0
+
+    assert await poll(all_folded, timeout_s=60)
+    first.stop()
+    start_worker("second", **worker)
+    await produce_ticks(producer, settings, chunks[half - 1])
+    for chunk in chunks[half:]:
+        await produce_ticks(producer, settings, chunk + chunk)
+    await produce_ticks(producer, settings, reported_ticks(["AAPL"], NEXT_SESSION))
+    expected = await expected_session_bars(sim, ["AAPL"])
+    ours = await poll(lambda: settled_session_bars(settings, len(expected)), timeout_s=180)
+    assert (ours or await session_bars(settings)) == expected
