@@ -23,6 +23,16 @@ and about once a second (and before partitions are handed over):
 Flushing once a second, not per batch, keeps the changelog at one record per
 window touched per second, whatever the tick rate.
 
+A tick dated later than the wall clock (read once per batch) plus
+``CHRONOX_TICK_MAX_FUTURE_MS`` is dead-lettered (``future_timestamp``) before it
+touches anything: one bad clock must not move its symbol's watermark years ahead
+and make every real tick late. Ticks of the past (a replay) are not limited.
+
+A symbol not heard for ``CHRONOX_STATE_HORIZON_DAYS`` (wall clock; the last time
+is kept on the changelog under ``h|SYMBOL``, so a restart does not reset it) is
+purged at a flush: its open windows are closed and sent, its keys tombstoned on
+``ticks.state`` and it leaves memory. A later tick of it starts afresh.
+
 A crash anywhere replays from the last commit onto the last written state: a
 minute skips the ticks it already holds, a window marked emitted is not closed
 again, and a bar sent twice is dropped by the dedup downstream. On assignment a
@@ -52,7 +62,14 @@ from chronox_stream.rejects import Rejected
 from chronox_stream.retry import best_effort, until_done
 from chronox_stream.settings import Settings
 from chronox_stream.tick_bars import BarBuilder
-from chronox_stream.tick_state import TrackedState, restore, watermark_key
+from chronox_stream.tick_state import (
+    TrackedState,
+    heard_key,
+    restore,
+    silent_too_long,
+    stamp_due,
+    watermark_key,
+)
 from chronox_stream.ticks import parse_tick
 from chronox_stream.timeframes import TIMEFRAMES
 from chronox_stream.topics import TopicNames, group_consumer, read_partitions
@@ -62,6 +79,8 @@ log = logging.getLogger(__name__)
 BATCH_SIZE = 10_000
 BATCH_WITHIN_MS = 100
 FLUSH_EVERY_S = 1.0
+DAY_MS = 86_400_000
+END_OF_TIME = 2**62  # a watermark that closes and forgets every window
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
@@ -72,11 +91,14 @@ class SymbolBars:
 
     The watermark is per symbol: a feed replaying one symbol's day after another's
     (files, a backfilling producer) must not make the second symbol's ticks late.
+    ``heard_at`` (monotonic, a restore counts) closes idle windows; ``heard_ms`` (wall
+    clock, a restore does not count) decides the purge.
     """
 
     symbol: str
     builder: BarBuilder
     state: TrackedState
+    heard_ms: int
     latest_ts: int | None = None
     heard_at: float = field(default_factory=time.monotonic)
 
@@ -87,10 +109,13 @@ class SymbolBars:
         return self.latest_ts + int((now - self.heard_at) * 1000) - grace_ms
 
 
-def symbol_bars(settings: Settings, symbol: str, state: dict[str, object]) -> SymbolBars:
+def symbol_bars(
+    settings: Settings, symbol: str, state: dict[str, object], now_ms: int
+) -> SymbolBars:
     """A symbol's bars from its ``state`` (empty: a new symbol). A restored symbol counts as
     heard now, at its watermark plus the grace: if no tick of it follows, its open windows
-    still close after ``tick_idle_close_ms``."""
+    still close after ``tick_idle_close_ms``. For the purge it was last heard when its
+    state says (``now_ms`` if the state predates the stamp)."""
     tracked = TrackedState(state)
     builder = BarBuilder(
         [TIMEFRAMES[name] for name in settings.tick_timeframe_names],
@@ -99,7 +124,8 @@ def symbol_bars(settings: Settings, symbol: str, state: dict[str, object]) -> Sy
         late_limit_ms=settings.tick_late_limit_ms,
         watermark_key=watermark_key(symbol),
     )
-    own = SymbolBars(symbol, builder, tracked)
+    stamped = state.get(heard_key(symbol))
+    own = SymbolBars(symbol, builder, tracked, stamped if isinstance(stamped, int) else now_ms)
     if watermark_key(symbol) in state:
         own.latest_ts = builder.watermark + settings.tick_grace_ms
     return own
@@ -124,6 +150,7 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
         self._flushed_at = time.monotonic()
         self._lived_at = time.monotonic()
         self._touched: set[SymbolBars] = set()  # since the last in-progress publish, if live
+        self._purged: list[tuple[int, list[tuple[bytes, bytes | None]]]] = []  # to write
         self._lock = asyncio.Lock()  # a rebalance waits for the batch in progress
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
@@ -145,9 +172,10 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
                 if record.key is not None:
                     records[record.partition].append((record.key, record.value))
             pending: list[Bar] = []
+            now_ms = int(time.time() * 1000)
             for partition in fresh:
                 symbols = {
-                    symbol: symbol_bars(self._settings, symbol, state)
+                    symbol: symbol_bars(self._settings, symbol, state, now_ms)
                     for symbol, state in restore(records[partition]).items()
                 }
                 self._partitions[partition] = symbols
@@ -162,13 +190,14 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
         """Fold and publish; flush state and offsets when due (see the module docstring)."""
         async with self._lock:
             now = time.monotonic()
+            now_ms = int(time.time() * 1000)
             bars: list[Bar] = []
             dropped: Counter[str] = Counter()
             for tp, records in batch.items():
                 symbols = self._partitions.get(tp.partition)
                 if symbols is None:
                     continue  # revoked while the batch was in flight: its new owner reads it
-                bars.extend(await self._fold(symbols, records, dropped, now))
+                bars.extend(await self._fold(symbols, records, dropped, now, now_ms))
                 self._fence.setdefault(tp, OffsetAndMetadata(records[0].offset, ""))
                 self._uncommitted[tp] = OffsetAndMetadata(records[-1].offset + 1, "")
             if dropped:
@@ -178,31 +207,37 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
             due = now - self._flushed_at >= FLUSH_EVERY_S
             if due:
                 bars.extend(self._close_idle(now))
+                bars.extend(self._purge_silent(now_ms))
             await self._publish(bars)
             live_ms = self._settings.tick_live_ms
             if live_ms and (now - self._lived_at) * 1000 >= live_ms:
                 await self._publish_live()
                 self._lived_at = now
             if due:
+                await self._fence_quiet()
                 await self._flush()
 
     async def _fold(
         self, symbols: dict[str, SymbolBars], records: list[Record], dropped: Counter[str],
-        now: float,
+        now: float, now_ms: int,
     ) -> list[Bar]:  # fmt: skip
         bars: list[Bar] = []
         touched = self._touched if self._settings.tick_live_ms else None
+        latest_allowed = now_ms + self._settings.tick_max_future_ms
         for record in records:
             try:
                 tick = parse_tick(record.value or b"")
                 if record.key is not None and record.key != tick.symbol.encode():
                     raise Rejected("key_mismatch", "the key must be the tick's symbol")
+                if tick.ts > latest_allowed:
+                    raise Rejected("future_timestamp", f"ts {tick.ts} is later than the "
+                                   f"wall clock plus the allowance ({latest_allowed})")  # fmt: skip
             except ValueError as exc:
                 await self._runtime.dead_letter(record, Rejected.of(exc))
                 continue
             own = symbols.get(tick.symbol)
             if own is None:
-                own = symbols[tick.symbol] = symbol_bars(self._settings, tick.symbol, {})
+                own = symbols[tick.symbol] = symbol_bars(self._settings, tick.symbol, {}, now_ms)
             try:
                 folded = own.builder.add(tick, record.offset)
             except Exception as failure:  # a tick the fold cannot take is that tick's fault
@@ -213,6 +248,7 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
             if folded.bars:
                 bars.extend(folded.bars)
             own.heard_at = now
+            own.heard_ms = now_ms
             if touched is not None:
                 touched.add(own)
             if own.latest_ts is None or tick.ts > own.latest_ts:
@@ -233,6 +269,35 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
                 watermark = own.idle_watermark(now, self._settings.tick_grace_ms)
                 if watermark is not None:
                     bars.extend(own.builder.advance(watermark))
+        return bars
+
+    def _purge_silent(self, now_ms: int) -> list[Bar]:
+        """Purge the symbols not heard for the state horizon; stamp when the others were.
+
+        A purged symbol's open windows are closed first (their bars are returned, to be
+        sent before the state is written), then every key of it is removed: the next
+        flush writes the tombstones in the partition its state lives in, before the
+        offsets are committed.
+        """
+        horizon_ms = int(self._settings.state_horizon_days * DAY_MS)
+        bars: list[Bar] = []
+        for partition, symbols in self._partitions.items():
+            for symbol, own in list(symbols.items()):
+                if silent_too_long(own.heard_ms, now_ms, horizon_ms):
+                    bars.extend(own.builder.advance(END_OF_TIME))
+                    own.state.clear()
+                    self._purged.append((partition, own.state.drain()))
+                    self._touched.discard(own)
+                    del symbols[symbol]
+                    continue
+                stamped = own.state.get(heard_key(symbol))
+                if stamp_due(own.heard_ms, stamped if isinstance(stamped, int) else None,
+                             horizon_ms):  # fmt: skip
+                    own.state[heard_key(symbol)] = own.heard_ms
+        if self._purged:
+            log.info("purged the tick state of symbols silent for %s days",
+                     self._settings.state_horizon_days,
+                     extra={"count": len(self._purged)})  # fmt: skip
         return bars
 
     async def _publish(self, bars: list[Bar]) -> None:
@@ -261,6 +326,18 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
         if live:  # best effort: an in-progress bar is superseded within milliseconds
             await best_effort("in-progress bars", partial(self._runtime.redis().publish_live, live))
 
+    async def _fence_quiet(self) -> None:
+        """Look up where partitions no tick was read from since assignment stand: their
+        committed offset (their start when none), once per assignment."""
+        for partition in self._partitions:
+            tp = TopicPartition(self._names.ticks_raw, partition)
+            if tp in self._fence or tp not in self._consumer.assignment():
+                continue
+            committed = await self._consumer.committed(tp)
+            if committed is None:
+                committed = (await self._consumer.beginning_offsets([tp]))[tp]
+            self._fence[tp] = OffsetAndMetadata(committed, "")
+
     def _release(self, tp: TopicPartition) -> None:
         self._partitions.pop(tp.partition, None)
         self._fence.pop(tp, None)
@@ -272,9 +349,11 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
 
         The proof is a commit of offsets this worker already stands at: Kafka refuses it
         from a member the group has moved on from (one that stalled past its session, a
-        zombie), whose state would overwrite what the new owner restored. A partition with
-        no such offset yet (restored, no tick read since) keeps its changes for a later flush:
-        they only mark windows its restore already closed, which a replay closes again.
+        zombie), whose state would overwrite what the new owner restored. A partition no
+        tick was read from since it was assigned stands at its committed offset
+        (:meth:`_fence_quiet`); inside a revocation that offset is not looked up, and such a
+        partition's changes (windows its restore closed, a purge) are left to its next owner,
+        which makes them again.
         """
         owned = {tp: at for tp, at in self._fence.items() if tp.partition in self._partitions}
         if owned:
@@ -288,6 +367,17 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
                 self._uncommitted.clear()
                 return
         deliveries = []
+        mine = {tp.partition for tp in owned}
+        purged, self._purged = self._purged, []
+        for partition, records in purged:
+            if partition not in mine:  # kept until proven ours, dropped once released
+                if partition in self._partitions:
+                    self._purged.append((partition, records))
+                continue
+            for key, value in records:
+                deliveries.append(await self._producer.send(
+                    self._names.ticks_state, value, key=key, partition=partition
+                ))  # fmt: skip
         for tp in owned:
             for own in self._partitions[tp.partition].values():
                 for key, value in own.state.drain():

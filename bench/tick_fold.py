@@ -33,7 +33,8 @@ def payloads(symbols: list[str]) -> list[bytes]:
     )
     return [
         Tick(symbol=t.symbol, ts=t.sip_ns // 1_000_000, price=t.price, size=t.size,
-             conditions=t.conditions, sequence=t.sequence).to_json()
+             conditions=t.conditions, exchange=t.exchange, trade_id=t.trade_id,
+             sequence=t.sequence).to_json()
         for t in trades
     ]  # fmt: skip
 

@@ -289,7 +289,8 @@ def build_runtime(settings: Settings) -> Runtime:
     )
     tables = Tables(
         registry=RegistryTable(app, partitions=n),
-        dedup=DedupTable(app, partitions=n),
+        dedup=DedupTable(app, partitions=n,
+                         horizon_ms=int(settings.state_horizon_days * 86_400_000)),  # fmt: skip
         backfill_state=BackfillStateTable(app, partitions=n),
     )
     runtime = Runtime(settings=settings, app=app, topics=topics, tables=tables)

@@ -5,12 +5,19 @@ rank); the rule is the source precedence of ``precedence.wins``, judged on
 digests. The table groups them in buckets, one value per symbol, timeframe and
 UTC day (per year for day bars): one read and one changelog write per chunk of
 bars instead of one per bar, and values stay a few kilobytes.
+
+A bucket value starts with the wall-clock time it was last written (a version
+byte and epoch ms), so that buckets nobody wrote for the state horizon can be
+purged (:func:`stale_buckets`), whatever the time of their bars: a backfill of
+2015 keeps deduplicating for the horizon after it ran. Values written before the
+stamp existed (entries only) are still read.
 """
 
 from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from chronox_stream.bars import SOURCE_RANK, Bar, Source
@@ -18,6 +25,8 @@ from chronox_stream.precedence import wins
 
 _PACK = struct.Struct(">8sB")
 _ENTRY = struct.Struct(">q8sB")
+_STAMP = struct.Struct(">Bq")  # version 1, written at (epoch ms)
+_VERSION = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,19 +71,58 @@ def bucket_key(bar: Bar) -> str:
     return f"{bar.symbol}|{bar.tf}|{period}"
 
 
+def written_at(raw: bytes) -> int | None:
+    """When the bucket ``raw`` was last written (wall clock, epoch ms); ``None`` for a value
+    from before the stamp (its length is a whole number of entries, a stamped one's not)."""
+    if len(raw) % _ENTRY.size != _STAMP.size:
+        return None
+    _, stamp = _STAMP.unpack_from(raw)
+    return int(stamp)
+
+
 def decode_bucket(raw: bytes | None) -> Bucket:
     if not raw:
         return {}
+    first = _STAMP.size if len(raw) % _ENTRY.size == _STAMP.size else 0
     return {
         ts: Emitted(digest, rank)
         for ts, digest, rank in (
-            _ENTRY.unpack_from(raw, o) for o in range(0, len(raw), _ENTRY.size)
+            _ENTRY.unpack_from(raw, o) for o in range(first, len(raw), _ENTRY.size)
         )
     }
 
 
-def encode_bucket(bucket: Bucket) -> bytes:
-    return b"".join(_ENTRY.pack(ts, e.digest, e.rank) for ts, e in sorted(bucket.items()))
+def encode_bucket(bucket: Bucket, written_ms: int) -> bytes:
+    """``bucket`` stamped as written at ``written_ms`` (wall clock, epoch ms)."""
+    entries = (_ENTRY.pack(ts, e.digest, e.rank) for ts, e in sorted(bucket.items()))
+    return _STAMP.pack(_VERSION, written_ms) + b"".join(entries)
+
+
+def restamped(raw: bytes, written_ms: int) -> bytes:
+    """``raw`` (stamped or not) with the stamp ``written_ms`` and the same entries."""
+    return encode_bucket(decode_bucket(raw), written_ms)
+
+
+def bucket_symbol(key: str) -> str:
+    """The symbol of a bucket key (``SYMBOL|tf|period``)."""
+    return key.split("|", 1)[0]
+
+
+def stale_buckets(
+    values: Iterable[tuple[str, bytes]], now_ms: int, horizon_ms: int
+) -> tuple[list[str], list[str]]:
+    """The keys of ``values`` to purge (last written more than ``horizon_ms`` before
+    ``now_ms``) and those without a stamp (from before it: to be stamped now, so that
+    they are purged one horizon later, never at once)."""
+    stale: list[str] = []
+    unstamped: list[str] = []
+    for key, raw in values:
+        stamp = written_at(raw)
+        if stamp is None:
+            unstamped.append(key)
+        elif now_ms - stamp > horizon_ms:
+            stale.append(key)
+    return stale, unstamped
 
 
 def admit_batch(

@@ -5,6 +5,10 @@ recording), then (db-first) write PostgreSQL, then send to the bar topic and
 wait until Kafka has the envelopes, and only then record them as emitted. A
 crash in between can re-send a bar (downstream sinks are idempotent) but can
 never mark a bar emitted that is not on the topic.
+
+Each emit (but a dry run's) first lets the dedup table purge the stale buckets
+of the partition being processed (:meth:`Dedup.purge`): every writer of the
+table is an emitter, inside the event that owns the partition.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ class Dedup(Protocol):
     def decide(self, bars: list[Bar], source: Source) -> tuple[list[Bar], dict[str, Bucket]]: ...
 
     def record(self, buckets: dict[str, Bucket]) -> None: ...
+
+    def purge(self) -> int: ...
 
 
 class EmitPolicy(Protocol):
@@ -70,6 +76,8 @@ class Emitter:
 
     async def emit(self, bars: Sequence[Bar], source: Source) -> int:
         """Emit what dedup admits; return how many of ``bars`` were (or would be) emitted."""
+        if not self._policy.dry_run:
+            self._dedup.purge()
         emitted = 0
         for offset in range(0, len(bars), CHUNK):
             emitted += await self._emit_chunk(bars[offset : offset + CHUNK], source)

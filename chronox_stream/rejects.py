@@ -27,6 +27,7 @@ ReasonCode = Literal[
     "invalid_work_item",
     "key_mismatch",
     "unprocessable",
+    "future_timestamp",
 ]
 
 

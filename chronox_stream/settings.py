@@ -120,6 +120,12 @@ class Settings(BaseSettings):
     tick_idle_close_ms: int = Field(
         5_000, ge=0, description="Close windows of a tick partition silent this long (0: never)."
     )
+    tick_max_future_ms: int = Field(
+        60_000, ge=0, description="A tick later than the wall clock plus this is dead-lettered, ms."
+    )
+    state_horizon_days: float = Field(
+        30.0, gt=0, description="Dedup buckets and tick state unused this long are purged, days."
+    )
 
     # The scheduler daemon (the leader's timer)
     scheduler_interval_s: float = Field(

@@ -1,10 +1,13 @@
 """The tick aggregator's state as changelog records (pure): codecs and a change-tracking map.
 
-A :class:`~chronox_stream.tick_bars.BarBuilder` keeps three kinds of values under
-string keys: minute partials (``m|SYMBOL|…``), emitted marks (``e|SYMBOL|…``) and
-the symbol's watermark (``w|SYMBOL``, see :func:`watermark_key`).
+A :class:`~chronox_stream.tick_bars.BarBuilder` keeps four kinds of values under
+string keys: minute partials (``m|SYMBOL|…``), emitted marks (``e|SYMBOL|…``), the
+trades of a minute (``t|SYMBOL|…``) and the symbol's watermark (``w|SYMBOL``, see
+:func:`watermark_key`); the aggregator adds when it last heard the symbol
+(``h|SYMBOL``, wall-clock epoch ms, see :func:`heard_key`).
 On the changelog each key is one compacted record: a partial as 104 fixed bytes,
-a mark as one byte, the watermark as 8 bytes; a removed key is a tombstone.
+a mark as one byte, a minute's trades as 8 bytes each, the watermark and the
+heard stamp as 8 bytes; a removed key is a tombstone.
 :class:`TrackedState` records which keys changed since the last drain, so one
 batch of ticks costs one changelog record per window it touched, not one per tick.
 """
@@ -21,7 +24,7 @@ _PARTIAL = struct.Struct(">qqdqqdqqddqqqq")
 _WATERMARK = struct.Struct(">q")
 MARK = b"\x01"
 
-StateValue = Partial | bool | int
+StateValue = Partial | bool | int | set[int]
 
 
 def _price(value: float | None) -> float:
@@ -41,6 +44,8 @@ def encode_value(value: StateValue) -> bytes:
         )  # fmt: skip
     if isinstance(value, bool):
         return MARK
+    if isinstance(value, set):
+        return struct.pack(f">{len(value)}q", *value)
     return _WATERMARK.pack(value)
 
 
@@ -54,12 +59,34 @@ def decode_value(key: str, raw: bytes) -> StateValue:
                        notional, transactions, position)  # fmt: skip
     if key.startswith("e|"):
         return True
+    if key.startswith("t|"):
+        return set(struct.unpack(f">{len(raw) // 8}q", raw))
     (watermark,) = _WATERMARK.unpack(raw)
     return int(watermark)
 
 
 def watermark_key(symbol: str) -> str:
     return f"w|{symbol}"
+
+
+def heard_key(symbol: str) -> str:
+    return f"h|{symbol}"
+
+
+def stamp_due(heard_ms: int, stamped_ms: int | None, horizon_ms: int) -> bool:
+    """Whether the heard stamp on the changelog should move to ``heard_ms``: when it lags
+    by a tenth of the horizon (at most an hour), so an active symbol adds one 8-byte
+    record an hour, not one per flush, and a restart misjudges its silence by no more."""
+    return stamped_ms is None or heard_ms - stamped_ms >= min(horizon_ms // 10, 3_600_000)
+
+
+def silent_too_long(heard_ms: int, now_ms: int, horizon_ms: int) -> bool:
+    """Whether a symbol last heard at ``heard_ms`` (wall clock) is to be purged at ``now_ms``.
+
+    Wall clock, not event time: a replay of 2015's ticks is heard now, and its state
+    must last while the replay runs.
+    """
+    return now_ms - heard_ms > horizon_ms
 
 
 def restore(records: Iterable[tuple[bytes, bytes | None]]) -> dict[str, dict[str, object]]:

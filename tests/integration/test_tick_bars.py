@@ -22,10 +22,11 @@ from chronox_stream.settings import Settings
 from chronox_stream.sim.aggregate import fold
 from chronox_stream.sim.market import Trade, day_columns
 from chronox_stream.status_report import group_lag
+from chronox_stream.ticks import Tick
 from chronox_stream.topics import read_to_end
 from tests.fixtures.sim import SIM_SEED
 from tests.integration.conftest import WorkerFactory
-from tests.integration.helpers import poll, pubsub_messages
+from tests.integration.helpers import consume, ms, poll, pubsub_messages
 from tests.integration.tick_data import (
     NEXT_MIDNIGHT,
     NEXT_SESSION,
@@ -169,3 +170,56 @@ async def test_a_restored_symbols_open_minute_closes_without_another_tick(
     assert landed is not None, "the open minute was closed by the idle clock"
     assert landed[:5] + landed[6:] == (bar.open, bar.high, bar.low, bar.close, bar.volume,
                                        bar.transactions)  # fmt: skip
+
+
+async def test_a_far_future_tick_does_not_silence_its_symbol(
+    settings: Settings, start_worker: WorkerFactory, producer: AIOKafkaProducer, sim: Any
+) -> None:
+    """A tick dated 2099 in the middle of a session is dead-lettered and moves nothing:
+    the session's bars are the exchange's, as if it had not been sent."""
+    start_worker(**TICK_WORKER)
+    ticks = reported_ticks(["AAPL"], SESSION)
+    half = len(ticks) // 2
+    future = Tick(symbol="AAPL", ts=ms("2099-06-01"), price=ticks[half].price, size=100,
+                  exchange=4, trade_id="99999999", sequence=1)  # fmt: skip
+    await produce_ticks(producer, settings, ticks[:half] + [future] + ticks[half:])
+    await produce_ticks(producer, settings, reported_ticks(["AAPL"], NEXT_SESSION))
+    expected = await expected_session_bars(sim, ["AAPL"])
+    ours = await poll(lambda: settled_session_bars(settings, len(expected)), timeout_s=180)
+    assert (ours or await session_bars(settings)) == expected
+    dead = await consume(settings, settings.topic("dlq"), until=lambda r: len(r) >= 1)
+    assert [(r.key, r.value, dict(r.headers)["chronox-reason"]) for r in dead] == [
+        (b"AAPL", future.to_json(), b"future_timestamp")
+    ]
+
+
+async def test_a_trade_sent_twice_is_counted_once_also_across_a_restart(
+    settings: Settings, start_worker: WorkerFactory, producer: AIOKafkaProducer, sim: Any
+) -> None:
+    """Every chunk of the session's trades is sent twice (two producers that both believe
+    they lead the WebSocket); the last chunk before a worker is replaced is repeated
+    after it, to the next worker, which knows the trades from the changelog.
+
+    A repeat is recognised within the late limit: 50 pre-market trades span up to 68
+    minutes of event time, so the late limit here is 90 minutes."""
+    worker = {**TICK_WORKER, "tick_late_limit_ms": 90 * 60_000}
+    first = start_worker("first", **worker)
+    ticks = reported_ticks(["AAPL"], SESSION)
+    chunks = [ticks[i : i + 50] for i in range(0, len(ticks), 50)]
+    half = len(chunks) // 2
+    for chunk in chunks[:half]:
+        await produce_ticks(producer, settings, chunk + chunk)
+
+    async def all_folded() -> bool:
+        return (await group_lag(settings))["ticks"] == 0
+
+    assert await poll(all_folded, timeout_s=60)
+    first.stop()
+    start_worker("second", **worker)
+    await produce_ticks(producer, settings, chunks[half - 1])
+    for chunk in chunks[half:]:
+        await produce_ticks(producer, settings, chunk + chunk)
+    await produce_ticks(producer, settings, reported_ticks(["AAPL"], NEXT_SESSION))
+    expected = await expected_session_bars(sim, ["AAPL"])
+    ours = await poll(lambda: settled_session_bars(settings, len(expected)), timeout_s=180)
+    assert (ours or await session_bars(settings)) == expected

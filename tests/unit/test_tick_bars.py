@@ -13,7 +13,7 @@ from chronox_stream.bars import Bar
 from chronox_stream.sim.aggregate import Agg, fold_columns, fold_span, roll_up
 from chronox_stream.sim.market import day_columns
 from chronox_stream.sim.sessions import ny_midnight_ns
-from chronox_stream.tick_bars import BarBuilder, Partial, fold_tick, window_of
+from chronox_stream.tick_bars import BarBuilder, Partial, fold_tick, trade_key, window_of
 from chronox_stream.ticks import Tick
 from chronox_stream.timeframes import TIMEFRAMES
 
@@ -246,3 +246,66 @@ def test_the_bars_in_progress_are_the_open_windows_as_they_stand() -> None:
         ("5m", 100.0, 101.0, 400.0),
     ], "no day bar: it would merge the whole day each time"
     assert b.in_progress("AAPL", T0 + 10 * MIN) == [], "a window without trades has no bar yet"
+
+
+def trade(offset_ms: int, price: float, trade_id: str | None, exchange: int | None = 4,
+          seq: int = 0) -> Tick:  # fmt: skip
+    return Tick(symbol="AAPL", ts=T0 + offset_ms, price=price, size=100, exchange=exchange,
+                trade_id=trade_id, sequence=seq)  # fmt: skip
+
+
+def test_a_repeated_trade_is_counted_once_even_as_a_correction() -> None:
+    """The same trade from two producers (two workers that both believe they lead)."""
+    b = builder({}, late_ms=2 * MIN)
+    sent = [trade(1_000, 100.0, "11", seq=1), trade(2_000, 102.0, "12", seq=2),
+            trade(3_000, 101.0, "12", exchange=8, seq=3)]  # fmt: skip  same id, other exchange
+    for t in sent + sent[::-1]:  # every trade twice, the repeats in another order
+        assert b.add(t, position=None).bars == ()
+    [closed] = b.add(trade(63_000, 103.0, "13", seq=4)).bars
+    assert (closed.open, closed.high, closed.close, closed.volume, closed.transactions) == (
+        100.0, 102.0, 101.0, 300.0, 3)  # fmt: skip
+    assert b.add(trade(2_000, 102.0, "12", seq=2)).bars == (), "a late repeat corrects nothing"
+    [corrected] = b.add(trade(4_000, 99.0, "14", seq=5)).bars
+    assert (corrected.low, corrected.volume, corrected.transactions) == (99.0, 400.0, 4)
+
+
+def test_trades_without_an_id_cannot_be_told_apart() -> None:
+    b = builder({})
+    b.add(trade(1_000, 100.0, None))
+    b.add(trade(1_000, 100.0, None))
+    [closed] = b.add(trade(63_000, 103.0, None)).bars
+    assert closed.volume == 200.0
+
+
+def test_the_trades_of_a_minute_are_forgotten_with_its_late_limit() -> None:
+    state: dict[str, object] = {}
+    b = builder(state, late_ms=MIN)
+    for i in range(30):
+        b.add(trade(i * MIN, 100.0, str(i), seq=i))
+    kept = sorted(int(k.rsplit("|", 1)[1]) for k in state if k.startswith("t|"))
+    assert kept and kept[0] >= T0 + 26 * MIN, "the minutes past the late limit are gone"
+
+
+def test_a_repeat_is_recognised_after_a_restart() -> None:
+    state: dict[str, object] = {}
+    first = builder(state)
+    first.add(trade(1_000, 100.0, "7"), position=0)
+    second = builder(dict(state))  # a new owner, from the changelog
+    second.add(trade(1_000, 100.0, "7"), position=1)  # the other producer's copy
+    [closed] = second.add(trade(63_000, 101.0, "8"), position=2).bars
+    assert closed.volume == 100.0
+
+
+@given(st.integers(0, 255), st.integers(0, 255), st.text(max_size=20), st.text(max_size=20))
+def test_trade_keys_differ_for_different_trades(
+    exchange_a: int, exchange_b: int, id_a: str, id_b: str
+) -> None:
+    if (exchange_a, id_a) != (exchange_b, id_b):
+        assert trade_key(exchange_a, id_a) != trade_key(exchange_b, id_b)
+    assert -(2**63) <= trade_key(exchange_a, id_a) < 2**63
+
+
+def test_trade_keys_tell_apart_ids_that_read_as_the_same_number() -> None:
+    keys = {trade_key(4, i) for i in ["7", "07", "٧", "7 ", "+7"]}
+    keys |= {trade_key(None, "7"), trade_key(300, "7"), trade_key(4, "9" * 17)}
+    assert len(keys) == 8

@@ -8,7 +8,10 @@ from chronox_stream.tick_state import (
     TrackedState,
     decode_value,
     encode_value,
+    heard_key,
     restore,
+    silent_too_long,
+    stamp_due,
     watermark_key,
 )
 from chronox_stream.ticks import Tick
@@ -55,7 +58,9 @@ def test_values_survive_the_round_trip_including_an_empty_partial() -> None:
     full = Partial(T0, T0 + MIN, 100.25, (T0 + 1, 3), 101.5, (T0 + 59_000, 9), 102.0, 99.75,
                    1_200, 121_000_000 * 10, 7, 4_242)  # fmt: skip
     for key, value in [("m|AAPL|1", empty), ("m|AAPL|2", full), ("e|AAPL|1m|1", True),
-                       (watermark_key("AAPL"), T0 - 2_000)]:  # fmt: skip
+                       (watermark_key("AAPL"), T0 - 2_000), (heard_key("AAPL"), T0),
+                       ("t|AAPL|1", {-(2**63), -1, 0, 2**63 - 1}),
+                       ("t|AAPL|2", set())]:  # fmt: skip
         assert decode_value(key, encode_value(value)) == value
 
 
@@ -96,3 +101,36 @@ def test_a_builder_restored_from_drained_records_goes_on_as_if_never_stopped() -
     parts.extend(second.finish())
     assert sorted(parts, key=str) == sorted(whole, key=str)
     assert len(whole) > 40
+
+
+DAY = 86_400_000
+
+
+def test_a_symbol_is_purged_only_after_the_horizon_of_wall_clock_silence() -> None:
+    now = 1_800_000_000_000
+    assert not silent_too_long(now - 30 * DAY, now, 30 * DAY)
+    assert silent_too_long(now - 30 * DAY - 1, now, 30 * DAY)
+    assert not silent_too_long(now, now, 30 * DAY), "a replay of old ticks is heard now"
+
+
+def test_the_heard_stamp_moves_rarely() -> None:
+    horizon = 30 * DAY
+    assert stamp_due(T0, None, horizon), "a symbol without a stamp gets one"
+    assert not stamp_due(T0 + 3_599_999, T0, horizon), "an active symbol: once an hour"
+    assert stamp_due(T0 + 3_600_000, T0, horizon)
+    assert stamp_due(T0 + 1_000, T0, 10_000), "a tenth of a short horizon"
+    assert not stamp_due(T0 + 999, T0, 10_000)
+
+
+def test_the_trades_and_the_heard_stamp_are_restored_with_the_rest() -> None:
+    state = TrackedState()
+    state["t|AAPL|5"] = {1, 2}
+    state[heard_key("AAPL")] = T0
+    state["m|AAPL|5"] = Partial(start=5, end=6)
+    changelog = state.drain()
+    restored = restore(changelog)
+    assert restored == {"AAPL": {"t|AAPL|5": {1, 2}, "h|AAPL": T0, "m|AAPL|5": Partial(5, 6)}}
+    state.clear()  # a purge
+    tombstones = state.drain()
+    assert {key for key, value in tombstones if value is None} == {key for key, _ in changelog}
+    assert restore(changelog + tombstones) == {}, "a purged symbol is not restored"
