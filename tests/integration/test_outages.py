@@ -163,6 +163,31 @@ async def test_backfill_through_an_outage_stores_every_bar_once(
     assert early != late, f"{other} got nothing while {down} was {how}: the writes are coupled"
 
 
+async def test_db_first_waits_for_the_database_and_publishes_nothing_before_it(
+    settings: Settings, start_worker: WorkerFactory, private_stack: PrivateStack, sim: SimServer
+) -> None:
+    truth = await rest_bars(sim, ("AAPL",), ms("2024-01-16"), ms("2024-01-16", end_of_day=True))
+    start_worker()
+    request_id = f"db-first-{uuid.uuid4().hex[:8]}"
+    await private_stack.stop("postgres")
+    try:
+        await send_request(settings, {"request_id": request_id, "symbols": ["AAPL"],
+                                      "strategy": "api", "start": "2024-01-16",
+                                      "end": "2024-01-16", "publish_mode": "db-first"})
+        await asyncio.sleep(OUTAGE_S)
+        assert await unfinished(settings, request_id) == 1, "the phase waits for the database"
+        on_kafka = await read_to_end(settings, settings.topic("bars.1m"))
+        assert on_kafka == [], "an envelope reached Kafka before its row reached PostgreSQL"
+    finally:
+        await private_stack.start("postgres")
+    events = await wait_finished(settings, request_id, timeout_s=120)
+    assert not [e for e in events if e["state"] == "failed"], "an outage fails no phase"
+    got = await stored(settings, datetime(2024, 1, 16, tzinfo=UTC), ("api",))
+    assert got == truth, differences(got, truth)
+    on_kafka = await read_to_end(settings, settings.topic("bars.1m"))
+    assert len({r.value for r in on_kafka}) == len(truth)
+
+
 @pytest.mark.parametrize("down", ["postgres", "redis"])
 async def test_stream_through_an_outage_refills_and_stores_every_bar_once(
     down: ServiceName,

@@ -47,9 +47,8 @@ async def expected_count(sim: Any) -> int:
 async def test_kafka_first_mode(
     settings: Settings, sim: Any, start_worker: WorkerFactory, producer: AIOKafkaProducer
 ) -> None:
-    """Kafka, then Redis, then the database: with the database down, Kafka gets every bar,
-    Redis the sink's first batch, the database nothing, and the sink retries that batch
-    instead of dropping it."""
+    """Kafka first, then the sinks: with the database down, Kafka and Redis get every bar,
+    the database nothing, and its sink retries instead of dropping the bars."""
     total = await expected_count(sim)
     redis = aioredis.Redis.from_url(settings.redis_url.get_secret_value())
     pubsub = redis.pubsub()
@@ -58,9 +57,8 @@ async def test_kafka_first_mode(
     await request(producer, settings, "kf-1", publish_mode="kafka-first")
     envelopes = await consume(settings, settings.topic("bars.1m"), until=lambda r: len(r) >= total)
     assert len(envelopes) == total
-    mirrored = await pubsub_messages(pubsub, total, timeout_s=5)
-    assert mirrored, "Redis is written before the database"
-    assert set(mirrored) <= {r.value for r in envelopes}
+    mirrored = await pubsub_messages(pubsub, total, timeout_s=60)
+    assert sorted(mirrored) == sorted(r.value for r in envelopes), "Redis does not wait for it"
     assert await fetch_rows(settings, "SELECT 1 FROM {schema}.bars") == []
     assert "postgres write failed" in worker.log_path.read_text()
     await pubsub.aclose()
@@ -95,17 +93,6 @@ async def test_db_first_mode(
         await consumer.stop()
     assert seen == total
     assert absent == [], "an envelope reached Kafka before its row reached PostgreSQL"
-
-
-async def test_db_first_without_a_database_publishes_nothing(
-    settings: Settings, start_worker: WorkerFactory, producer: AIOKafkaProducer
-) -> None:
-    start_worker(postgres_dsn=BROKEN_DSN)
-    await request(producer, settings, "db-2", publish_mode="db-first")
-    events = await wait_finished(settings, "db-2")
-    failed = [e for e in events if e["state"] == "failed"]
-    assert failed and failed[0]["phase"] == "api"
-    assert await consume(settings, settings.topic("bars.1m"), until=bool, timeout_s=3) == []
 
 
 async def test_envelope_dedup_key_format(
