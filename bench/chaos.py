@@ -46,7 +46,6 @@ from typing import Any
 import aiohttp
 import asyncpg
 import orjson
-from aiokafka.admin import AIOKafkaAdminClient
 
 from chronox_stream.children import Child
 from chronox_stream.follow import Outcome, follow
@@ -54,7 +53,7 @@ from chronox_stream.ingest import send_request
 from chronox_stream.settings import Settings
 from chronox_stream.stack.private import PrivateStack, ServiceName, free_port
 from chronox_stream.timeframes import TIMEFRAMES
-from chronox_stream.topics import ensure_topics, read_to_end
+from chronox_stream.topics import delete_topics, ensure_topics, read_to_end
 
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META", "TSLA", "AMD", "NFLX", "INTC"]
 SEED = 7
@@ -401,7 +400,7 @@ async def run(args: argparse.Namespace, folder: Path) -> int:
     finally:
         cluster.stop_all()
         sim.stop()
-        await drop_topics(settings)
+        await delete_topics(settings)
         await pair.close()
     missing, extra, different = compare(expected, stored)
     print()
@@ -454,18 +453,6 @@ def _compared(key: Key, days: tuple[datetime, datetime], windows: list[Window]) 
     return days[0] <= ts <= days[1] or any(
         s == symbol and start <= ts < end for s, start, end in windows
     )
-
-
-async def drop_topics(settings: Settings) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        prefixes = (settings.topic_prefix + ".", settings.app_id + "-")
-        mine = [t for t in await admin.list_topics() if t.startswith(prefixes)]
-        if mine:
-            await admin.delete_topics(mine)
-    finally:
-        await admin.close()
 
 
 def main() -> int:

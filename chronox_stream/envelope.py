@@ -39,9 +39,6 @@ def parse_ts(text: str) -> datetime:
     return datetime.fromisoformat(text[:19]).replace(tzinfo=UTC)
 
 
-def dedup_key_of(bar: Bar) -> str:
-    """``SYMBOL|tf|ts`` of a bar: the key its envelope will carry."""
-    return f"{bar.symbol}|{bar.tf}|{format_ts(bar.ts)}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

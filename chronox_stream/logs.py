@@ -146,7 +146,3 @@ def logging_config(settings: Settings) -> dict[str, Any]:
         # aiokafka logs every partition assignment at INFO: thousands of characters a rebalance.
         "loggers": {"aiokafka": {"level": "WARNING"}},
     }
-
-
-def configure_logging(settings: Settings) -> None:
-    logging.config.dictConfig(logging_config(settings))

@@ -201,3 +201,18 @@ async def ensure_topics(settings: Settings) -> list[str]:
         return [s.name for s in missing]
     finally:
         await admin.close()
+
+
+async def delete_topics(settings: Settings) -> list[str]:
+    """Delete every topic of these settings' prefix and app id (its changelogs too); return
+    the names deleted. For throwaway runs: tests and benchmarks."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        prefixes = (settings.topic_prefix + ".", settings.app_id + "-")
+        mine = [t for t in await admin.list_topics() if t.startswith(prefixes)]
+        if mine:
+            await admin.delete_topics(mine)
+        return mine
+    finally:
+        await admin.close()

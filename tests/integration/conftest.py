@@ -19,7 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from chronox_stream.children import Child
 from chronox_stream.settings import Settings
-from chronox_stream.topics import ensure_topics
+from chronox_stream.topics import delete_topics, ensure_topics
 
 pytestmark = pytest.mark.integration
 
@@ -65,15 +65,7 @@ async def isolated(stack: Settings, sim: Any, tmp_path: Path) -> AsyncIterator[S
         await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.postgres_schema}" CASCADE')
     finally:
         await conn.close()
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        prefixes = (settings.topic_prefix + ".", settings.app_id + "-")
-        mine = [t for t in await admin.list_topics() if t.startswith(prefixes)]
-        if mine:
-            await admin.delete_topics(mine)
-    finally:
-        await admin.close()
+    await delete_topics(settings)
 
 
 @pytest.fixture
