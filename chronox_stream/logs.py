@@ -11,7 +11,6 @@ the same for text printed without logging (the CLI's errors).
 from __future__ import annotations
 
 import logging
-import logging.config
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
