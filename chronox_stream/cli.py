@@ -43,6 +43,8 @@ class RedactingGroup(click.Group):
         except click.ClickException as error:
             error.message = redact(error.message, _configured_secrets())
             raise
+        except (click.exceptions.Exit, click.Abort):
+            raise  # a command's own exit code (``ctx.exit``) or Ctrl-C: no traceback
         except Exception:
             click.echo(redact(traceback.format_exc(), _configured_secrets()), err=True, nl=False)
             ctx.exit(1)

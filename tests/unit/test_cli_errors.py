@@ -65,3 +65,21 @@ def test_an_error_message_carrying_a_secret_is_printed_redacted(
     assert result.exit_code == 1
     assert "Error: upstream refused key ***" in result.output
     assert_no_secret(result.output)
+
+
+def test_a_command_that_exits_with_its_own_code_prints_no_traceback() -> None:
+    from chronox_stream.cli import RedactingGroup
+
+    @click.group(cls=RedactingGroup)
+    def group() -> None:
+        """A group like ``chronox``."""
+
+    @group.command()
+    @click.pass_context
+    def check(ctx: click.Context) -> None:
+        click.echo("not ready")
+        ctx.exit(3)
+
+    result = CliRunner().invoke(group, ["check"])
+    assert result.exit_code == 3
+    assert result.output == "not ready\n", "a status code, not a failure"
