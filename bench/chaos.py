@@ -54,6 +54,7 @@ from chronox_stream.settings import Settings
 from chronox_stream.stack.private import PrivateStack, ServiceName, free_port
 from chronox_stream.timeframes import TIMEFRAMES
 from chronox_stream.topics import delete_topics, ensure_topics, read_to_end
+from chronox_stream.trading_dates import date_bound
 
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META", "TSLA", "AMD", "NFLX", "INTC"]
 SEED = 7
@@ -111,8 +112,8 @@ class Cluster:
 def _args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--symbols", type=int, default=3, help="symbols backfilled and streamed")
-    p.add_argument("--start", default="2024-01-09", help="first backfill day (UTC)")
-    p.add_argument("--end", default="2024-01-16", help="last backfill day (UTC)")
+    p.add_argument("--start", default="2024-01-09", help="first backfill day (New York)")
+    p.add_argument("--end", default="2024-01-16", help="last backfill day (New York)")
     p.add_argument("--postgres-outage-s", type=float, default=30.0)
     p.add_argument("--redis-outage-s", type=float, default=30.0)
     p.add_argument("--pause-s", type=float, default=8.0, help="between two chaos events")
@@ -138,8 +139,8 @@ def say(started: float, line: str) -> None:
 
 
 def ms(day: str, *, end_of_day: bool = False) -> int:
-    moment = datetime.combine(date.fromisoformat(day), datetime.min.time(), tzinfo=UTC)
-    return int(moment.timestamp() * 1000) + (86_400_000 - 1 if end_of_day else 0)
+    """Epoch ms of the trading date's first (or last) millisecond, as the request reads it."""
+    return int(date_bound(date.fromisoformat(day), end=end_of_day).timestamp() * 1000)
 
 
 def start_sim(folder: Path, symbols: list[str], speed: float) -> tuple[Child, str]:

@@ -16,7 +16,7 @@ from typing import Protocol
 from chronox_stream.coverage import Coverage
 from chronox_stream.emit import Emitter
 from chronox_stream.gaps import Interval, api_windows, subtract
-from chronox_stream.market_calendar import NEW_YORK, extended_hours, trading_days
+from chronox_stream.market_calendar import extended_hours, trading_days
 from chronox_stream.resample import resample
 from chronox_stream.settings import Settings
 from chronox_stream.sources.flatfile_csv import ParsedDay, parse_aggregates
@@ -24,6 +24,7 @@ from chronox_stream.sources.flatfiles import FlatFileStore, Kind
 from chronox_stream.sources.polygon_rest import PolygonRest, collect
 from chronox_stream.strategy import Phase
 from chronox_stream.timeframes import TIMEFRAMES, Timeframe
+from chronox_stream.trading_dates import trading_date
 from chronox_stream.windows import window_start
 from chronox_stream.work import WorkItem
 
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 
 def latest_session(now: datetime) -> date:
     """Today's session in New York, or the last one before it (weekends, holidays)."""
-    today = now.astimezone(NEW_YORK).date()
+    today = trading_date(now)
     return trading_days(today - timedelta(days=10), today)[-1]
 
 
@@ -111,7 +112,7 @@ class PhaseRunner:
         start = item.start or item.end - timedelta(days=self.settings.backfill_lookback_days)
         kind: Kind = "day_aggs_v1" if tf.timespan == "day" else "minute_aggs_v1"
         covered = self.coverage.get(item.symbol, tf.name).covered
-        for day in trading_days(start.date(), item.end.date()):
+        for day in trading_days(trading_date(start), trading_date(item.end)):
             opens, closes = extended_hours(day)
             session = Interval(max(opens, start), min(closes, item.end))
             if session.empty or not subtract(session, covered):

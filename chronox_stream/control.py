@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from typing import Any, Literal, TypeGuard, get_args
 
 from chronox_stream.rejects import Rejected, decode_object
 from chronox_stream.strategy import Phase, parse_strategy
 from chronox_stream.timeframes import TIMEFRAMES
+from chronox_stream.trading_dates import date_bound
 
 SnapshotMethod = Literal["rest", "agg", "snapshot"]
 PublishMode = Literal["kafka-first", "db-first"]
@@ -157,15 +158,19 @@ def _throttle(doc: dict[str, Any]) -> int:
 
 
 def _optional_time(doc: dict[str, Any], key: str, *, end_of_day: bool) -> datetime | None:
-    """Accept ``YYYY-MM-DD`` (whole day, inclusive) or an ISO-8601 instant with a zone,
-    from ``EARLIEST`` to the end of year 9999 in UTC."""
+    """Accept ``YYYY-MM-DD`` or an ISO-8601 instant with a zone, from ``EARLIEST`` to the
+    end of year 9999 in UTC.
+
+    A date is a New York trading date (``trading_dates.date_bound``), as Polygon reads
+    it: as ``start`` its first instant, as ``end`` its last (inclusive), so the range
+    holds the whole extended session of both days. An instant keeps its exact meaning.
+    """
     value = _typed(doc, key, str, None)
     if value is None:
         return None
     try:
         if len(value) == 10:
-            day = date.fromisoformat(value)
-            instant = datetime.combine(day, time.max if end_of_day else time.min, tzinfo=UTC)
+            instant = date_bound(date.fromisoformat(value), end=end_of_day)
         else:
             instant = datetime.fromisoformat(value)
     except ValueError:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 import exchange_calendars as xc
 import pandas as pd
 
-NEW_YORK = ZoneInfo("America/New_York")
+from chronox_stream.trading_dates import NEW_YORK as NEW_YORK
+
 PRE_MARKET_OPEN = time(4, 0)
 AFTER_HOURS_CLOSE = time(20, 0)
 AFTER_HOURS_AFTER_EARLY_CLOSE = timedelta(hours=4)

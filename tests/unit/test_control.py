@@ -1,6 +1,6 @@
 """The control-topic contract: what a request may say, and how each defect is refused."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -33,15 +33,38 @@ def test_defaults_follow_the_seed() -> None:
     assert request.start is None and request.end is None
 
 
-def test_dates_cover_whole_days_and_instants_keep_their_zone() -> None:
+def test_dates_are_new_york_trading_dates_and_instants_keep_their_zone() -> None:
     request = parse(
         {"request_id": "r1", "symbols": ["AAPL"], "start": "2024-01-02", "end": "2024-01-03"}
     )
-    assert request.start == datetime(2024, 1, 2, tzinfo=UTC)
-    assert request.end is not None and request.end.date().isoformat() == "2024-01-03"
-    assert request.end.hour == 23
+    assert request.start == datetime(2024, 1, 2, 5, tzinfo=UTC)  # 00:00 in New York (EST)
+    end_of_day = datetime(2024, 1, 4, 5, tzinfo=UTC) - timedelta(microseconds=1)
+    assert request.end == end_of_day  # the 3rd's after-hours (to 01:00Z on the 4th) included
     request = parse({"request_id": "r1", "symbols": ["AAPL"], "start": "2024-01-02T10:00:00-05:00"})
     assert request.start == datetime(2024, 1, 2, 15, tzinfo=UTC)
+    request = parse({"request_id": "r1", "start": "2024-01-02T00:00Z", "end": "2024-01-03T00:00Z"})
+    assert request.start == datetime(2024, 1, 2, tzinfo=UTC)
+    assert request.end == datetime(2024, 1, 3, tzinfo=UTC)
+
+
+def test_a_summer_date_starts_at_four_utc() -> None:
+    now = datetime(2024, 8, 1, tzinfo=UTC)
+    raw = orjson.dumps({"request_id": "r1", "start": "2024-07-16", "end": "2024-07-16"})
+    request = parse_backfill_request(raw, now=now)
+    assert request.start == datetime(2024, 7, 16, 4, tzinfo=UTC)  # EDT
+    assert request.end == datetime(2024, 7, 17, 4, tzinfo=UTC) - timedelta(microseconds=1)
+
+
+def test_a_date_that_has_not_begun_in_new_york_is_in_the_future() -> None:
+    """At 02:00Z on the 20th it is still the 19th in New York: the 20th has not started."""
+    now = datetime(2024, 1, 20, 2, tzinfo=UTC)
+    with pytest.raises(Rejected) as info:
+        parse_backfill_request(orjson.dumps({"request_id": "r", "start": "2024-01-20"}), now=now)
+    assert info.value.reason == "invalid_range"
+    raw = orjson.dumps({"request_id": "r", "start": "2024-01-19", "end": "2024-01-20"})
+    assert parse_backfill_request(raw, now=now).end == datetime(
+        2024, 1, 21, 5, tzinfo=UTC
+    ) - timedelta(microseconds=1)
 
 
 def test_duplicate_symbols_are_collapsed_in_order() -> None:
@@ -98,8 +121,10 @@ def test_defects_are_refused_with_a_reason(raw: bytes, reason: str) -> None:
 
 def test_the_calendars_last_day_is_a_valid_end() -> None:
     request = parse({"request_id": "r", "start": "1970-01-01", "end": "9999-12-31T23:59:59Z"})
-    assert request.start == datetime(1970, 1, 1, tzinfo=UTC)
+    assert request.start == datetime(1970, 1, 1, 5, tzinfo=UTC)
     assert request.end is not None and request.end.year == 9999
+    request = parse({"request_id": "r", "start": "1970-01-01", "end": "9999-12-31"})
+    assert request.end == datetime.max.replace(tzinfo=UTC)
 
 
 def test_share_class_tickers_are_valid() -> None:
