@@ -90,8 +90,12 @@ def ingest_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeframe", default="1m")
     parser.add_argument("--throttle-ms", type=int, default=0)
     parser.add_argument("--dry-run", action="store_true", help="fetch and report, write nothing")
-    parser.add_argument("--start", help="YYYY-MM-DD or ISO-8601 time (default: lookback)")
-    parser.add_argument("--end", help="YYYY-MM-DD or ISO-8601 time (default: now)")
+    parser.add_argument(
+        "--start", help="New York trading date YYYY-MM-DD or ISO-8601 time (default: lookback)"
+    )
+    parser.add_argument(
+        "--end", help="New York trading date YYYY-MM-DD (inclusive) or ISO-8601 time (default: now)"
+    )
     parser.add_argument("--request-id", help="id to track the request (default: generated)")
     parser.add_argument("--wait", action="store_true", help="follow the request to completion")
     parser.add_argument(
