@@ -89,6 +89,17 @@ def ms(day: str, *, end_of_day: bool = False) -> int:
     return int(moment.timestamp() * 1000) + (86_400_000 - 1 if end_of_day else 0)
 
 
+def trading_date_ms(day: str, *, end_of_day: bool = False) -> int:
+    """Epoch ms of a New York trading date's first millisecond (or its last): what a
+    ``YYYY-MM-DD`` in a request (or in Polygon's aggregates path) covers."""
+    from datetime import date, datetime, time, timedelta
+    from zoneinfo import ZoneInfo
+
+    first = date.fromisoformat(day) + timedelta(days=1 if end_of_day else 0)
+    midnight = datetime.combine(first, time.min, tzinfo=ZoneInfo("America/New_York"))
+    return int(midnight.timestamp() * 1000) - (1 if end_of_day else 0)
+
+
 async def wait_finished(
     settings: Settings, request_id: str, *, timeout_s: float = 120
 ) -> list[Any]:

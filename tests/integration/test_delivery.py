@@ -7,7 +7,7 @@ a repeat is the same envelope, byte for byte, and PostgreSQL holds one row per b
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -19,9 +19,9 @@ from chronox_stream.topics import message_count, read_to_end
 from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import (
     fetch_rows,
-    ms,
     poll,
     rest_aggregates,
+    trading_date_ms,
     wait_finished,
 )
 
@@ -42,7 +42,7 @@ async def send(producer: AIOKafkaProducer, settings: Settings, rid: str, **field
 async def truth(sim: Any) -> dict[tuple[str, int], tuple[float, ...]]:
     """What the simulator serves for the range: the same trades behind flat files and REST."""
     out = {}
-    span = f"1/minute/{ms(START)}/{ms(END, end_of_day=True)}"
+    span = f"1/minute/{START}/{END}"  # New York dates, as the request's
     for symbol in SYMBOLS:
         for b in await rest_aggregates(sim.rest_url, sim.api_key, symbol, span):
             out[(symbol, b["t"])] = (b["o"], b["h"], b["l"], b["c"], b["v"])
@@ -54,9 +54,9 @@ async def stored(settings: Settings) -> list[Any]:
     return await fetch_rows(
         settings,
         "SELECT symbol, ts, open, high, low, close, volume, source, revision, updated_at "
-        "FROM {schema}.bars WHERE tf = '1m' AND ts >= $1 AND ts < $2",
-        datetime.fromisoformat(START).replace(tzinfo=UTC),
-        datetime.fromisoformat(END).replace(tzinfo=UTC) + timedelta(days=1),
+        "FROM {schema}.bars WHERE tf = '1m' AND ts >= $1 AND ts <= $2",
+        datetime.fromtimestamp(trading_date_ms(START) / 1000, UTC),
+        datetime.fromtimestamp(trading_date_ms(END, end_of_day=True) / 1000, UTC),
     )
 
 

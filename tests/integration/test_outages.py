@@ -31,7 +31,13 @@ from chronox_stream.stack.private import PrivateStack, ServiceName
 from chronox_stream.topics import read_to_end
 from tests.fixtures.sim import SimFactory, SimServer
 from tests.integration.conftest import WorkerFactory, isolated
-from tests.integration.helpers import fetch_rows, ms, poll, rest_aggregates, wait_finished
+from tests.integration.helpers import (
+    fetch_rows,
+    poll,
+    rest_aggregates,
+    trading_date_ms,
+    wait_finished,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -127,7 +133,8 @@ async def test_backfill_through_an_outage_stores_every_bar_once(
     private_stack: PrivateStack,
     sim: SimServer,
 ) -> None:
-    truth = await rest_bars(sim, SYMBOLS, ms("2024-01-16"), ms("2024-01-17", end_of_day=True))
+    truth = await rest_bars(sim, SYMBOLS, trading_date_ms("2024-01-16"),
+                            trading_date_ms("2024-01-17", end_of_day=True))  # fmt: skip
     assert len(truth) > 3000, "three symbols, two trading days of minutes"
     start_worker()
     request_id = f"outage-{down}-{uuid.uuid4().hex[:8]}"
@@ -166,7 +173,8 @@ async def test_backfill_through_an_outage_stores_every_bar_once(
 async def test_db_first_waits_for_the_database_and_publishes_nothing_before_it(
     settings: Settings, start_worker: WorkerFactory, private_stack: PrivateStack, sim: SimServer
 ) -> None:
-    truth = await rest_bars(sim, ("AAPL",), ms("2024-01-16"), ms("2024-01-16", end_of_day=True))
+    truth = await rest_bars(sim, ("AAPL",), trading_date_ms("2024-01-16"),
+                            trading_date_ms("2024-01-16", end_of_day=True))  # fmt: skip
     start_worker()
     request_id = f"db-first-{uuid.uuid4().hex[:8]}"
     await private_stack.stop("postgres")

@@ -17,7 +17,6 @@ from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import (
     consume,
     fetch_rows,
-    ms,
     pubsub_messages,
     rest_aggregates,
     wait_finished,
@@ -39,7 +38,7 @@ async def request(producer: AIOKafkaProducer, settings: Settings, rid: str, **fi
 
 async def expected_count(sim: Any) -> int:
     bars = await rest_aggregates(
-        sim.rest_url, sim.api_key, "AAPL", f"1/minute/{ms(DAY)}/{ms(DAY, end_of_day=True)}"
+        sim.rest_url, sim.api_key, "AAPL", f"1/minute/{DAY}/{DAY}"  # a New York date
     )
     return len(bars)
 

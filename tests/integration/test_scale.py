@@ -18,7 +18,13 @@ from aiokafka import AIOKafkaProducer
 from chronox_stream.settings import Settings
 from chronox_stream.status_report import group_lag
 from tests.integration.conftest import WorkerFactory
-from tests.integration.helpers import fetch_rows, ms, poll, rest_aggregates, wait_finished
+from tests.integration.helpers import (
+    fetch_rows,
+    poll,
+    rest_aggregates,
+    trading_date_ms,
+    wait_finished,
+)
 from tests.integration.tick_data import (
     NEXT_SESSION,
     SESSION,
@@ -37,7 +43,7 @@ BACKFILL_START, BACKFILL_END = "2024-01-08", "2024-01-12"
 
 
 async def backfill_truth(sim: Any) -> dict[tuple[str, datetime], tuple[float, ...]]:
-    span = f"1/minute/{ms(BACKFILL_START)}/{ms(BACKFILL_END, end_of_day=True)}"
+    span = f"1/minute/{BACKFILL_START}/{BACKFILL_END}"  # New York dates, as the request's
     return {
         (symbol, datetime.fromtimestamp(b["t"] / 1000, tz=UTC)): (b["o"], b["h"], b["l"], b["c"],
                                                                   b["v"])
@@ -50,9 +56,9 @@ async def backfilled(settings: Settings) -> dict[tuple[str, datetime], tuple[flo
     rows = await fetch_rows(
         settings,
         "SELECT symbol, ts, open, high, low, close, volume FROM {schema}.bars "
-        "WHERE tf = '1m' AND ts >= $1 AND ts < $2",
-        datetime.fromisoformat(BACKFILL_START).replace(tzinfo=UTC),
-        datetime(2024, 1, 13, tzinfo=UTC),
+        "WHERE tf = '1m' AND ts >= $1 AND ts <= $2",
+        datetime.fromtimestamp(trading_date_ms(BACKFILL_START) / 1000, UTC),
+        datetime.fromtimestamp(trading_date_ms(BACKFILL_END, end_of_day=True) / 1000, UTC),
     )
     return {(r["symbol"], r["ts"]): (r["open"], r["high"], r["low"], r["close"], r["volume"])
             for r in rows}  # fmt: skip

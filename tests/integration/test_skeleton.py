@@ -28,11 +28,6 @@ SYMBOLS = ["AAPL", "MSFT"]
 START, END = "2024-01-16", "2024-01-17"
 
 
-def _ms(day: str, end_of_day: bool = False) -> int:
-    moment = datetime.fromisoformat(day).replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000) + (86_400_000 - 1 if end_of_day else 0)
-
-
 async def _send(producer: AIOKafkaProducer, settings: Settings, key: bytes, value: bytes) -> None:
     await producer.send_and_wait(settings.topic("control"), key=key, value=value)
 
@@ -45,7 +40,7 @@ async def test_backfill_lands_in_postgres_row_for_row(
             sim.rest_url,  # type: ignore[attr-defined]
             sim.api_key,  # type: ignore[attr-defined]
             symbol,
-            f"1/minute/{_ms(START)}/{_ms(END, end_of_day=True)}",
+            f"1/minute/{START}/{END}",  # New York dates, as the request's
         )
         for symbol in SYMBOLS
     }
