@@ -5,8 +5,8 @@ a New York trading date, so chronox-stream does too: a date is the New York
 calendar day, from 00:00 America/New_York to the last instant before the next
 midnight there. That span holds the day's whole extended session (pre-market
 04:00 to the after-hours close), in winter (UTC-5) and summer (UTC-4) time and
-on the days the clocks change. A UTC day would cut off 19:00-20:00 New York time
-in winter (20:00 in summer) and add the previous evening's last hour.
+on the days the clocks change. A UTC day, which ends at 19:00 New York time in
+winter, would cut off the last after-hours hour and take in the previous evening's.
 """
 
 from __future__ import annotations
