@@ -1,6 +1,6 @@
 """The simulator's REST answers against Polygon's OpenAPI spec, and its faults and errors.
 
-The spec is read from ``$CHRONOX_POLYGON_SPEC_DIR`` (default ``<repo>/../shared/polygon``).
+The spec is the repository's copy, ``tests/specs/polygon/rest-openapi-stocks.json`` (unmodified).
 One deliberate deviation: the spec types open-close ``preMarket`` as an integer
 while its own example (and Polygon) sends a price such as ``324.5``; the
 validator gets ``number`` there, and a test pins that this is the only error.
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -29,21 +28,13 @@ from tests.fixtures.sim import SimServer
 pytestmark = pytest.mark.integration
 
 SPEC_HOST = "https://api.massive.com"
-REPO = Path(__file__).resolve().parents[2]
 AAPL_MINUTES = "/v2/aggs/ticker/AAPL/range/1/minute/2024-01-16/2024-01-17"
-
-
-def _spec_path() -> Path:
-    folder = Path(os.environ.get("CHRONOX_POLYGON_SPEC_DIR", REPO.parent / "shared" / "polygon"))
-    path = folder / "rest-openapi-stocks.json"
-    if not path.exists():
-        pytest.skip(f"Polygon REST spec not found at {path}; set CHRONOX_POLYGON_SPEC_DIR")
-    return path
+SPEC = Path(__file__).resolve().parents[1] / "specs" / "polygon" / "rest-openapi-stocks.json"
 
 
 @pytest.fixture(scope="module")
 def raw_spec() -> dict[str, Any]:
-    return dict(json.loads(_spec_path().read_text()))
+    return dict(json.loads(SPEC.read_text()))
 
 
 @pytest.fixture(scope="module")
