@@ -3,14 +3,15 @@
 - ``GET /_sim/knobs`` the knobs (never the key); ``POST /_sim/knobs`` a JSON
   object of knobs to change; ``POST /_sim/knobs/reset`` back to the startup knobs;
 - ``GET /_sim/clock`` sim-now and speed; ``POST /_sim/clock`` ``{"now": ISO-8601,
-  "speed": x}`` (either) to move or re-pace it;
+  "speed": x}`` (either) to move or re-pace it; the flat-file bucket follows at
+  once (days published by the new sim-now appear, later ones go);
 - ``POST /_sim/ws/disconnect`` closes every WebSocket (``force_disconnect``);
 - ``GET /_sim/info`` seed, symbol universe, flat-file days in the bucket.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -52,11 +53,13 @@ class Admin:
         clock: SimClock,
         hub: WsHub,
         info: Callable[[], dict[str, Any]],
+        on_clock: Callable[[], Awaitable[None]],
     ) -> None:
         self._board = board
         self._clock = clock
         self._hub = hub
         self._info = info
+        self._on_clock = on_clock
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -101,6 +104,7 @@ class Admin:
             self._clock.set(now_ns=now, speed=float(speed) if speed is not None else None)
         except (ValueError, TypeError) as exc:
             return _bad(str(exc))
+        await self._on_clock()
         return json_response(self._clock_view())
 
     async def disconnect(self, request: web.Request) -> web.Response:

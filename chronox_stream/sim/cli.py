@@ -8,15 +8,15 @@ never echoed; prefer the environment to ``--api-key`` on shared machines.
 from __future__ import annotations
 
 import asyncio
-import time
-from datetime import date
+import time as clock
+from datetime import date, time
 from pathlib import Path
 
 import click
 
 from chronox_stream.settings import Settings
 from chronox_stream.sim.admin import parse_moment
-from chronox_stream.sim.knobs import Knobs
+from chronox_stream.sim.knobs import Knobs, parse_publish_at
 from chronox_stream.sim.server import SimConfig, serve
 
 DEFAULT_SYMBOLS = ("AAPL", "MSFT", "NVDA", "AMZN", "TSLA")
@@ -24,7 +24,7 @@ DEFAULT_SYMBOLS = ("AAPL", "MSFT", "NVDA", "AMZN", "TSLA")
 
 def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> int:
     if value is None:
-        return time.time_ns()
+        return clock.time_ns()
     try:
         return parse_moment(value)
     except ValueError as exc:
@@ -40,6 +40,13 @@ def _day(ctx: click.Context, param: click.Parameter, value: str | None) -> date 
 
 def _days(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> frozenset[date]:
     return frozenset(d for v in value if (d := _day(ctx, param, v)) is not None)
+
+
+def _publish_at(ctx: click.Context, param: click.Parameter, value: str) -> time:
+    try:
+        return parse_publish_at(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _symbols(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
@@ -85,6 +92,14 @@ def _symbols(ctx: click.Context, param: click.Parameter, value: str) -> tuple[st
 )
 @click.option("--flatfiles-from", callback=_day, metavar="YYYY-MM-DD", help="First flat-file day.")
 @click.option("--flatfiles-to", callback=_day, metavar="YYYY-MM-DD", help="Last flat-file day.")
+@click.option(
+    "--flatfiles-publish-at",
+    default="11:00",
+    show_default=True,
+    callback=_publish_at,
+    metavar="HH:MM",
+    help="New York time of the next calendar day at which a day's flat files appear.",
+)
 @click.option(
     "--flatfiles/--no-flatfiles",
     default=True,
@@ -143,7 +158,7 @@ def _symbols(ctx: click.Context, param: click.Parameter, value: str) -> tuple[st
     "--late-trades/--no-late-trades",
     default=True,
     show_default=True,
-    help="Deliver some trades late on the WebSocket (corrected AM).",
+    help="Report some trades late (WebSocket T and corrected AM; REST from then on).",
 )
 @click.option(
     "--forbid-ticker",
@@ -175,6 +190,7 @@ def sim(
     symbols: tuple[str, ...],
     flatfiles_from: date | None,
     flatfiles_to: date | None,
+    flatfiles_publish_at: time,
     flatfiles: bool,
     rate_limit: int,
     fail_next: int,
@@ -202,6 +218,7 @@ def sim(
             malformed_next=malformed_next,
             page_size=page_size,
             missing_days=missing_days,
+            flatfiles_publish_at=flatfiles_publish_at,
             late_trades=late_trades,
             forbidden_tickers=frozenset(t.upper() for t in forbidden),
             ws_drop_after=ws_drop_after,

@@ -4,7 +4,11 @@ Three files per trading day, keyed like Polygon's bucket
 (``us_stocks_sip/{kind}/YYYY/MM/YYYY-MM-DD.csv.gz``): ``minute_aggs_v1`` and
 ``day_aggs_v1`` (``ticker,volume,open,close,high,low,window_start,transactions``,
 ``window_start`` in ns) and ``trades_v1`` (Polygon's trade header, times in
-ns), rows sorted by ticker then time. They hold final values, like REST.
+ns), rows sorted by ticker then time. They hold final values (every trade, late
+ones too), so a day's files are published only after the day, at a set time
+of the next calendar day (:func:`published_ns`; the ``flatfiles_publish_at``
+knob, by default 11:00 New York, as Polygon publishes): before it they are not
+in the bucket at all.
 
 Files live under ``<data_dir>/<model digest>-seed<seed>-<symbols digest>/``
 in the bucket layout (the model digest covers the source of the modules that
@@ -19,16 +23,17 @@ import gzip
 import inspect
 import os
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from hashlib import blake2b
 from importlib import import_module
 from pathlib import Path
 from typing import Literal
 
+from chronox_stream.market_calendar import NEW_YORK
 from chronox_stream.sim.history import day_bar, minute_bars
 from chronox_stream.sim.market import Market, Trade
-from chronox_stream.sim.sessions import TradingDay, ny_date, trading_day, trading_days
+from chronox_stream.sim.sessions import TradingDay, ny_date, to_ns, trading_day, trading_days
 
 Kind = Literal["minute_aggs_v1", "day_aggs_v1", "trades_v1"]
 KINDS: tuple[Kind, ...] = ("minute_aggs_v1", "day_aggs_v1", "trades_v1")
@@ -117,28 +122,48 @@ def ensure_day(market: Market, symbols: Sequence[str], day: date, root: Path) ->
     return found
 
 
-def planned_days(now_ns: int, first: date | None, last: date | None) -> list[date]:
-    """Days to publish: ``[first, last]`` when given; by default the last five complete days.
+def published_ns(day: date, publish_at: time) -> int:
+    """When ``day``'s files appear: ``publish_at`` New York time on the next calendar day.
 
-    A day is complete once its after-hours session is over at ``now_ns``. With
-    only ``first``, the range runs to the latest complete day; with only
-    ``last``, it is the five trading days ending there.
+    Any time of that day is after the day's last trade and its last late report
+    (20:15 at the latest), so a file never holds a bar later than sim-now.
     """
-    if first is not None and last is not None:
-        return [d.day for d in trading_days(first, last)]
-    end = last if last is not None else _latest_complete(now_ns)
+    return to_ns(datetime.combine(day + timedelta(days=1), publish_at, tzinfo=NEW_YORK))
+
+
+def planned_days(
+    now_ns: int, first: date | None, last: date | None, publish_at: time
+) -> list[date]:
+    """Days in the bucket at ``now_ns``: trading days in ``[first, last]`` already published.
+
+    Without ``last``, up to the latest published day; without ``first``, the five
+    trading days ending there.
+    """
+    end = _latest_published(now_ns, publish_at)
     if end is None:
         return []
+    if last is not None:
+        end = min(end, last)
     if first is not None:
         return [d.day for d in trading_days(first, end)]
     found = trading_days(end - timedelta(days=4 * DEFAULT_DAYS), end)
     return [d.day for d in found[-DEFAULT_DAYS:]]
 
 
-def _latest_complete(now_ns: int) -> date | None:
+def _latest_published(now_ns: int, publish_at: time) -> date | None:
     day = ny_date(now_ns)
-    for back in range(0, 15):
+    for back in range(0, 16):
         session: TradingDay | None = trading_day(day - timedelta(days=back))
-        if session is not None and session.post_close_ns <= now_ns:
+        if session is not None and published_ns(session.day, publish_at) <= now_ns:
             return session.day
+    return None
+
+
+def next_publication_ns(now_ns: int, publish_at: time) -> int | None:
+    """The first publication instant after ``now_ns`` (within two weeks), if any."""
+    today = ny_date(now_ns)
+    for ahead in range(-1, 15):
+        session = trading_day(today + timedelta(days=ahead))
+        if session is not None and (at := published_ns(session.day, publish_at)) > now_ns:
+            return at
     return None

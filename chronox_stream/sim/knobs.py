@@ -11,14 +11,17 @@ of the knobs shows it.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from datetime import date
+from datetime import date, time
 from http import HTTPStatus
 from typing import Any
 
 Listener = Callable[["Knobs", "Knobs"], Awaitable[None]]
 _SERVER_ERRORS = frozenset(s.value for s in HTTPStatus if 500 <= s.value <= 599)
+#: Polygon publishes a day's flat files the next morning, New York time; so does the simulator.
+DEFAULT_PUBLISH_AT = time(11, 0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,6 +36,7 @@ class Knobs:
     malformed_next: int = 0
     page_size: int | None = None
     missing_days: frozenset[date] = frozenset()
+    flatfiles_publish_at: time = DEFAULT_PUBLISH_AT
     late_trades: bool = True
     forbidden_tickers: frozenset[str] = frozenset()
     ws_drop_after: int | None = None
@@ -57,6 +61,8 @@ class Knobs:
             value = getattr(self, f.name)
             if isinstance(value, frozenset):
                 value = sorted(str(v) for v in value)
+            elif isinstance(value, time):
+                value = value.isoformat(timespec="minutes")
             view[f.name] = value
         return view
 
@@ -94,6 +100,9 @@ def _coerce(name: str, value: Any) -> Any:
     if name == "api_key":
         _check(isinstance(value, str), "api_key must be a string")
         return value
+    if name == "flatfiles_publish_at":
+        _check(isinstance(value, str), "flatfiles_publish_at must be a string HH:MM")
+        return parse_publish_at(value)
     _check(
         isinstance(value, list) and all(isinstance(v, str) for v in value),
         f"{name} must be a list of strings",
@@ -104,6 +113,13 @@ def _coerce(name: str, value: Any) -> Any:
         except ValueError:
             raise ValueError("missing_days must hold YYYY-MM-DD dates") from None
     return frozenset(v.upper() for v in value)
+
+
+def parse_publish_at(raw: str) -> time:
+    """``HH:MM`` (New York time of the next calendar day); ``ValueError`` otherwise."""
+    if re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", raw) is None:
+        raise ValueError(f"flatfiles_publish_at must be HH:MM (00:00 to 23:59), not {raw!r}")
+    return time.fromisoformat(raw)
 
 
 class KnobBoard:

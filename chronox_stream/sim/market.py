@@ -17,7 +17,9 @@ rarer condition that keeps it out of parts of a bar (2, 5, 7, 10, 12, 15, 16,
 
 About 3% of trades are *reported late*: ``report_ns`` lies up to 15 minutes
 after the end of their minute while ``sip_ns`` (what bars are bucketed by)
-stays inside it. Only the WebSocket feed cares, and only with late trades on.
+stays inside it. With the late-trades knob on, no interface shows a trade
+before its report time: the WebSocket sends it then, and REST includes it in
+its bars from then on (:mod:`chronox_stream.sim.history`).
 
 The sequence number ``q`` is the report time in microseconds since New York
 midnight: on-time trades sit on even microseconds (distinct within a minute),
@@ -27,7 +29,7 @@ late ones on odd ones, so ``q`` increases in report order, with gaps.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 from functools import lru_cache
 from hashlib import blake2b
@@ -117,6 +119,13 @@ class Columns:
 
     def __len__(self) -> int:
         return len(self.sip_ns)
+
+    def select(self, keep: npt.NDArray[np.bool_]) -> Columns:
+        """The trades where ``keep`` holds, still in SIP time order."""
+        return Columns(
+            symbol=self.symbol,
+            **{f.name: getattr(self, f.name)[keep] for f in fields(self) if f.name != "symbol"},
+        )
 
     def trades(self) -> tuple[Trade, ...]:
         tape = tape_of(self.symbol)

@@ -2,12 +2,15 @@
 
 A query serves the windows whose start lies in ``[from, to]`` (both
 inclusive) and whose end is not after sim-now (an open window is never
-served). ``limit`` caps the *base* bars read (seconds, minutes or days, see
-:func:`~chronox_stream.sim.aggregate.base_timespan`): whole windows are served
-while their base bars fit, so a window that would cross the cap is left for
-the next page, which starts at that window (ascending: ``from`` moves to its
-start; descending: ``to`` does). A first window alone larger than ``limit``
-is served whole, so every page makes progress.
+served), each from the trades reported by sim-now
+(:func:`~chronox_stream.sim.history.bars_as_of`: a late trade only from its
+report time on, as the WebSocket). ``limit`` caps the *base* bars read
+(seconds, minutes or days, see :func:`~chronox_stream.sim.aggregate.base_timespan`):
+whole windows are served while their base bars fit, so a window that would
+cross the cap is left for the next page, which starts at that window
+(ascending: ``from`` moves to its start; descending: ``to`` does). A first
+window alone larger than ``limit`` is served whole, so every page makes
+progress.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from chronox_stream.sim.aggregate import Agg, Timespan, base_timespan, merge, window
-from chronox_stream.sim.history import base_bars
+from chronox_stream.sim.history import bars_as_of
 from chronox_stream.sim.market import Market
 from chronox_stream.sim.sessions import calendar_range, ny_date
 
@@ -51,13 +54,15 @@ def _days(query: AggQuery, now_ns: int) -> list[date]:
     return days[::-1] if query.descending else days
 
 
-def _groups(market: Market, query: AggQuery, now_ns: int) -> Iterator[tuple[int, int, list[Agg]]]:
+def _groups(
+    market: Market, query: AggQuery, now_ns: int, late_trades: bool
+) -> Iterator[tuple[int, int, list[Agg]]]:
     """(start, end, base bars in time order) of each window, in the query's order."""
     base = base_timespan(query.timespan)
     key: tuple[int, int] | None = None
     group: list[Agg] = []
     for day in _days(query, now_ns):
-        bars = base_bars(market, query.symbol, day, base)
+        bars = bars_as_of(market, query.symbol, day, base, now_ns, late_trades=late_trades)
         for bar in reversed(bars) if query.descending else bars:
             bar_key = window(query.timespan, query.multiplier, bar.start_ns)
             if bar_key != key:
@@ -69,11 +74,11 @@ def _groups(market: Market, query: AggQuery, now_ns: int) -> Iterator[tuple[int,
         yield key[0], key[1], group[::-1] if query.descending else group
 
 
-def aggregate_page(market: Market, query: AggQuery, now_ns: int) -> Page:
-    """The first page of ``query`` as of ``now_ns``."""
+def aggregate_page(market: Market, query: AggQuery, now_ns: int, *, late_trades: bool) -> Page:
+    """The first page of ``query`` as of ``now_ns`` (``late_trades``: the knob)."""
     served: list[Agg] = []
     used = 0
-    for start, end, bars in _groups(market, query, now_ns):
+    for start, end, bars in _groups(market, query, now_ns, late_trades):
         past_end = start > query.to_ns or end > now_ns
         before_start = start < query.from_ns
         if before_start if query.descending else past_end:

@@ -1,5 +1,9 @@
 """Polygon's stocks REST endpoints over aiohttp, served from the market as of sim-now.
 
+As of sim-now means from the trades reported by then: with the late-trades
+knob on, a late trade enters the aggregates, the snapshot, the previous close
+and open-close only at its report time, when the WebSocket sends it.
+
 ``/v2/aggs`` parses Polygon's path and query (``from``/``to`` as ``YYYY-MM-DD``
 — a New York calendar day — or epoch ms, both inclusive), pages with
 :func:`~chronox_stream.sim.pages.aggregate_page` and links the next page by
@@ -15,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from datetime import date, timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -110,7 +115,12 @@ class PolygonRest:
             query, params = self._query(request)
         except BadRequest as exc:
             return error_response(request_id, 400, str(exc))
-        page = await asyncio.to_thread(aggregate_page, self._market, query, self._clock.now_ns())
+        page = await asyncio.to_thread(
+            partial(aggregate_page, late_trades=self._board.current.late_trades),
+            self._market,
+            query,
+            self._clock.now_ns(),
+        )
         body: dict[str, Any] = {
             "ticker": query.symbol,
             "queryCount": page.query_count,
@@ -155,13 +165,19 @@ class PolygonRest:
 
     async def previous_close(self, request: web.Request) -> web.Response:
         body = await asyncio.to_thread(
-            views.previous_close, self._market, request.match_info["ticker"], self._clock.now_ns()
+            partial(views.previous_close, late_trades=self._board.current.late_trades),
+            self._market,
+            request.match_info["ticker"],
+            self._clock.now_ns(),
         )
         return json_response({**body, "request_id": request[REQUEST_ID]})
 
     async def snapshot(self, request: web.Request) -> web.Response:
         body = await asyncio.to_thread(
-            views.snapshot, self._market, request.match_info["ticker"], self._clock.now_ns()
+            partial(views.snapshot, late_trades=self._board.current.late_trades),
+            self._market,
+            request.match_info["ticker"],
+            self._clock.now_ns(),
         )
         return json_response({**body, "request_id": request[REQUEST_ID]})
 
@@ -172,7 +188,11 @@ class PolygonRest:
         except ValueError:
             return error_response(request_id, 400, "Invalid date: expected YYYY-MM-DD")
         body = await asyncio.to_thread(
-            views.open_close, self._market, request.match_info["ticker"], day, self._clock.now_ns()
+            partial(views.open_close, late_trades=self._board.current.late_trades),
+            self._market,
+            request.match_info["ticker"],
+            day,
+            self._clock.now_ns(),
         )
         if body is None:
             return error_response(request_id, 404, "Data not found.")

@@ -21,16 +21,16 @@ from aiohttp import web
 
 from chronox_stream.sim.admin import Admin
 from chronox_stream.sim.clock import SimClock
-from chronox_stream.sim.flatfiles import planned_days
+from chronox_stream.sim.flatfiles import next_publication_ns, planned_days
 from chronox_stream.sim.gate import RateLimiter, RequestIds, polygon_gate
 from chronox_stream.sim.knobs import KnobBoard, Knobs
 from chronox_stream.sim.market import Market
 from chronox_stream.sim.rest import PolygonRest
 from chronox_stream.sim.s3 import FlatFileBucket, client_host
-from chronox_stream.sim.sessions import from_ns, trading_day
+from chronox_stream.sim.sessions import NS_PER_S, from_ns, trading_day
 from chronox_stream.sim.ws import WsHub
 
-#: Real seconds between checks for newly completed days to publish.
+#: Real seconds between checks of the bucket at most (it also wakes at each publication).
 REFRESH_S = 5.0
 
 
@@ -76,6 +76,7 @@ class Simulator:
             )
         self._runner: web.AppRunner | None = None
         self._refresher: asyncio.Task[None] | None = None
+        self._flatfiles_from = config.flatfiles_from
 
     def _app(self) -> web.Application:
         limiter = RateLimiter()
@@ -84,7 +85,9 @@ class Simulator:
             middlewares=[polygon_gate(self.board, RequestIds(self.config.seed), limiter)]
         )
         app.add_routes(PolygonRest(self.market, self.clock, self.board).routes())
-        app.add_routes(Admin(self.board, self.clock, self.hub, self.info).routes())
+        app.add_routes(
+            Admin(self.board, self.clock, self.hub, self.info, self._sync_flatfiles).routes()
+        )
         app.router.add_get("/stocks", self.hub.handle)
 
         async def close_websockets(_: web.Application) -> None:
@@ -101,25 +104,44 @@ class Simulator:
             "flatfile_days": [d.isoformat() for d in self.bucket.days] if self.bucket else [],
         }
 
+    def _planned(self) -> list[date]:
+        return planned_days(
+            self.clock.now_ns(),
+            self._flatfiles_from,
+            self.config.flatfiles_to,
+            self.board.current.flatfiles_publish_at,
+        )
+
     async def _sync_flatfiles(self) -> None:
+        """Make the bucket hold the days published by sim-now (also after the clock moved)."""
         if self.bucket is not None:
-            planned = planned_days(
-                self.clock.now_ns(), self.config.flatfiles_from, self.config.flatfiles_to
-            )
-            await self.bucket.sync(planned, self.board.current.missing_days)
+            await self.bucket.sync(self._planned(), self.board.current.missing_days)
 
     async def _on_knobs(self, old: Knobs, new: Knobs) -> None:
-        if old.missing_days != new.missing_days:
+        if (old.missing_days, old.flatfiles_publish_at) != (
+            new.missing_days,
+            new.flatfiles_publish_at,
+        ):
             await self._sync_flatfiles()
+
+    def _until_next_publication_s(self) -> float:
+        """Real seconds until the next day is due in the bucket, capped at ``REFRESH_S``."""
+        now = self.clock.now_ns()
+        due = next_publication_ns(now, self.board.current.flatfiles_publish_at)
+        if due is None or self.clock.speed == 0:
+            return REFRESH_S
+        return min(REFRESH_S, max(0.01, (due - now) / NS_PER_S / self.clock.speed))
 
     async def _refresh(self) -> None:
         while True:
-            await asyncio.sleep(REFRESH_S)
+            await asyncio.sleep(self._until_next_publication_s())
             await self._sync_flatfiles()
 
     async def start(self) -> None:
         await asyncio.to_thread(trading_day, from_ns(self.config.clock_start_ns).date())
         if self.bucket is not None:
+            if self._flatfiles_from is None:  # the default five days, then every later one
+                self._flatfiles_from = next(iter(self._planned()), None)
             await asyncio.to_thread(self.bucket.start)
             await self._sync_flatfiles()
             self.board.listen(self._on_knobs)

@@ -1,7 +1,10 @@
 """Bodies of the REST endpoints other than ``/v2/aggs`` (pure): snapshot, prev, open-close, status.
 
-Each takes the market and sim-now and returns Polygon's JSON shape without
-``request_id`` (the handler adds it). Choices where Polygon leaves room:
+Each takes the market, sim-now and the late-trades knob and returns Polygon's
+JSON shape without ``request_id`` (the handler adds it). Like the aggregates,
+each is built from the trades reported by sim-now only
+(:mod:`chronox_stream.sim.history`): a late trade counts from its report time
+on. Choices where Polygon leaves room:
 
 - previous close: the day bar of the last trading day strictly before sim-now's
   New York date;
@@ -11,20 +14,19 @@ Each takes the market and sim-now and returns Polygon's JSON shape without
   eligible after-hours trade; served once the day's after-hours are over;
 - snapshot: the snapshot day is the latest trading day whose 03:30 New York
   has passed (data is cleared at 03:30 and refills with the first trade);
-  ``day`` holds its trades up to sim-now, ``min`` its latest closed minute bar,
+  ``day`` holds its trades reported by sim-now, ``min`` its latest closed minute bar,
   ``lastQuote`` is absent (the simulator has no quotes).
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from chronox_stream.conditions import sets_open_close
 from chronox_stream.market_calendar import NEW_YORK
 from chronox_stream.sim.aggregate import Agg, fold
-from chronox_stream.sim.history import day_bar, minute_bars
+from chronox_stream.sim.history import bars_as_of, day_bar_as_of, trades_as_of
 from chronox_stream.sim.market import Market, Trade
 from chronox_stream.sim.sessions import (
     NS_PER_MIN,
@@ -63,10 +65,16 @@ def _ohlcv(bar: Agg | None) -> dict[str, Any]:
             "vw": bar.vwap}  # fmt: skip
 
 
-def previous_close(market: Market, symbol: str, now_ns: int) -> dict[str, Any]:
+def previous_close(
+    market: Market, symbol: str, now_ns: int, *, late_trades: bool
+) -> dict[str, Any]:
     """``/v2/aggs/ticker/{T}/prev`` without ``request_id``."""
     previous = previous_trading_day(ny_date(now_ns))
-    bar = day_bar(market, symbol, previous.day) if previous is not None else None
+    bar = (
+        day_bar_as_of(market, symbol, previous.day, now_ns, late_trades=late_trades)
+        if previous is not None
+        else None
+    )
     body: dict[str, Any] = {
         "ticker": symbol,
         "queryCount": 1 if bar else 0,
@@ -79,15 +87,18 @@ def previous_close(market: Market, symbol: str, now_ns: int) -> dict[str, Any]:
     return body
 
 
-def open_close(market: Market, symbol: str, day: date, now_ns: int) -> dict[str, Any] | None:
+def open_close(
+    market: Market, symbol: str, day: date, now_ns: int, *, late_trades: bool
+) -> dict[str, Any] | None:
     """``/v1/open-close/{T}/{date}`` without ``request_id``; ``None``: no data (404)."""
     session = trading_day(day)
     if session is None or session.post_close_ns > now_ns:
         return None
-    whole = day_bar(market, symbol, day)
+    whole = day_bar_as_of(market, symbol, day, now_ns, late_trades=late_trades)
     if whole is None:
         return None
-    priced = [t for t in market.day(symbol, day) if sets_open_close(t.conditions)]
+    reported = trades_as_of(market, symbol, day, now_ns, late_trades=late_trades)
+    priced = [t for t in reported if sets_open_close(t.conditions)]
     regular = [t for t in priced if session.phase(t.sip_ns) == "regular"]
     pre = [t for t in priced if session.phase(t.sip_ns) == "pre"]
     post = [t for t in priced if session.phase(t.sip_ns) == "post"]
@@ -124,7 +135,7 @@ def _last_trade(trade: Trade) -> dict[str, Any]:
             "t": trade.sip_ns, "x": trade.exchange}  # fmt: skip
 
 
-def snapshot(market: Market, symbol: str, now_ns: int) -> dict[str, Any]:
+def snapshot(market: Market, symbol: str, now_ns: int, *, late_trades: bool) -> dict[str, Any]:
     """``/v2/snapshot/locale/us/markets/stocks/tickers/{T}`` without ``request_id``."""
     day = _snapshot_day(now_ns)
     ticker: dict[str, Any] = {
@@ -136,13 +147,17 @@ def snapshot(market: Market, symbol: str, now_ns: int) -> dict[str, Any]:
     ticker["todaysChange"], ticker["todaysChangePerc"], ticker["updated"] = 0, 0, now_ns
     if day is None:
         return {"status": "OK", "ticker": ticker}
-    all_trades = market.day(symbol, day)
-    trades = all_trades[: bisect_right([t.sip_ns for t in all_trades], now_ns)]
+    trades = trades_as_of(market, symbol, day, now_ns, late_trades=late_trades)
     today = fold(trades, ny_midnight_ns(day), ny_midnight_ns(day + timedelta(days=1)))
     previous = previous_trading_day(day)
-    prev_bar = day_bar(market, symbol, previous.day) if previous is not None else None
+    prev_bar = (
+        day_bar_as_of(market, symbol, previous.day, now_ns, late_trades=late_trades)
+        if previous is not None
+        else None
+    )
     ticker["day"], ticker["prevDay"] = _ohlcv(today), _ohlcv(prev_bar)
-    closed = [b for b in minute_bars(market, symbol, day) if b.end_ns <= now_ns]
+    minutes = bars_as_of(market, symbol, day, "minute", now_ns, late_trades=late_trades)
+    closed = [b for b in minutes if b.end_ns <= now_ns]
     if closed:
         minute = closed[-1]
         volume = today.volume if today is not None else 0

@@ -1,6 +1,6 @@
 """One seeded morning, every interface: flat files, REST, WebSocket and a re-aggregation agree.
 
-Minute bars of 2024-01-17, 10:00-10:35 New York, for the fixture's symbols,
+Minute bars of 2024-01-16, 10:00-10:35 New York, for the fixture's symbols,
 are read from the ``minute_aggs_v1`` file (through S3), from REST (pages of 7
 bars, following ``next_url``) and from the last ``AM`` event of each minute on
 a second simulator with the same seed whose clock runs 600x from 10:00 until
@@ -26,7 +26,7 @@ from tests.fixtures.sim import SimFactory, SimServer
 
 pytestmark = pytest.mark.integration
 
-START = datetime(2024, 1, 17, 15, 0, tzinfo=UTC)  # 10:00 New York
+START = datetime(2024, 1, 16, 15, 0, tzinfo=UTC)  # 10:00 New York
 START_MS = int(START.timestamp() * 1000)
 END_MS = START_MS + 35 * 60_000  # windows [10:00, 10:35)
 SETTLED_MS = END_MS + 16 * 60_000  # every late trade of those windows reported by then
@@ -94,7 +94,7 @@ async def _flat_files(sim: SimServer) -> tuple[list[dict[str, str]], list[dict[s
     async with sim.s3_client() as s3:
         found = []
         for kind in ("minute_aggs_v1", "trades_v1"):
-            key = f"us_stocks_sip/{kind}/2024/01/2024-01-17.csv.gz"
+            key = f"us_stocks_sip/{kind}/2024/01/2024-01-16.csv.gz"
             response = await s3.get_object(Bucket=sim.bucket, Key=key)
             async with response["Body"] as body:
                 text = gzip.decompress(await body.read()).decode()

@@ -1,4 +1,9 @@
-"""Flat files through the simulator's S3 endpoint, read with a real S3 client (aiobotocore)."""
+"""Flat files through the simulator's S3 endpoint, read with a real S3 client (aiobotocore).
+
+A day's files appear at 11:00 New York the next calendar day (the
+``flatfiles_publish_at`` knob), never earlier: the shared simulator's clock is
+at 20:30 New York on 2024-01-17, so its bucket holds the days up to the 16th.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +11,20 @@ import csv
 import gzip
 import io
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.fixtures.sim import SimServer
+from tests.fixtures.sim import SimFactory, SimServer
 
 pytestmark = pytest.mark.integration
 
-DAYS = ["2024-01-08", "2024-01-09", "2024-01-10", "2024-01-11", "2024-01-12", "2024-01-16",
-        "2024-01-17"]  # fmt: skip
+DAYS = ["2024-01-08", "2024-01-09", "2024-01-10", "2024-01-11", "2024-01-12", "2024-01-16"]
+#: 11:00 New York on 2024-01-18 (16:00Z): when the 17th's files are due.
+ELEVEN_ON_THE_18TH_NS = int(datetime(2024, 1, 18, 16, tzinfo=UTC).timestamp()) * 10**9
 AGG_HEADER = ["ticker", "volume", "open", "close", "high", "low", "window_start", "transactions"]
 TRADES_HEADER = [
     "ticker", "conditions", "correction", "exchange", "id", "participant_timestamp", "price",
@@ -81,7 +88,7 @@ def _from_rest(bar: dict[str, Any]) -> tuple[float, ...]:
 
 
 async def test_trades_file_has_polygons_columns(sim: SimServer, s3: Any) -> None:
-    rows = await read_csv(s3, sim.bucket, key("trades_v1", "2024-01-17"))
+    rows = await read_csv(s3, sim.bucket, key("trades_v1", "2024-01-16"))
     assert rows[0] == TRADES_HEADER
     body = rows[1:]
     assert {r[0] for r in body} == set(sim.symbols)
@@ -93,11 +100,67 @@ async def test_trades_file_has_polygons_columns(sim: SimServer, s3: Any) -> None
 
 
 async def test_a_missing_day_disappears_and_comes_back(sim_knobs: SimServer, s3: Any) -> None:
-    await sim_knobs.set_knobs(missing_days=["2024-01-16"])
+    await sim_knobs.set_knobs(missing_days=["2024-01-12"])
     with pytest.raises(ClientError) as missing:
-        await s3.get_object(Bucket=sim_knobs.bucket, Key=key("minute_aggs_v1", "2024-01-16"))
+        await s3.get_object(Bucket=sim_knobs.bucket, Key=key("minute_aggs_v1", "2024-01-12"))
     assert missing.value.response["Error"]["Code"] == "NoSuchKey"
-    assert "2024-01-16" not in (await sim_knobs.info())["flatfile_days"]
-    assert await read_csv(s3, sim_knobs.bucket, key("minute_aggs_v1", "2024-01-17"))
+    assert "2024-01-12" not in (await sim_knobs.info())["flatfile_days"]
+    assert await read_csv(s3, sim_knobs.bucket, key("minute_aggs_v1", "2024-01-16"))
+    await sim_knobs.reset_knobs()
+    assert await read_csv(s3, sim_knobs.bucket, key("minute_aggs_v1", "2024-01-12"))
+
+
+async def listed(s3: Any, bucket: str) -> set[str]:
+    listing = await s3.list_objects_v2(Bucket=bucket, Prefix="us_stocks_sip/")
+    return {item["Key"] for item in listing.get("Contents", [])}
+
+
+async def assert_absent(s3: Any, bucket: str, day: str) -> None:
+    """No file of ``day``: every GET is NoSuchKey (404) and no listing shows it."""
+    for kind in ("minute_aggs_v1", "day_aggs_v1", "trades_v1"):
+        with pytest.raises(ClientError) as missing:
+            await s3.get_object(Bucket=bucket, Key=key(kind, day))
+        assert missing.value.response["Error"]["Code"] == "NoSuchKey"
+        assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert not {k for k in await listed(s3, bucket) if day in k}
+
+
+async def test_the_day_of_the_clock_has_no_files_yet(sim: SimServer, s3: Any) -> None:
+    """20:30 New York on the 17th: the day is over, but its files come the next morning."""
+    assert (await sim.clock())["now_ns"] < ELEVEN_ON_THE_18TH_NS
+    await assert_absent(s3, sim.bucket, "2024-01-17")
+    assert "2024-01-17" not in (await sim.info())["flatfile_days"]
+
+
+async def test_a_day_appears_at_eleven_new_york_the_next_day_and_stays(
+    sim_factory: SimFactory,
+) -> None:
+    """Moving the clock across 11:00 New York (16:00Z in January) publishes the day at once;
+    later days come one by one, and the files of past days remain."""
+    market = await sim_factory(clock_start="2024-01-18T15:59:00Z", speed=0)
+    async with market.s3_client() as s3:
+        await assert_absent(s3, market.bucket, "2024-01-17")
+        before = (await market.info())["flatfile_days"]
+        assert before[-1] == "2024-01-16" and len(before) == 5, "the default: five days"
+        await market.set_clock(now="2024-01-18T16:00:00Z")
+        rows = await read_csv(s3, market.bucket, key("minute_aggs_v1", "2024-01-17"))
+        last_bar_ns = max(int(r[6]) for r in rows[1:])
+        assert last_bar_ns < (await market.clock())["now_ns"], "no bar later than sim-now"
+        assert (await market.info())["flatfile_days"] == [*before, "2024-01-17"]
+        await market.set_clock(now="2024-01-24T12:00:00Z")
+        days = (await market.info())["flatfile_days"]
+        assert days == [*before, "2024-01-17", "2024-01-18", "2024-01-19", "2024-01-22"]
+        assert {k for k in await listed(s3, market.bucket) if before[0] in k}, "the past stays"
+        await assert_absent(s3, market.bucket, "2024-01-23")
+
+
+async def test_the_publication_time_is_a_knob(sim_knobs: SimServer, s3: Any) -> None:
+    """An earlier publication time (here midnight New York) publishes the 17th at 05:00Z on
+    the 18th, still after the shared clock's 01:30Z; a later one holds back the 16th too."""
+    await sim_knobs.set_knobs(flatfiles_publish_at="00:00")
+    await assert_absent(s3, sim_knobs.bucket, "2024-01-17")
+    await sim_knobs.set_knobs(flatfiles_publish_at="23:30")
+    await assert_absent(s3, sim_knobs.bucket, "2024-01-16")
+    assert (await sim_knobs.knobs())["flatfiles_publish_at"] == "23:30"
     await sim_knobs.reset_knobs()
     assert await read_csv(s3, sim_knobs.bucket, key("minute_aggs_v1", "2024-01-16"))

@@ -1,6 +1,7 @@
-"""The simulator's REST answers against Polygon's OpenAPI spec, and its faults and errors.
+"""The simulator's REST answers against Polygon's OpenAPI spec, its faults and errors, and
+its late trades (in a bar only once reported, as on the WebSocket).
 
-The spec is read from ``$CHRONOX_POLYGON_SPEC_DIR`` (default ``<repo>/../shared/polygon``).
+The spec is the repository's copy, ``tests/specs/polygon/rest-openapi-stocks.json`` (unmodified).
 One deliberate deviation: the spec types open-close ``preMarket`` as an integer
 while its own example (and Polygon) sends a price such as ``324.5``; the
 validator gets ``number`` there, and a test pins that this is the only error.
@@ -8,9 +9,9 @@ validator gets ``number`` there, and a test pins that this is the only error.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
-import os
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -29,21 +30,13 @@ from tests.fixtures.sim import SimServer
 pytestmark = pytest.mark.integration
 
 SPEC_HOST = "https://api.massive.com"
-REPO = Path(__file__).resolve().parents[2]
 AAPL_MINUTES = "/v2/aggs/ticker/AAPL/range/1/minute/2024-01-16/2024-01-17"
-
-
-def _spec_path() -> Path:
-    folder = Path(os.environ.get("CHRONOX_POLYGON_SPEC_DIR", REPO.parent / "shared" / "polygon"))
-    path = folder / "rest-openapi-stocks.json"
-    if not path.exists():
-        pytest.skip(f"Polygon REST spec not found at {path}; set CHRONOX_POLYGON_SPEC_DIR")
-    return path
+SPEC = Path(__file__).resolve().parents[1] / "specs" / "polygon" / "rest-openapi-stocks.json"
 
 
 @pytest.fixture(scope="module")
 def raw_spec() -> dict[str, Any]:
-    return dict(json.loads(_spec_path().read_text()))
+    return dict(json.loads(SPEC.read_text()))
 
 
 @pytest.fixture(scope="module")
@@ -244,3 +237,72 @@ async def test_bad_requests_are_400(sim: SimServer) -> None:
         assert status == 400 and json.loads(raw)["status"] == "ERROR", path
     status, _, _ = await _get(sim, AAPL_MINUTES, cursor="%%%")
     assert status == 400
+
+
+MORNING = "2024-01-16T15:00:00Z"  # 10:00 New York
+MORNING_MS = int(datetime.fromisoformat(MORNING).timestamp() * 1000)
+
+
+async def _minutes(server: SimServer, symbol: str, first_ms: int, last_ms: int) -> dict[int, Any]:
+    """REST minute bars with ``first_ms <= t <= last_ms``, as (o, h, l, c, v, vw) by ``t``."""
+    status, _, raw = await _get(
+        server, f"/v2/aggs/ticker/{symbol}/range/1/minute/{first_ms}/{last_ms}", limit="50000"
+    )
+    assert status == 200, raw
+    return {b["t"]: (b["o"], b["h"], b["l"], b["c"], b["v"], b["vw"])
+            for b in json.loads(raw).get("results", [])}  # fmt: skip
+
+
+async def _run_websocket(server: SimServer, until_ms: int) -> list[dict[str, Any]]:
+    """``AM`` events of AAPL sent while the clock goes from where it is to exactly ``until_ms``:
+    at 600x to some minutes before, then one step (the feed sends all that fell due)."""
+    events: list[dict[str, Any]] = []
+    async with aiohttp.ClientSession() as session, session.ws_connect(server.ws_url) as ws:
+        await ws.receive_json()
+        await ws.send_json({"action": "auth", "params": server.api_key})
+        assert (await ws.receive_json())[0]["status"] == "auth_success"
+        await ws.send_json({"action": "subscribe", "params": "AM.AAPL"})
+        await ws.receive_json()
+        await server.set_clock(speed=600)
+        while (await server.clock())["now_ns"] < (until_ms - 5 * 60_000) * 10**6:
+            events.extend(await _events_within(ws, 0.2))
+        await server.set_clock(speed=0)
+        until = datetime.fromtimestamp(until_ms / 1000, tz=NEW_YORK).isoformat()
+        await server.set_clock(now=until)
+        events.extend(await _events_within(ws, 1.0))
+    return [e for e in events if e["ev"] == "AM"]
+
+
+async def _events_within(ws: aiohttp.ClientWebSocketResponse, seconds: float) -> list[Any]:
+    try:
+        return list(await asyncio.wait_for(ws.receive_json(), seconds))
+    except TimeoutError:
+        return []
+
+
+async def test_rest_bars_take_a_late_trade_only_once_it_is_reported(
+    sim_factory: Any,
+) -> None:
+    """At any sim-now, a REST minute bar is the last ``AM`` the WebSocket sent for it: a late
+    trade enters both at its report time; 15 minutes later they are final. Without late
+    reports (knob off) every trade is on time, so REST is final at once."""
+    server = await sim_factory(clock_start=MORNING, speed=0, flatfiles=False)
+    now_ms = MORNING_MS + 20 * 60_000
+    sent = await _run_websocket(server, now_ms)
+    assert (await server.clock())["now_ns"] == now_ms * 10**6
+    last_am = {e["s"]: (e["o"], e["h"], e["l"], e["c"], e["v"], e["vw"]) for e in sent}
+    early = await _minutes(server, "AAPL", MORNING_MS, now_ms - 60_000)
+    assert early == {t: bar for t, bar in last_am.items() if t >= MORNING_MS}
+    assert len(early) >= 18, "a busy regular morning"
+
+    await server.set_knobs(late_trades=False)
+    on_time = await _minutes(server, "AAPL", MORNING_MS, now_ms - 60_000)
+    await server.reset_knobs()
+    settled = datetime.fromtimestamp((now_ms + 16 * 60_000) / 1000, tz=NEW_YORK)
+    await server.set_clock(now=settled.isoformat())
+    final = await _minutes(server, "AAPL", MORNING_MS, now_ms - 60_000)
+    assert on_time == final
+    pending = [t for t in final if early[t] != final[t]]
+    assert pending, "some minutes still lacked a late trade at the first look"
+    assert all(early[t][4] < final[t][4] for t in pending), "late trades only add volume"
+    assert min(pending) >= now_ms - 16 * 60_000, "reports come within 15 minutes"

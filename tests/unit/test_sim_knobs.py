@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, time
 
 import pytest
 
@@ -21,6 +21,10 @@ def test_updates_are_typed_strictly() -> None:
     knobs = Knobs().updated({"fail_next": 2, "missing_days": ["2024-01-16"], "page_size": None})
     assert knobs.fail_next == 2 and knobs.missing_days == frozenset({date(2024, 1, 16)})
     assert Knobs().updated({"forbidden_tickers": ["aapl"]}).forbidden_tickers == {"AAPL"}
+    assert Knobs().public()["flatfiles_publish_at"] == "11:00", "Polygon's next morning"
+    early = Knobs().updated({"flatfiles_publish_at": "06:30"})
+    assert early.flatfiles_publish_at == time(6, 30)
+    assert early.public()["flatfiles_publish_at"] == "06:30"
     for bad in (
         {"fail_next": True},
         {"fail_next": -1},
@@ -29,6 +33,11 @@ def test_updates_are_typed_strictly() -> None:
         {"page_size": "10"},
         {"missing_days": ["16/01/2024"]},
         {"late_trades": 1},
+        {"flatfiles_publish_at": "6:30"},
+        {"flatfiles_publish_at": "24:00"},
+        {"flatfiles_publish_at": "11:00:00"},
+        {"flatfiles_publish_at": "11:00Z"},
+        {"flatfiles_publish_at": 11},
         {"nope": 1},
     ):
         with pytest.raises(ValueError):
