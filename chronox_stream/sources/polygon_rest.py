@@ -1,5 +1,9 @@
 """Polygon REST over aiohttp: aggregates (paginated), snapshot, previous close.
 
+Bars are asked for unadjusted (``adjusted=false``): every source the pipeline
+stores is raw, as traded, like the flat files and the WebSocket (the README's
+adjustment policy); split adjustment happens on read.
+
 Transient faults (the statuses the official client retries, timeouts, broken
 connections, malformed bodies) are retried with exponential backoff and full
 jitter; a ``Retry-After`` sent with such a status is honoured up to a cap.
@@ -152,7 +156,7 @@ class PolygonRest:
         Each ``next_url`` is checked before its page is yielded: a foreign
         origin, a loop or one page too many fails the query.
         """
-        query = urlencode({"adjusted": "true", "sort": "asc", "limit": str(PAGE_LIMIT)})
+        query = urlencode({"adjusted": "false", "sort": "asc", "limit": str(PAGE_LIMIT)})
         url = URL(
             f"{self._base_url}/v2/aggs/ticker/{symbol}/range/{timeframe.multiplier}/"
             f"{timeframe.timespan}/{_ms(start)}/{_ms(end)}?{query}"
@@ -185,8 +189,8 @@ class PolygonRest:
         return await self._request(url, lambda raw: parse_snapshot(symbol, raw))
 
     async def previous_close(self, symbol: str) -> Bar | None:
-        """``/v2/aggs/ticker/{T}/prev``: the previous session's day bar."""
-        url = URL(f"{self._base_url}/v2/aggs/ticker/{symbol}/prev")
+        """``/v2/aggs/ticker/{T}/prev``: the previous session's day bar, unadjusted."""
+        url = URL(f"{self._base_url}/v2/aggs/ticker/{symbol}/prev?adjusted=false")
         page = await self._request(url, lambda raw: parse_aggregates_page(symbol, "1d", raw))
         return page.bars[-1] if page.bars else None
 
