@@ -6,7 +6,8 @@
   "speed": x}`` (either) to move or re-pace it; the flat-file bucket follows at
   once (days published by the new sim-now appear, later ones go);
 - ``POST /_sim/ws/disconnect`` closes every WebSocket (``force_disconnect``);
-- ``GET /_sim/info`` seed, symbol universe, flat-file days in the bucket.
+- ``GET /_sim/info`` seed, symbol universe, flat-file days in the bucket, and the
+  market's splits (``[{ticker, execution_date, split_from, split_to}]``).
 """
 
 from __future__ import annotations

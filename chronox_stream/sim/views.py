@@ -25,7 +25,9 @@ from typing import Any
 
 from chronox_stream.conditions import sets_open_close
 from chronox_stream.market_calendar import NEW_YORK
+from chronox_stream.sim.adjusted import scaled_json
 from chronox_stream.sim.aggregate import Agg, fold
+from chronox_stream.sim.corporate import price_factor
 from chronox_stream.sim.history import bars_as_of, day_bar_as_of, trades_as_of
 from chronox_stream.sim.market import Market, Trade
 from chronox_stream.sim.sessions import (
@@ -66,9 +68,9 @@ def _ohlcv(bar: Agg | None) -> dict[str, Any]:
 
 
 def previous_close(
-    market: Market, symbol: str, now_ns: int, *, late_trades: bool
+    market: Market, symbol: str, now_ns: int, adjusted: bool = True, *, late_trades: bool
 ) -> dict[str, Any]:
-    """``/v2/aggs/ticker/{T}/prev`` without ``request_id``."""
+    """``/v2/aggs/ticker/{T}/prev`` without ``request_id`` (split-adjusted unless told not)."""
     previous = previous_trading_day(ny_date(now_ns))
     bar = (
         day_bar_as_of(market, symbol, previous.day, now_ns, late_trades=late_trades)
@@ -79,11 +81,13 @@ def previous_close(
         "ticker": symbol,
         "queryCount": 1 if bar else 0,
         "resultsCount": 1 if bar else 0,
-        "adjusted": True,
+        "adjusted": adjusted,
         "status": "OK",
     }
-    if bar is not None:
-        body["results"] = [{"T": symbol, **bar_json(bar)}]
+    if bar is not None and previous is not None:
+        factor = price_factor(market.splits, symbol, previous.day, executed_by=ny_date(now_ns))
+        served = scaled_json(bar, factor) if adjusted else bar_json(bar)
+        body["results"] = [{"T": symbol, **served}]
     return body
 
 
