@@ -77,7 +77,7 @@ def test_adjusted_bars_are_the_unadjusted_ones_scaled() -> None:
 def test_a_week_across_the_split_merges_adjusted_days() -> None:
     query = AggQuery("NVDA", 1, "week", ny_midnight_ns(date(2024, 1, 7)),
                      ny_midnight_ns(date(2024, 1, 13)) - 1, 5000, False)  # fmt: skip
-    (week,) = aggregate_page(SPLIT_MARKET, query, NOW).bars
+    (week,) = aggregate_page(SPLIT_MARKET, query, NOW, late_trades=True).bars
     adjusted = adjusted_json(SPLIT_MARKET, "NVDA", "week", week, NOW)
     days = [day_bar(SPLIT_MARKET, "NVDA", date(2024, 1, d)) for d in range(8, 13)]
     factors = [4, 4, 4, 4, 1]
