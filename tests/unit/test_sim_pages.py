@@ -83,3 +83,15 @@ def test_from_and_to_select_window_starts_inclusively() -> None:
     holiday = ny_midnight_ns(date(2024, 1, 15))
     empty = AggQuery("AAPL", 1, "minute", holiday, holiday + 86_400 * 10**9 - 1, 5000, False)
     assert aggregate_page(MARKET, empty, NOW).bars == []
+
+
+def test_from_is_snapped_to_the_start_of_its_window() -> None:
+    pre_market = to_ns(datetime(2024, 1, 17, 9, 0, tzinfo=UTC))  # 04:00 in New York
+    day = AggQuery("AAPL", 1, "day", pre_market, TO, 5000, False)
+    next_day = to_ns(datetime(2024, 1, 19, tzinfo=UTC))
+    assert [b.start_ns for b in aggregate_page(MARKET, day, next_day).bars] == [
+        ny_midnight_ns(date(2024, 1, 17))
+    ]
+    ten_past = to_ns(datetime(2024, 1, 17, 15, 2, tzinfo=UTC))  # 10:02 in New York
+    fives = AggQuery("AAPL", 5, "minute", ten_past, TO, 5000, False)
+    assert aggregate_page(MARKET, fives, NOW).bars[0].start_ns == ten_past - 2 * 60 * 10**9
