@@ -10,6 +10,12 @@ it sends one registry-driven backfill request (``daemon-…``): each enabled
 symbol runs its strategy's fetching phases, and the gap rule decides what the
 api phase fetches. Streaming needs no timer: the stream agent follows the
 registry every second.
+
+The leader also keeps ``<schema>.splits`` current (:func:`keep_splits`): every
+``CHRONOX_SPLITS_INTERVAL_S`` it fetches each registered symbol's splits from
+``/v3/reference/splits``, and a symbol's at once when it is newly registered or
+was backfilled since its last fetch. A failed fetch is retried after
+``SPLITS_RETRY_S``; a record that is no valid split is skipped and logged.
 """
 
 from __future__ import annotations
@@ -24,11 +30,13 @@ import orjson
 from chronox_stream.app import Runtime, utcnow
 from chronox_stream.registry import RegistryCommand, stale_running
 from chronox_stream.retry import until_done
+from chronox_stream.splits import due_symbols
 
 log = logging.getLogger(__name__)
 
 CHECK_EVERY_S = 1.0
 RESET_AFTER_S = 10.0
+SPLITS_RETRY_S = 60.0
 
 
 def daemon_request() -> tuple[bytes, bytes]:
@@ -63,8 +71,47 @@ async def lead(runtime: Runtime) -> None:
         await asyncio.sleep(CHECK_EVERY_S)
 
 
+async def fetch_splits(runtime: Runtime, symbol: str) -> bool:
+    """Fetch one symbol's splits into PostgreSQL; ``False`` (logged) if it failed."""
+    try:
+        records, skipped = await runtime.runner().rest.splits(symbol)
+        changed = await (await runtime.postgres()).write_splits(records)
+    except Exception as exc:  # REST, PostgreSQL: the next attempt comes after SPLITS_RETRY_S
+        log.warning("splits fetch failed: %s: %s", type(exc).__name__, exc,
+                    extra={"symbol": symbol})  # fmt: skip
+        return False
+    for reason in skipped:
+        log.warning("skipped a split record: %s", reason, extra={"symbol": symbol})
+    log.info("splits fetched: %d valid, %d skipped, %d rows changed", len(records),
+             len(skipped), changed, extra={"symbol": symbol})  # fmt: skip
+    return True
+
+
+async def keep_splits(runtime: Runtime) -> None:
+    """The leader's splits refresh (see the module doc); nothing when the interval is 0."""
+    interval = runtime.settings.splits_interval_s
+    refreshed: dict[str, float] = {}
+    while interval:
+        if not runtime.app.is_leader():
+            refreshed.clear()
+        else:
+            entries = list(runtime.tables.registry.entries())
+            backfilled = {e.symbol: e.last_backfill.timestamp() for e in entries
+                          if e.last_backfill is not None}  # fmt: skip
+            now = time.time()
+            for symbol in due_symbols((e.symbol for e in entries), refreshed, backfilled, now,
+                                      interval):  # fmt: skip
+                ok = await fetch_splits(runtime, symbol)
+                refreshed[symbol] = now if ok else now - interval + min(interval, SPLITS_RETRY_S)
+        await asyncio.sleep(CHECK_EVERY_S)
+
+
 def attach(runtime: Runtime) -> None:
     async def scheduler() -> None:
         await until_done("scheduler", lambda: lead(runtime))
 
+    async def splits() -> None:
+        await until_done("splits refresh", lambda: keep_splits(runtime))
+
     runtime.app.task(scheduler)
+    runtime.app.task(splits)

@@ -184,10 +184,11 @@ async def sim_call(
 
 
 async def rest_bars(rest_url: str, symbol: str, start_ms: int, end_ms: int) -> Bars:
-    """The simulator's REST minute bars of ``symbol`` with ``start_ms <= t <= end_ms``."""
+    """The simulator's unadjusted REST minute bars of ``symbol`` with ``start_ms <= t <= end_ms``
+    (the pipeline stores bars unadjusted)."""
     headers = {"Authorization": f"Bearer {API_KEY}"}
     url: str | None = f"{rest_url}/v2/aggs/ticker/{symbol}/range/1/minute/{start_ms}/{end_ms}"
-    params: dict[str, str] | None = {"limit": "50000", "sort": "asc"}
+    params: dict[str, str] | None = {"limit": "50000", "sort": "asc", "adjusted": "false"}
     bars: Bars = {}
     async with aiohttp.ClientSession() as session:
         while url:

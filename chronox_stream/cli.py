@@ -258,7 +258,7 @@ def db() -> None:
 
 @db.command()
 def migrate() -> None:
-    """Create the schema and the bars table (idempotent)."""
+    """Create the schema, the bars and splits tables and the adjusted read path (idempotent)."""
     from chronox_stream.sinks.postgres import PostgresSink
 
     async def run(settings: Settings) -> None:

@@ -131,6 +131,11 @@ class Settings(BaseSettings):
     scheduler_interval_s: float = Field(
         0.0, ge=0, description="Run the registry's symbols every this many seconds (0: off)."
     )
+    splits_interval_s: float = Field(
+        86_400.0,
+        ge=0,
+        description="Fetch the registry symbols' splits every this many seconds (0: off).",
+    )
 
     # The simulator (`chronox sim`)
     sim_host: str = Field("127.0.0.1", description="Simulator bind address (loopback).")

@@ -5,7 +5,8 @@
 - ``GET /_sim/clock`` sim-now and speed; ``POST /_sim/clock`` ``{"now": ISO-8601,
   "speed": x}`` (either) to move or re-pace it;
 - ``POST /_sim/ws/disconnect`` closes every WebSocket (``force_disconnect``);
-- ``GET /_sim/info`` seed, symbol universe, flat-file days in the bucket.
+- ``GET /_sim/info`` seed, symbol universe, flat-file days in the bucket, and the
+  market's splits (``[{ticker, execution_date, split_from, split_to}]``).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import click
 
 from chronox_stream.settings import Settings
 from chronox_stream.sim.admin import parse_moment
+from chronox_stream.sim.corporate import DEFAULT_SPLITS_SPEC, Split, parse_split
 from chronox_stream.sim.knobs import Knobs
 from chronox_stream.sim.server import SimConfig, serve
 
@@ -47,6 +48,15 @@ def _symbols(ctx: click.Context, param: click.Parameter, value: str) -> tuple[st
     if not symbols:
         raise click.BadParameter("at least one symbol")
     return symbols
+
+
+def _splits(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> tuple[Split, ...]:
+    try:
+        return tuple(parse_split(v) for v in value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.command("sim")
@@ -163,6 +173,21 @@ def _symbols(ctx: click.Context, param: click.Parameter, value: str) -> tuple[st
     show_default=True,
     help="WebSocket connections per key; a newer one kicks the oldest off.",
 )
+@click.option(
+    "--split",
+    "splits",
+    multiple=True,
+    callback=_splits,
+    metavar="SYMBOL:YYYY-MM-DD:FROM:TO",
+    help=f"A stock split, e.g. NVDA:2024-01-12:1:4 for 4-for-1 (repeatable; replaces the "
+    f"default {' '.join(DEFAULT_SPLITS_SPEC)}).",
+)
+@click.option(
+    "--no-splits",
+    is_flag=True,
+    default=False,
+    help="A market without splits (not even the default one).",
+)
 def sim(
     host: str | None,
     port: int | None,
@@ -187,6 +212,8 @@ def sim(
     forbidden: tuple[str, ...],
     ws_drop_after: int | None,
     ws_max_connections: int,
+    splits: tuple[Split, ...],
+    no_splits: bool,
 ) -> None:
     """A deterministic Polygon.io-compatible market on loopback: REST, WebSocket, S3 flat files."""
     settings = Settings().with_overrides(
@@ -225,8 +252,17 @@ def sim(
         flatfiles_from=flatfiles_from,
         flatfiles_to=flatfiles_to,
         knobs=knobs,
+        splits=_market_splits(splits, no_splits),
     )
     try:
         asyncio.run(serve(config))
     except OSError as exc:
         raise click.ClickException(f"cannot serve: {exc.strerror or exc}") from None
+
+
+def _market_splits(given: tuple[Split, ...], none: bool) -> tuple[Split, ...]:
+    if none and given:
+        raise click.UsageError("--no-splits and --split exclude each other")
+    if none:
+        return ()
+    return given or tuple(parse_split(spec) for spec in DEFAULT_SPLITS_SPEC)

@@ -6,7 +6,8 @@ Three files per trading day, keyed like Polygon's bucket
 ``window_start`` in ns) and ``trades_v1`` (Polygon's trade header, times in
 ns), rows sorted by ticker then time. They hold final values, like REST.
 
-Files live under ``<data_dir>/<model digest>-seed<seed>-<symbols digest>/``
+Files live under ``<data_dir>/<model digest>-seed<seed>-<universe digest>/`` (the
+universe is the symbols and the splits)
 in the bucket layout (the model digest covers the source of the modules that
 decide the bytes), so a restart with the same code, seed and universe reuses them;
 writes are atomic (temporary file, then rename) and the gzip header carries
@@ -26,6 +27,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import Literal
 
+from chronox_stream.sim.corporate import Split
 from chronox_stream.sim.history import day_bar, minute_bars
 from chronox_stream.sim.market import Market, Trade
 from chronox_stream.sim.sessions import TradingDay, ny_date, trading_day, trading_days
@@ -37,7 +39,7 @@ AGG_HEADER = "ticker,volume,open,close,high,low,window_start,transactions"
 _MODEL_MODULES = (
     "chronox_stream.conditions",
     *(f"chronox_stream.sim.{name}"
-      for name in ("aggregate", "flatfiles", "history", "market", "sessions")),
+      for name in ("aggregate", "corporate", "flatfiles", "history", "market", "sessions")),
 )  # fmt: skip
 TRADES_HEADER = (
     "ticker,conditions,correction,exchange,id,participant_timestamp,price,sequence_number,"
@@ -58,9 +60,14 @@ def _model_digest() -> str:
     return digest.hexdigest()
 
 
-def cache_root(data_dir: Path, seed: int, symbols: Sequence[str]) -> Path:
-    """The cache folder of a (model version, seed, symbol universe)."""
-    universe = blake2b(",".join(sorted(symbols)).encode(), digest_size=5).hexdigest()
+def cache_root(
+    data_dir: Path, seed: int, symbols: Sequence[str], splits: Sequence[Split] = ()
+) -> Path:
+    """The cache folder of a (model version, seed, symbol universe, splits)."""
+    universe_text = ",".join(sorted(symbols))
+    if splits:
+        universe_text += "|" + ",".join(sorted(repr(s) for s in splits))
+    universe = blake2b(universe_text.encode(), digest_size=5).hexdigest()
     return data_dir / f"{_model_digest()}-seed{seed}-{universe}"
 
 

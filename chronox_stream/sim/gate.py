@@ -115,11 +115,11 @@ class RateLimiter:
 
 
 def polygon_gate(board: KnobBoard, ids: RequestIds, limiter: RateLimiter) -> Middleware:
-    """aiohttp middleware applying the checks above to ``/v1`` and ``/v2`` paths."""
+    """aiohttp middleware applying the checks above to ``/v1``, ``/v2`` and ``/v3`` paths."""
 
     @web.middleware
     async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not request.path.startswith(("/v1/", "/v2/")):
+        if not request.path.startswith(("/v1/", "/v2/", "/v3/")):
             return await handler(request)
         request_id = ids.next()
         request[REQUEST_ID] = request_id

@@ -27,7 +27,7 @@ late ones on odd ones, so ``q`` increases in report order, with gaps.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import lru_cache
 from hashlib import blake2b
@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from chronox_stream.conditions import ODD_LOT
+from chronox_stream.sim.corporate import Split, price_factor
 from chronox_stream.sim.sessions import (
     NS_PER_MIN,
     NS_PER_S,
@@ -302,23 +303,45 @@ def minute_columns(seed: int, symbol: str, minute_ns: int) -> Columns:
     return _generate(seed, symbol, session, np.array([minute_ns], dtype=np.int64))
 
 
+@lru_cache(maxsize=128)
+def _priced_columns(seed: int, symbol: str, day: date, factor: float) -> Columns:
+    """:func:`day_columns` with prices ``factor`` times higher (a day before a split)."""
+    return _scaled(day_columns(seed, symbol, day), factor)
+
+
 @lru_cache(maxsize=32)
-def day_trades(seed: int, symbol: str, day: date) -> tuple[Trade, ...]:
-    """Every trade of ``day`` as records, in SIP time order."""
-    return day_columns(seed, symbol, day).trades()
+def day_trades(seed: int, symbol: str, day: date, factor: float = 1.0) -> tuple[Trade, ...]:
+    """Every trade of ``day`` as records, in SIP time order, prices ``factor`` times higher."""
+    return _scaled(day_columns(seed, symbol, day), factor).trades()
+
+
+def _scaled(cols: Columns, factor: float) -> Columns:
+    if factor == 1.0:
+        return cols
+    return replace(cols, cents=np.maximum(1, np.rint(cols.cents * factor)).astype(np.int64))
 
 
 @dataclass(frozen=True, slots=True)
 class Market:
-    """The market of one seed: the only entry point the servers use for trades."""
+    """The market of one seed and its splits: the only entry point the servers use for trades.
+
+    Trades are unadjusted: a day before one of ``splits`` of its symbol is priced
+    at the pre-split level (see :mod:`chronox_stream.sim.corporate`).
+    """
 
     seed: int
+    splits: tuple[Split, ...] = ()
+
+    def factor(self, symbol: str, day: date) -> float:
+        """How many times the day's prices stand above the post-split path (1.0: no split)."""
+        return price_factor(self.splits, symbol, day)
 
     def columns(self, symbol: str, day: date) -> Columns:
-        return day_columns(self.seed, symbol, day)
+        return _priced_columns(self.seed, symbol, day, self.factor(symbol, day))
 
     def day(self, symbol: str, day: date) -> tuple[Trade, ...]:
-        return day_trades(self.seed, symbol, day)
+        return day_trades(self.seed, symbol, day, self.factor(symbol, day))
 
     def minute(self, symbol: str, minute_ns: int) -> tuple[Trade, ...]:
-        return minute_columns(self.seed, symbol, minute_ns).trades()
+        factor = self.factor(symbol, ny_date(minute_ns))
+        return _scaled(minute_columns(self.seed, symbol, minute_ns), factor).trades()

@@ -7,7 +7,11 @@
 moved to the next bar's ms timestamp and an opaque ``cursor`` holding the
 query (``limit``, ``sort``, ``adjusted``), never the key. The page-size knob
 caps ``limit``; the malformed knob truncates the body. Bar computation runs in
-a worker thread so that WebSocket feeds keep their pace.
+a worker thread so that WebSocket feeds keep their pace. ``adjusted=true``
+(the default, as Polygon's) serves split-adjusted bars (see
+:mod:`~chronox_stream.sim.adjusted`), ``adjusted=false`` the unadjusted ones the
+flat files hold; ``/prev`` takes the same flag. ``/v3/reference/splits`` lists
+the market's splits (:mod:`~chronox_stream.sim.reference`).
 """
 
 from __future__ import annotations
@@ -22,12 +26,14 @@ import orjson
 from aiohttp import web
 
 from chronox_stream.sim import views
+from chronox_stream.sim.adjusted import adjusted_json
 from chronox_stream.sim.aggregate import TIMESPANS
 from chronox_stream.sim.clock import SimClock
 from chronox_stream.sim.gate import REQUEST_ID, error_response, json_response
 from chronox_stream.sim.knobs import KnobBoard
 from chronox_stream.sim.market import Market
-from chronox_stream.sim.pages import AggQuery, aggregate_page
+from chronox_stream.sim.pages import AggQuery, Page, aggregate_page
+from chronox_stream.sim.reference import BadQuery, list_splits
 from chronox_stream.sim.sessions import ny_midnight_ns
 
 DEFAULT_LIMIT = 5000
@@ -102,6 +108,7 @@ class PolygonRest:
             web.get("/v1/open-close/{ticker}/{date}", self.open_close),
             web.get("/v1/marketstatus/now", self.market_now),
             web.get("/v1/marketstatus/upcoming", self.market_upcoming),
+            web.get("/v3/reference/splits", self.splits),
         ]
 
     async def aggregates(self, request: web.Request) -> web.Response:
@@ -110,15 +117,16 @@ class PolygonRest:
             query, params = self._query(request)
         except BadRequest as exc:
             return error_response(request_id, 400, str(exc))
-        page = await asyncio.to_thread(aggregate_page, self._market, query, self._clock.now_ns())
+        adjusted = params["adjusted"] == "true"
+        page, results = await asyncio.to_thread(self._page, query, adjusted)
         body: dict[str, Any] = {
             "ticker": query.symbol,
             "queryCount": page.query_count,
             "resultsCount": len(page.bars),
-            "adjusted": params["adjusted"] == "true",
+            "adjusted": adjusted,
         }
-        if page.bars:
-            body["results"] = [views.bar_json(bar) for bar in page.bars]
+        if results:
+            body["results"] = results
         body["status"], body["request_id"] = "OK", request_id
         if page.resume_ns is not None:
             body["next_url"] = _next_url(request, page.resume_ns, query.descending, params)
@@ -126,6 +134,17 @@ class PolygonRest:
         if self._board.take_malformed():
             raw = raw[: len(raw) // 2]
         return web.Response(body=raw, content_type="application/json")
+
+    def _page(self, query: AggQuery, adjusted: bool) -> tuple[Page, list[dict[str, Any]]]:
+        now = self._clock.now_ns()
+        page = aggregate_page(self._market, query, now)
+        if not adjusted:
+            return page, [views.bar_json(bar) for bar in page.bars]
+        results = [
+            adjusted_json(self._market, query.symbol, query.timespan, bar, now)
+            for bar in page.bars
+        ]
+        return page, results
 
     def _query(self, request: web.Request) -> tuple[AggQuery, dict[str, str]]:
         match = request.match_info
@@ -154,10 +173,27 @@ class PolygonRest:
         return query, canonical
 
     async def previous_close(self, request: web.Request) -> web.Response:
-        body = await asyncio.to_thread(
-            views.previous_close, self._market, request.match_info["ticker"], self._clock.now_ns()
-        )
+        try:
+            adjusted = _flag(dict(request.query), "adjusted", True)
+        except BadRequest as exc:
+            return error_response(request[REQUEST_ID], 400, str(exc))
+        symbol, now = request.match_info["ticker"], self._clock.now_ns()
+        body = await asyncio.to_thread(views.previous_close, self._market, symbol, now, adjusted)
         return json_response({**body, "request_id": request[REQUEST_ID]})
+
+    async def splits(self, request: web.Request) -> web.Response:
+        request_id = request[REQUEST_ID]
+        given = dict(request.query)
+        try:
+            params = decode_cursor(given["cursor"]) if "cursor" in given else given
+            page = list_splits(self._market.splits, params)
+        except (BadRequest, BadQuery) as exc:
+            return error_response(request_id, 400, str(exc))
+        body: dict[str, Any] = {"results": page.results, "status": "OK", "request_id": request_id}
+        if page.next_params is not None:
+            cursor = encode_cursor(page.next_params)
+            body["next_url"] = f"{request.scheme}://{request.host}/v3/reference/splits?cursor={cursor}"
+        return json_response(body)
 
     async def snapshot(self, request: web.Request) -> web.Response:
         body = await asyncio.to_thread(

@@ -49,7 +49,7 @@ class FlatFileBucket:
         self._credentials = (access_key, secret_key)
         self._market = market
         self._symbols = tuple(symbols)
-        self._root = cache_root(data_dir, market.seed, self._symbols)
+        self._root = cache_root(data_dir, market.seed, self._symbols, market.splits)
         self._uploaded: dict[date, list[str]] = {}
         self._client: Any = None
         self._lock = asyncio.Lock()

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from chronox_stream.sim.admin import Admin
 from chronox_stream.sim.clock import SimClock
+from chronox_stream.sim.corporate import Split
 from chronox_stream.sim.flatfiles import planned_days
 from chronox_stream.sim.gate import RateLimiter, RequestIds, polygon_gate
 from chronox_stream.sim.knobs import KnobBoard, Knobs
@@ -51,6 +52,7 @@ class SimConfig:
     flatfiles_from: date | None
     flatfiles_to: date | None
     knobs: Knobs
+    splits: tuple[Split, ...] = ()
 
 
 class Simulator:
@@ -58,7 +60,7 @@ class Simulator:
 
     def __init__(self, config: SimConfig) -> None:
         self.config = config
-        self.market = Market(config.seed)
+        self.market = Market(config.seed, config.splits)
         self.clock = SimClock(config.clock_start_ns, config.speed)
         self.board = KnobBoard(config.knobs, config.seed)
         self.hub = WsHub(self.market, self.clock, self.board, config.symbols)
@@ -99,6 +101,7 @@ class Simulator:
             "symbols": list(self.config.symbols),
             "bucket": self.config.bucket if self.bucket else None,
             "flatfile_days": [d.isoformat() for d in self.bucket.days] if self.bucket else [],
+            "splits": [s.json() for s in self.config.splits],
         }
 
     async def _sync_flatfiles(self) -> None:

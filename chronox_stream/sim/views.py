@@ -23,7 +23,9 @@ from typing import Any
 
 from chronox_stream.conditions import sets_open_close
 from chronox_stream.market_calendar import NEW_YORK
+from chronox_stream.sim.adjusted import scaled_json
 from chronox_stream.sim.aggregate import Agg, fold
+from chronox_stream.sim.corporate import price_factor
 from chronox_stream.sim.history import day_bar, minute_bars
 from chronox_stream.sim.market import Market, Trade
 from chronox_stream.sim.sessions import (
@@ -63,19 +65,23 @@ def _ohlcv(bar: Agg | None) -> dict[str, Any]:
             "vw": bar.vwap}  # fmt: skip
 
 
-def previous_close(market: Market, symbol: str, now_ns: int) -> dict[str, Any]:
-    """``/v2/aggs/ticker/{T}/prev`` without ``request_id``."""
+def previous_close(
+    market: Market, symbol: str, now_ns: int, adjusted: bool = True
+) -> dict[str, Any]:
+    """``/v2/aggs/ticker/{T}/prev`` without ``request_id`` (split-adjusted unless told not)."""
     previous = previous_trading_day(ny_date(now_ns))
     bar = day_bar(market, symbol, previous.day) if previous is not None else None
     body: dict[str, Any] = {
         "ticker": symbol,
         "queryCount": 1 if bar else 0,
         "resultsCount": 1 if bar else 0,
-        "adjusted": True,
+        "adjusted": adjusted,
         "status": "OK",
     }
-    if bar is not None:
-        body["results"] = [{"T": symbol, **bar_json(bar)}]
+    if bar is not None and previous is not None:
+        factor = price_factor(market.splits, symbol, previous.day, executed_by=ny_date(now_ns))
+        served = scaled_json(bar, factor) if adjusted else bar_json(bar)
+        body["results"] = [{"T": symbol, **served}]
     return body
 
 

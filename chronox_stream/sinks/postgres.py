@@ -14,6 +14,7 @@ import asyncpg
 
 from chronox_stream.bars import SOURCE_RANK, Bar, Source
 from chronox_stream.precedence import collapse
+from chronox_stream.splits import SplitRecord, splits_ddl, upsert_splits_sql
 
 COLUMNS = (
     "symbol", "tf", "ts", "open", "high", "low", "close", "volume", "vwap", "transactions",
@@ -27,11 +28,16 @@ def _quote(identifier: str) -> str:
 
 
 def migration_sql(schema: str) -> str:
-    """DDL that creates (idempotently) the schema, the bars table and the rank function."""
+    """DDL that creates (idempotently) the schema, the bars table, the rank function, and the
+    splits table with the split-adjusted read path (:func:`~chronox_stream.splits.splits_ddl`).
+
+    One transaction under an advisory lock, so workers migrating at once take turns.
+    """
     s = _quote(schema)
     ranks = " ".join(f"WHEN '{src}' THEN {rank}" for src, rank in SOURCE_RANK.items())
     sources = ", ".join(f"'{src}'" for src in SOURCE_RANK)
     return f"""
+SELECT pg_advisory_xact_lock(hashtext('chronox-migrate:' || {_literal(schema)}));
 CREATE SCHEMA IF NOT EXISTS {s};
 CREATE TABLE IF NOT EXISTS {s}.bars (
     symbol       text             NOT NULL,
@@ -51,7 +57,11 @@ CREATE TABLE IF NOT EXISTS {s}.bars (
 );
 CREATE OR REPLACE FUNCTION {s}.source_rank(text) RETURNS integer
     LANGUAGE sql IMMUTABLE AS $$ SELECT CASE $1 {ranks} ELSE 0 END $$;
-"""
+{splits_ddl(schema)}"""
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def upsert_sql(schema: str) -> str:
@@ -111,6 +121,20 @@ class PostgresSink:
             await conn.copy_records_to_table("bars_in", records=rows, columns=COLUMNS)
             status = await conn.execute(self._upsert)
         return int(status.rsplit(" ", 1)[-1])
+
+    async def write_splits(self, records: Sequence[SplitRecord]) -> int:
+        """Upsert splits in one transaction; return how many rows were inserted or changed."""
+        if not records:
+            return 0
+        sql = upsert_splits_sql(self._schema)
+        changed = 0
+        async with self._pool.acquire() as conn, conn.transaction():
+            for r in records:
+                status = await conn.execute(
+                    sql, r.symbol, r.execution_date, r.split_from, r.split_to
+                )
+                changed += int(status.rsplit(" ", 1)[-1])
+        return changed
 
     async def ping(self) -> None:
         await self._pool.fetchval("SELECT 1")

@@ -1,4 +1,8 @@
-"""Polygon REST over aiohttp: aggregates (paginated), snapshot, previous close.
+"""Polygon REST over aiohttp: aggregates and splits (paginated), snapshot, previous close.
+
+Bars are asked for unadjusted (``adjusted=false``): every source the pipeline
+stores is raw, as traded, like the flat files and the WebSocket (the README's
+adjustment policy); split adjustment happens on read.
 
 Transient faults (the statuses the official client retries, timeouts, broken
 connections, malformed bodies) are retried with exponential backoff and full
@@ -50,6 +54,7 @@ from chronox_stream.sources.polygon_pages import (
     parse_aggregates_page,
     parse_snapshot,
 )
+from chronox_stream.splits import SplitRecord, parse_splits_page
 from chronox_stream.timeframes import Timeframe
 from chronox_stream.urls import REST_URL, Origin, check_transport, origin
 
@@ -59,7 +64,16 @@ log = logging.getLogger(__name__)
 RETRY_STATUSES = frozenset({413, 429, 499, 500, 502, 503, 504})
 PAGE_LIMIT = 50_000
 READ_CHUNK = 64 * 1024
+SPLITS_PAGE_LIMIT = 1000
 T = TypeVar("T")
+
+
+class _Paged(Protocol):
+    @property
+    def next_url(self) -> str | None: ...
+
+
+P = TypeVar("P", bound=_Paged)
 
 
 class PolygonError(RuntimeError):
@@ -152,18 +166,35 @@ class PolygonRest:
         Each ``next_url`` is checked before its page is yielded: a foreign
         origin, a loop or one page too many fails the query.
         """
-        query = urlencode({"adjusted": "true", "sort": "asc", "limit": str(PAGE_LIMIT)})
+        query = urlencode({"adjusted": "false", "sort": "asc", "limit": str(PAGE_LIMIT)})
         url = URL(
             f"{self._base_url}/v2/aggs/ticker/{symbol}/range/{timeframe.multiplier}/"
             f"{timeframe.timespan}/{_ms(start)}/{_ms(end)}?{query}"
         )
+        pages = self._pages(url, lambda raw: parse_aggregates_page(symbol, timeframe.name, raw))
+        async for page in pages:
+            yield page.bars
+
+    async def splits(self, symbol: str) -> tuple[list[SplitRecord], list[str]]:
+        """``/v3/reference/splits`` of ``symbol``, every page: the valid records and the
+        reasons of the skipped ones (see :mod:`chronox_stream.splits`)."""
+        query = urlencode({"ticker": symbol, "sort": "execution_date", "order": "asc",
+                           "limit": str(SPLITS_PAGE_LIMIT)})  # fmt: skip
+        url = URL(f"{self._base_url}/v3/reference/splits?{query}")
+        records: list[SplitRecord] = []
+        skipped: list[str] = []
+        async for page in self._pages(url, lambda raw: parse_splits_page(symbol, raw)):
+            records.extend(page.records)
+            skipped.extend(page.skipped)
+        return records, skipped
+
+    async def _pages(self, url: URL, parse: Callable[[bytes], P]) -> AsyncIterator[P]:
+        """Each page of a paginated query, following ``next_url`` under the module's rules."""
         fetched = {_page_key(url)}
         while True:
-            page = await self._request(
-                url, lambda raw: parse_aggregates_page(symbol, timeframe.name, raw)
-            )
+            page = await self._request(url, parse)
             if page.next_url is None:
-                yield page.bars
+                yield page
                 return
             url = follow_next_url(url, page.next_url, self._origin)
             if _page_key(url) in fetched:
@@ -177,7 +208,7 @@ class PolygonRest:
                     "(CHRONOX_REST_MAX_PAGES); stopped",
                 )
             fetched.add(_page_key(url))
-            yield page.bars
+            yield page
 
     async def snapshot(self, symbol: str) -> Snapshot:
         """``/v2/snapshot/locale/us/markets/stocks/tickers/{T}``: current minute and day bars."""
@@ -185,8 +216,8 @@ class PolygonRest:
         return await self._request(url, lambda raw: parse_snapshot(symbol, raw))
 
     async def previous_close(self, symbol: str) -> Bar | None:
-        """``/v2/aggs/ticker/{T}/prev``: the previous session's day bar."""
-        url = URL(f"{self._base_url}/v2/aggs/ticker/{symbol}/prev")
+        """``/v2/aggs/ticker/{T}/prev``: the previous session's day bar, unadjusted."""
+        url = URL(f"{self._base_url}/v2/aggs/ticker/{symbol}/prev?adjusted=false")
         page = await self._request(url, lambda raw: parse_aggregates_page(symbol, "1d", raw))
         return page.bars[-1] if page.bars else None
 

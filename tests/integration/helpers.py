@@ -64,12 +64,15 @@ async def fetch_rows(settings: Settings, sql: str, *args: Any) -> list[asyncpg.R
 
 
 async def rest_aggregates(
-    base_url: str, api_key: str, symbol: str, path_tail: str
+    base_url: str, api_key: str, symbol: str, path_tail: str, *, adjusted: bool = False
 ) -> list[dict[str, Any]]:
-    """Every aggregate the simulator serves for a query, following ``next_url``."""
+    """Every aggregate the simulator serves for a query, following ``next_url``; unadjusted
+    (what the pipeline stores) unless ``adjusted``."""
     headers = {"Authorization": f"Bearer {api_key}"}
     url: str | None = f"{base_url}/v2/aggs/ticker/{symbol}/range/{path_tail}"
-    params: dict[str, str] | None = {"limit": "50000", "sort": "asc"}
+    params: dict[str, str] | None = {
+        "limit": "50000", "sort": "asc", "adjusted": str(adjusted).lower(),
+    }  # fmt: skip
     results: list[dict[str, Any]] = []
     async with aiohttp.ClientSession() as session:
         while url:

@@ -4,7 +4,7 @@ errors that name the cause but never the key."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -65,3 +65,24 @@ async def test_errors_name_the_cause_not_the_key(sim_knobs: Any) -> None:
     with pytest.raises(PolygonError) as forbidden:
         await fetch(sim_knobs)
     assert forbidden.value.status == 403 and "entitled" in str(forbidden.value)
+
+
+async def test_bars_are_fetched_unadjusted_across_a_split(sim: Any, sim_factory: Any) -> None:
+    (split,) = (await sim.info())["splits"]
+    symbol, day = split["ticker"], datetime.fromisoformat(split["execution_date"])
+    start, end = (day - timedelta(days=1)).replace(tzinfo=UTC), day.replace(hour=23, tzinfo=UTC)
+    async with aiohttp.ClientSession() as session:
+        client = PolygonRest(session, base_url=sim.rest_url, api_key=SecretStr(sim.api_key))
+        bars = await collect(client.aggregates(symbol, TIMEFRAMES["1d"], start, end))
+    span = f"1/day/{ms(start.date().isoformat())}/{ms(end.date().isoformat(), end_of_day=True)}"
+    raw = await rest_aggregates(sim.rest_url, sim.api_key, symbol, span)
+    adjusted = await rest_aggregates(sim.rest_url, sim.api_key, symbol, span, adjusted=True)
+    assert [(b.open, b.close, b.volume) for b in bars] == [(r["o"], r["c"], r["v"]) for r in raw]
+    assert raw[0]["o"] != adjusted[0]["o"], "the day before the split differs when adjusted"
+    clock = f"{split['execution_date']}T20:00:00Z"
+    on_the_day = await sim_factory(flatfiles=False, clock_start=clock)
+    async with aiohttp.ClientSession() as session:
+        client = PolygonRest(session, base_url=on_the_day.rest_url,
+                             api_key=SecretStr(on_the_day.api_key))  # fmt: skip
+        previous = await client.previous_close(symbol)
+    assert previous is not None and (previous.open, previous.close) == (raw[0]["o"], raw[0]["c"])

@@ -255,3 +255,41 @@ async def test_an_error_message_that_echoes_the_key_is_scrubbed() -> None:
             await fetch(base.url)
     assert refused.value.status == 401
     assert KEY not in str(refused.value) and "bad key Bearer ***" in str(refused.value)
+
+
+async def test_splits_pages_skip_bad_records_and_stay_on_the_origin() -> None:
+    good = {"id": "E1", "ticker": "NVDA", "execution_date": "2024-06-10", "split_from": 1,
+            "split_to": 10}  # fmt: skip
+    bad = [{**good, "split_to": 0}, {**good, "execution_date": "June 10"}, {**good, "ticker": 5},
+           {**good, "split_from": "1"}, None]  # fmt: skip
+    async with serve(refuse) as foreign:
+
+        async def splits(request: web.Request) -> web.Response:
+            if "cursor" not in request.query:
+                body = {"status": "OK", "results": [*bad, good],
+                        "next_url": f"{request.scheme}://{request.host}{request.path}?cursor=2"}
+            elif request.query["cursor"] == "2":
+                body = {"status": "OK", "results": [{**good, "execution_date": "2021-07-20",
+                                                     "split_to": 4}],
+                        "next_url": f"{foreign.url}/v3/reference/splits?cursor=3"}
+            return web.json_response(body)  # fmt: skip
+
+        async with serve(splits) as home:
+            async with aiohttp.ClientSession() as session:
+                client = PolygonRest(session, base_url=home.url, api_key=SecretStr(KEY),
+                                     retry=FAST)  # fmt: skip
+                with pytest.raises(ForeignNextUrl):
+                    await client.splits("NVDA")
+            assert [s["path"].split("?")[0] for s in home.seen] == ["/v3/reference/splits"] * 2
+            assert "ticker=NVDA" in home.seen[0]["path"]
+        assert foreign.seen == [] and KEY not in str(home.seen[1]["path"])
+
+    async def one_page(request: web.Request) -> web.Response:
+        return web.json_response({"status": "OK", "results": [*bad, good]})
+
+    async with serve(one_page) as home, aiohttp.ClientSession() as session:
+        client = PolygonRest(session, base_url=home.url, api_key=SecretStr(KEY), retry=FAST)
+        records, skipped = await client.splits("NVDA")
+    assert [(r.symbol, r.execution_date.isoformat(), r.split_to) for r in records] == [
+        ("NVDA", "2024-06-10", 10.0)]
+    assert len(skipped) == len(bad)
