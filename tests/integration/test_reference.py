@@ -1,9 +1,11 @@
 """Reference check: every stored 1m and 1d bar equals the simulator's trades, folded here.
 
 The market: 20 symbols over 10 trading days, 2023-11-20 to 2023-12-04 (Thanksgiving
-closed, the day after it closing early at 13:00), seed 7. Three pipelines, each with
-its own worker, topics, consumer group and PostgreSQL schema, since coverage is kept
-per app and a source never refetches what another already covered:
+closed, the day after it closing early at 13:00), seed 7, and one split: NVDA 3-for-2,
+executed 2023-11-27, so NVDA's trades before it are priced 1.5 times higher (unadjusted,
+as traded). Three pipelines, each with its own worker, topics, consumer group and
+PostgreSQL schema, since coverage is kept per app and a source never refetches what
+another already covered:
 
 - **flatpack** backfills the first six days (1m and 1d) from the day files;
 - **api** backfills the last seven (1m and 1d) from REST, so both ran 11-24 to 11-28;
@@ -12,8 +14,9 @@ per app and a source never refetches what another already covered:
   run at 600x until 10:17, when every late trade of the minutes up to 10:00 is in.
 
 The reference does not use the project's folds (``tick_bars``, ``resample``) nor the
-simulator's (``sim.aggregate``): the simulator's trade generator gives the tape (what
-Polygon's trades endpoint or ``trades_v1`` file would), and pandas folds it by
+simulator's (``sim.aggregate``): the simulator's market (its trade generator, with the
+split's pre-split prices) gives the tape, what Polygon's trades endpoint or ``trades_v1``
+file would, and pandas folds it by
 Polygon's published rules (FORMATS.md, "Trade conditions in bars"; Polygon's
 knowledge base "How does Polygon create the OHLCV aggregate bars?"): a bar exists when
 a trade may set open/close; open/close are the first/last such trade in SIP time,
@@ -22,6 +25,12 @@ sizes and count of the trades that count in volume, ``vwap`` their volume-weight
 price to four decimals. Minute windows are aligned to the epoch; a day bar covers the
 New York day from midnight (its ``t``), extended hours included, as Polygon's daily
 aggregates do.
+
+Every stored bar must equal its reference bar, unadjusted in ``<schema>.bars`` and
+split-adjusted in ``<schema>.bars_adjusted``; the adjusted reference is the unadjusted one
+with prices and vwap divided, and volume multiplied, by the split's ratio for the days
+before its execution date (from the split the simulator reports in ``/_sim/info``). The
+simulator's own ``adjusted=true`` aggregates of the split symbol must equal it too.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import orjson
 import pandas as pd
 import pytest
@@ -40,11 +50,12 @@ from aiokafka import AIOKafkaProducer
 
 from chronox_stream.children import Child
 from chronox_stream.settings import Settings
-from chronox_stream.sim.market import day_columns
+from chronox_stream.sim.corporate import Split
+from chronox_stream.sim.market import Market
 from chronox_stream.status_report import stream_state
 from tests.fixtures.sim import SIM_SEED, SimFactory, SimServer
 from tests.integration.conftest import isolated
-from tests.integration.helpers import fetch_rows, poll, wait_finished
+from tests.integration.helpers import fetch_rows, poll, rest_aggregates, wait_finished
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -60,11 +71,12 @@ DAYS = tuple(
 )  # fmt: skip
 FLATPACK_DAYS, API_DAYS = DAYS[:6], DAYS[3:]
 SHARED_DAYS = tuple(d for d in FLATPACK_DAYS if d in API_DAYS)
+#: The split: 3-for-2 on the Monday after Thanksgiving, a day flatpack and api share.
+SPLIT = "NVDA:2023-11-27:2:3"
 #: A week after the last day: every day is final, its files published, REST settled.
 HISTORY_CLOCK = "2023-12-11T15:00:00Z"
 
 STREAM_SYMBOLS = ("AAPL", "NVDA", "TSLA")
-STREAM_DAY = DAYS[-1]
 STREAM_SPEED = 600.0
 STREAM_FROM = datetime(2023, 12, 4, 4, 0, tzinfo=NEW_YORK)  # the pre-market opens
 STREAM_TO = datetime(2023, 12, 4, 10, 0, tzinfo=NEW_YORK)  # compared: [STREAM_FROM, STREAM_TO)
@@ -88,13 +100,13 @@ KEY = ["symbol", "tf", "ts"]
 # -- the reference: the tape, folded with pandas -------------------------------------------
 
 
-def tape(symbols: Iterable[str], days: Iterable[date]) -> pd.DataFrame:
-    """Every trade of ``symbols`` on ``days``: symbol, SIP time, price in cents, size, and
-    a condition code per row of ``conditions`` (one trade may carry several)."""
+def tape(market: Market, symbols: Iterable[str], days: Iterable[date]) -> pd.DataFrame:
+    """Every trade of ``symbols`` on ``days`` as traded (unadjusted): symbol, SIP time,
+    sequence, price in cents, size, its sale condition (-1: none) and odd-lot flag."""
     frames = []
     for symbol in symbols:
         for day in days:
-            cols = day_columns(SIM_SEED, symbol, day)
+            cols = market.columns(symbol, day)
             frames.append(
                 pd.DataFrame(
                     {
@@ -169,15 +181,31 @@ def fold(trades: pd.DataFrame, window: pd.Series) -> pd.DataFrame:
     return out.assign(vwap=vwap)
 
 
-def reference_bars(symbols: Sequence[str], days: Sequence[date]) -> pd.DataFrame:
+def reference_bars(market: Market, symbols: Sequence[str], days: Sequence[date]) -> pd.DataFrame:
     """The 1m and 1d bars of ``symbols`` on ``days``, keyed by symbol, tf and ts (UTC)."""
-    trades = eligibility(tape(symbols, days))
+    trades = eligibility(tape(market, symbols, days))
     sip = pd.to_datetime(trades["sip_ns"], utc=True)
     minute = pd.to_datetime(trades["sip_ns"] // NS_PER_MIN * NS_PER_MIN, utc=True)
     ny_midnight = sip.dt.tz_convert(NEW_YORK).dt.normalize().dt.tz_convert(UTC)
     return pd.concat(
         [fold(trades, minute).assign(tf="1m"), fold(trades, ny_midnight).assign(tf="1d")],
         ignore_index=True,
+    )
+
+
+def adjusted(bars: pd.DataFrame, splits: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """``bars`` split-adjusted: a bar before a split's execution date (New York) has its
+    prices and vwap divided, and its volume multiplied, by ``split_to / split_from``."""
+    factor = np.ones(len(bars))
+    ny_day = bars["ts"].dt.tz_convert(NEW_YORK).dt.date.to_numpy()
+    for split in splits:
+        before = (bars["symbol"] == split["ticker"]).to_numpy() & (
+            ny_day < date.fromisoformat(split["execution_date"])
+        )
+        factor = np.where(before, factor * (split["split_to"] / split["split_from"]), factor)
+    return bars.assign(
+        **{name: bars[name] / factor for name in (*PRICES, "vwap")},
+        volume=bars["volume"] * factor,
     )
 
 
@@ -244,15 +272,22 @@ def in_stream_window(bars: pd.DataFrame) -> pd.DataFrame:
 
 
 def on_days(bars: pd.DataFrame, days: Iterable[date]) -> pd.DataFrame:
+    """The bars whose New York date is one of ``days``."""
     ny_days = bars["ts"].dt.tz_convert(NEW_YORK).dt.date
     return bars[ny_days.isin(set(days)).to_numpy()]
 
 
-async def stored(settings: Settings) -> pd.DataFrame:
+def on_days_of(days: Iterable[date]) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    kept = tuple(days)
+    return lambda bars: on_days(bars, kept)
+
+
+async def stored(settings: Settings, relation: str = "bars") -> pd.DataFrame:
+    """The rows of ``<schema>.bars`` (or of the adjusted view ``bars_adjusted``)."""
     rows = await fetch_rows(
         settings,
         "SELECT symbol, tf, ts, open, high, low, close, volume, vwap, transactions, source "
-        "FROM {schema}.bars",
+        f"FROM {{schema}}.{relation}",
     )
     columns = [*KEY, *PRICES, "volume", "vwap", "transactions", "source"]
     frame = pd.DataFrame([dict(r) for r in rows], columns=columns)
@@ -274,10 +309,45 @@ async def settled(
     return found[0] if found is not None else where(await stored(settings))
 
 
+async def recorded_splits(settings: Settings) -> list[dict[str, Any]]:
+    """``<schema>.splits`` once the leader has fetched any, as ``/_sim/info`` lists them."""
+
+    async def fetched() -> list[Any]:
+        return await fetch_rows(
+            settings, "SELECT symbol, execution_date, split_from, split_to FROM {schema}.splits"
+        )
+
+    rows = await poll(fetched, timeout_s=60)
+    return [{"ticker": r["symbol"], "execution_date": r["execution_date"].isoformat(),
+             "split_from": r["split_from"], "split_to": r["split_to"]} for r in rows]  # fmt: skip
+
+
+async def rest_bars(server: SimServer, symbol: str, *, adjusted: bool) -> pd.DataFrame:
+    """The simulator's 1m and 1d aggregates of ``symbol`` over ``DAYS``."""
+    frames = []
+    for tf, span in (("1m", "1/minute"), ("1d", "1/day")):
+        tail = f"{span}/{DAYS[0].isoformat()}/{DAYS[-1].isoformat()}"
+        results = await rest_aggregates(
+            server.rest_url, server.api_key, symbol, tail, adjusted=adjusted
+        )
+        frame = pd.DataFrame(results).rename(columns={
+            "o": "open", "h": "high", "l": "low", "c": "close", "v": "volume", "vw": "vwap",
+            "n": "transactions"})  # fmt: skip
+        ts = pd.to_datetime(frame["t"], unit="ms", utc=True)
+        frames.append(frame.assign(symbol=symbol, tf=tf, ts=ts))
+    return pd.concat(frames, ignore_index=True)
+
+
 def differences(
-    ours: pd.DataFrame, truth: pd.DataFrame, fields: Sequence[str], *, label: str
+    ours: pd.DataFrame,
+    truth: pd.DataFrame,
+    fields: Sequence[str],
+    *,
+    label: str,
+    rel: float = 0.0,
 ) -> list[str]:
-    """What keeps ``ours`` from equal ``truth``, bar for bar, on ``fields`` (empty: equal).
+    """What keeps ``ours`` from equal ``truth``, bar for bar, on ``fields`` (empty: equal),
+    within a relative ``rel`` (0: exactly).
 
     A field missing (NULL) in ``ours`` is not compared: flat files carry no vwap."""
     merged = ours.merge(truth, on=KEY, how="outer", suffixes=("", "_ref"), indicator=True)
@@ -289,7 +359,8 @@ def differences(
     both = merged[merged["_merge"] == "both"]
     for name in fields:
         mine, ref = both[name].astype("float64"), both[f"{name}_ref"].astype("float64")
-        wrong = both[mine.notna().to_numpy() & (mine != ref).to_numpy()]
+        off = ~np.isclose(mine.to_numpy(), ref.to_numpy(), rtol=rel, atol=0.0)
+        wrong = both[mine.notna().to_numpy() & off]
         problems.extend(
             f"{label}: {r.symbol} {r.tf} {r.ts.isoformat()} {name} "
             f"{getattr(r, name)} != {getattr(r, f'{name}_ref')}"
@@ -326,13 +397,19 @@ async def run_stream(live: Settings, market: SimServer) -> None:
 async def test_every_stored_bar_equals_the_tape_folded_by_polygons_rules(
     sim_factory: SimFactory, lanes: LaneFactory
 ) -> None:
-    history, market = await asyncio.gather(
-        sim_factory(symbols=SYMBOLS, clock_start=HISTORY_CLOCK, speed=0,
-                    extra=("--flatfiles-from", FLATPACK_DAYS[0].isoformat(),
-                           "--flatfiles-to", FLATPACK_DAYS[-1].isoformat())),
-        sim_factory(symbols=STREAM_SYMBOLS, clock_start=STREAM_CLOCK.isoformat(), speed=0,
-                    flatfiles=False),
+    history = await sim_factory(
+        symbols=SYMBOLS, clock_start=HISTORY_CLOCK, speed=0,
+        extra=("--flatfiles-from", FLATPACK_DAYS[0].isoformat(),
+               "--flatfiles-to", FLATPACK_DAYS[-1].isoformat(), "--split", SPLIT),
     )  # fmt: skip
+    market = await sim_factory(symbols=STREAM_SYMBOLS, clock_start=STREAM_CLOCK.isoformat(),
+                               speed=0, flatfiles=False, extra=("--split", SPLIT))  # fmt: skip
+    splits = (await history.info())["splits"]
+    assert len(splits) == 1 and splits == (await market.info())["splits"]
+    assert date.fromisoformat(splits[0]["execution_date"]) in SHARED_DAYS
+    tape_of = Market(SIM_SEED, tuple(
+        Split(s["ticker"], date.fromisoformat(s["execution_date"]), s["split_from"], s["split_to"])
+        for s in splits))  # fmt: skip
     flat, api, live = await lanes(
         ("flatpack", history, {}),
         ("api", history, {}),
@@ -342,7 +419,7 @@ async def test_every_stored_bar_equals_the_tape_folded_by_polygons_rules(
         await request(flat, f"ref-flatpack-{tf}", strategy="flatpack", timeframe=tf,
                       **ny_span(FLATPACK_DAYS))  # fmt: skip
         await request(api, f"ref-api-{tf}", strategy="api", timeframe=tf, **ny_span(API_DAYS))
-    truth_task = asyncio.create_task(asyncio.to_thread(reference_bars, SYMBOLS, DAYS))
+    truth_task = asyncio.create_task(asyncio.to_thread(reference_bars, tape_of, SYMBOLS, DAYS))
     await run_stream(live, market)
     truth = await truth_task
     for settings, prefix in ((flat, "ref-flatpack"), (api, "ref-api")):
@@ -351,26 +428,41 @@ async def test_every_stored_bar_equals_the_tape_folded_by_polygons_rules(
             failed = [e for e in events if e["state"] == "failed"]
             assert not failed, failed
 
+    everything = [*PRICES, "volume", "transactions", "vwap"]
     flat_truth, api_truth = on_days(truth, FLATPACK_DAYS), on_days(truth, API_DAYS)
+    stream_truth = in_stream_window(truth[(truth["tf"] == "1m").to_numpy()])
+    assert flat_truth["symbol"].nunique() == len(SYMBOLS) and set(flat_truth["tf"]) == {"1m", "1d"}
+    assert len(stream_truth) > 300, "six hours of three symbols, pre-market and regular"
+
     flat_bars = await settled(flat, len(flat_truth))
     api_bars = await settled(api, len(api_truth))
+    live_bars = await settled(live, len(stream_truth), in_stream_window)
     assert set(flat_bars["source"]) == {"flatpack"} and set(api_bars["source"]) == {"api"}
-    assert flat_truth["symbol"].nunique() == len(SYMBOLS) and set(flat_truth["tf"]) == {"1m", "1d"}
-
-    everything = [*PRICES, "volume", "transactions", "vwap"]
+    assert set(live_bars["source"]) == {"stream"}
+    assert flat_bars["vwap"].isna().all() and api_bars["vwap"].notna().all()
     expect_none(differences(flat_bars, flat_truth, everything, label="flatpack"))
     expect_none(differences(api_bars, api_truth, everything, label="api"))
-    assert flat_bars["vwap"].isna().all() and api_bars["vwap"].notna().all()
+    expect_none(differences(live_bars, stream_truth, everything, label="stream"))
 
     shared = [*PRICES, "volume", "transactions"]
     expect_none(differences(on_days(flat_bars, SHARED_DAYS), on_days(api_bars, SHARED_DAYS),
                             shared, label="flatpack vs api"))  # fmt: skip
+    api_minutes = in_stream_window(api_bars[(api_bars["tf"] == "1m").to_numpy()])
+    expect_none(differences(live_bars, api_minutes, everything, label="stream vs api"))
 
-    stream_truth = in_stream_window(truth[(truth["tf"] == "1m").to_numpy()])
-    assert len(stream_truth) > 300, "six hours of three symbols, pre-market and regular"
-    live_bars = await settled(live, len(stream_truth), in_stream_window)
-    assert set(live_bars["source"]) == {"stream"}
-    expect_none(differences(live_bars, stream_truth, everything, label="stream"))
-    expect_none(differences(live_bars, in_stream_window(api_bars[(api_bars["tf"] == "1m")
-                                                                 .to_numpy()]),
-                            everything, label="stream vs api"))  # fmt: skip
+    symbol = splits[0]["ticker"]
+    split_truth = truth[(truth["symbol"] == symbol).to_numpy()]
+    for flag, expected in ((False, split_truth), (True, adjusted(split_truth, splits))):
+        expect_none(differences(await rest_bars(history, symbol, adjusted=flag), expected,
+                                everything, label=f"REST adjusted={flag}", rel=1e-12))  # fmt: skip
+    for settings, lane_truth, label, where in (
+        (live, stream_truth, "stream", in_stream_window),
+        (flat, flat_truth, "flatpack", on_days_of(FLATPACK_DAYS)),
+        (api, api_truth, "api", on_days_of(API_DAYS)),
+    ):
+        assert await recorded_splits(settings) == splits, (
+            f"{label}: <schema>.splits lacks the split of the backfilled symbols"
+        )
+        ours = where(await stored(settings, "bars_adjusted"))
+        expect_none(differences(ours, adjusted(lane_truth, splits), everything,
+                                label=f"{label} adjusted", rel=1e-12))  # fmt: skip
