@@ -8,6 +8,7 @@ depend on how a range's first instant is read (the date rule is another part of 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,8 @@ from aiokafka import AIOKafkaProducer
 from chronox_stream.registry import RegistryCommand
 from chronox_stream.registry_client import send_commands
 from chronox_stream.settings import Settings
+from chronox_stream.sinks.postgres import PostgresSink
+from chronox_stream.splits import SplitRecord
 from tests.fixtures.sim import SimServer
 from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import fetch_rows, poll, rest_aggregates, wait_finished
@@ -94,3 +97,22 @@ async def test_splits_are_ingested_and_adjusted_bars_are_read_from_postgres(
                             "tf = '1d' AND ts >= $2 AND ts < $3", symbol, START, END)  # fmt: skip
     assert _as_bars(view) == {k: v for k, v in adjusted.items() if k[0] == "1d"}
     assert {r["split_factor"] for r in view} == {split["split_to"] / split["split_from"], 1.0}
+
+
+async def test_split_upserts_and_the_migration_are_idempotent(settings: Settings) -> None:
+    sink = await PostgresSink.connect(settings.postgres_dsn.get_secret_value(),
+                                      schema=settings.postgres_schema, timeout_s=10)  # fmt: skip
+    try:
+        await asyncio.gather(sink.migrate(), sink.migrate())
+        await sink.migrate()
+        first = [SplitRecord("NVDA", date(2024, 1, 12), 1.0, 4.0),
+                 SplitRecord("AAPL", date(2020, 8, 31), 1.0, 4.0)]  # fmt: skip
+        assert await sink.write_splits(first) == 2
+        assert await sink.write_splits(first) == 0, "a replay changes nothing"
+        corrected = [SplitRecord("NVDA", date(2024, 1, 12), 1.0, 5.0)]
+        assert await sink.write_splits(corrected) == 1
+    finally:
+        await sink.close()
+    rows = await fetch_rows(settings, "SELECT symbol, split_to FROM {schema}.splits "
+                                      "ORDER BY symbol")  # fmt: skip
+    assert [tuple(r) for r in rows] == [("AAPL", 4.0), ("NVDA", 5.0)]

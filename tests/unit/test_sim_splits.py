@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from click import UsageError
 
 from chronox_stream.sim.adjusted import adjusted_json, scaled_json
+from chronox_stream.sim.cli import _market_splits
 from chronox_stream.sim.corporate import Split, parse_split, price_factor
 from chronox_stream.sim.history import day_bar, minute_bars
 from chronox_stream.sim.market import Market
@@ -130,3 +132,12 @@ def test_the_listing_filters_sorts_and_pages() -> None:
 def test_the_listing_refuses_bad_queries(params: dict[str, str]) -> None:
     with pytest.raises(BadQuery):
         list_splits(SPLITS, params)
+
+
+def test_the_cli_default_market_has_the_seeded_split_unless_told_otherwise() -> None:
+    assert _market_splits((), False) == (SPLIT,)
+    assert _market_splits((), True) == ()
+    other = (parse_split("AAPL:2020-08-31:1:4"),)
+    assert _market_splits(other, False) == other
+    with pytest.raises(UsageError):
+        _market_splits(other, True)
