@@ -4,8 +4,11 @@ A query serves the windows whose start lies in ``[from, to]`` (both
 inclusive) and whose end is not after sim-now (an open window is never
 served), each from the trades reported by sim-now
 (:func:`~chronox_stream.sim.history.bars_as_of`: a late trade only from its
-report time on, as the WebSocket). ``limit`` caps the *base* bars read
-(seconds, minutes or days, see :func:`~chronox_stream.sim.aggregate.base_timespan`):
+report time on, as the WebSocket). ``from`` is first snapped to the start of
+its window, as Polygon does ("we snap the from parameter to the beginning of
+the resolution"): a day query from 04:00 New York serves that day's bar,
+which starts at midnight. ``limit`` caps the *base* bars read (seconds,
+minutes or days, see :func:`~chronox_stream.sim.aggregate.base_timespan`):
 whole windows are served while their base bars fit, so a window that would
 cross the cap is left for the next page, which starts at that window
 (ascending: ``from`` moves to its start; descending: ``to`` does). A first
@@ -16,7 +19,7 @@ progress.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from chronox_stream.sim.aggregate import Agg, Timespan, base_timespan, merge, window
@@ -76,6 +79,7 @@ def _groups(
 
 def aggregate_page(market: Market, query: AggQuery, now_ns: int, *, late_trades: bool) -> Page:
     """The first page of ``query`` as of ``now_ns`` (``late_trades``: the knob)."""
+    query = replace(query, from_ns=window(query.timespan, query.multiplier, query.from_ns)[0])
     served: list[Agg] = []
     used = 0
     for start, end, bars in _groups(market, query, now_ns, late_trades):

@@ -132,3 +132,16 @@ def test_rest_shows_a_late_trade_only_once_reported_as_the_websocket_does() -> N
     assert _ohlcv(_minute_page(minute, reported, late_trades=True)) != _ohlcv(early)
     assert _minute_page(minute, settled, late_trades=True) == final
     assert _minute_page(minute, now, late_trades=False) == final, "no late reports: all on time"
+
+
+def test_from_is_snapped_to_the_start_of_its_window() -> None:
+    pre_market = to_ns(datetime(2024, 1, 17, 9, 0, tzinfo=UTC))  # 04:00 in New York
+    day = AggQuery("AAPL", 1, "day", pre_market, TO, 5000, False)
+    next_day = to_ns(datetime(2024, 1, 19, tzinfo=UTC))
+    assert [b.start_ns for b in aggregate_page(MARKET, day, next_day, late_trades=True).bars] == [
+        ny_midnight_ns(date(2024, 1, 17))
+    ]
+    ten_past = to_ns(datetime(2024, 1, 17, 15, 2, tzinfo=UTC))  # 10:02 in New York
+    fives = AggQuery("AAPL", 5, "minute", ten_past, TO, 5000, False)
+    first = aggregate_page(MARKET, fives, NOW, late_trades=True).bars[0]
+    assert first.start_ns == ten_past - 2 * 60 * 10**9
