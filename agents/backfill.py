@@ -7,6 +7,11 @@ fail it: the phase is retried with backoff from its checkpoints until the world
 recovers, so an outage delays a backfill but never drops it. The
 stream phase fetches nothing: it registers the symbol for the live stream,
 which the leader's WebSocket then subscribes (see ``agents/stream``).
+
+After its fetching phases (not in a dry run) a work item fetches its symbol's
+splits into ``<schema>.splits``, so the adjusted read path knows the splits of
+every backfilled symbol, registered or not; the scheduler refreshes them for the
+registry's symbols. A failed fetch is logged and left to the next item or refresh.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from agents.scheduler import fetch_splits
 from chronox_stream.app import Runtime, utcnow
 from chronox_stream.registry import Op, RegistryCommand
 from chronox_stream.rejects import Rejected
@@ -86,6 +92,8 @@ async def run_item(runtime: Runtime, item: WorkItem) -> None:
         log.info("phase done", extra={**fields, "count": count, "elapsed_s": elapsed})
         await report.status("done", count=count)
         await report.registry("phase_done")
+    if not item.dry_run and runtime.settings.splits_interval_s and item.phases != ("stream",):
+        await fetch_splits(runtime, item.symbol)
     await runtime.report(
         StatusEvent(request_id=item.request_id, symbol=item.symbol, state="finished",
                     at=utcnow(), count=emitter.count, dry_run=item.dry_run)
