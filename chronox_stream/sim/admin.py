@@ -5,7 +5,9 @@
 - ``GET /_sim/clock`` sim-now and speed; ``POST /_sim/clock`` ``{"now": ISO-8601,
   "speed": x}`` (either) to move or re-pace it;
 - ``POST /_sim/ws/disconnect`` closes every WebSocket (``force_disconnect``);
-- ``GET /_sim/info`` seed, symbol universe, flat-file days in the bucket.
+- ``GET /_sim/info`` seed, symbol universe, flat-file days in the bucket;
+- ``GET /_sim/requests`` the REST requests served, in order (``{"requests": [{"method",
+  "path", "query"}]}``, the key left out).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import orjson
 from aiohttp import web
 
 from chronox_stream.sim.clock import SimClock
-from chronox_stream.sim.gate import json_response
+from chronox_stream.sim.gate import RequestLog, json_response
 from chronox_stream.sim.knobs import KnobBoard
 from chronox_stream.sim.sessions import from_ns, to_ns
 from chronox_stream.sim.ws import WsHub
@@ -52,11 +54,13 @@ class Admin:
         clock: SimClock,
         hub: WsHub,
         info: Callable[[], dict[str, Any]],
+        requests: RequestLog,
     ) -> None:
         self._board = board
         self._clock = clock
         self._hub = hub
         self._info = info
+        self._requests = requests
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -67,6 +71,7 @@ class Admin:
             web.post("/_sim/clock", self.set_clock),
             web.post("/_sim/ws/disconnect", self.disconnect),
             web.get("/_sim/info", self.get_info),
+            web.get("/_sim/requests", self.get_requests),
         ]
 
     async def get_knobs(self, request: web.Request) -> web.Response:
@@ -108,3 +113,6 @@ class Admin:
 
     async def get_info(self, request: web.Request) -> web.Response:
         return json_response(self._info())
+
+    async def get_requests(self, request: web.Request) -> web.Response:
+        return json_response({"requests": self._requests.entries()})

@@ -22,7 +22,7 @@ from aiohttp import web
 from chronox_stream.sim.admin import Admin
 from chronox_stream.sim.clock import SimClock
 from chronox_stream.sim.flatfiles import planned_days
-from chronox_stream.sim.gate import RateLimiter, RequestIds, polygon_gate
+from chronox_stream.sim.gate import RateLimiter, RequestIds, RequestLog, polygon_gate
 from chronox_stream.sim.knobs import KnobBoard, Knobs
 from chronox_stream.sim.market import Market
 from chronox_stream.sim.rest import PolygonRest
@@ -62,6 +62,7 @@ class Simulator:
         self.clock = SimClock(config.clock_start_ns, config.speed)
         self.board = KnobBoard(config.knobs, config.seed)
         self.hub = WsHub(self.market, self.clock, self.board, config.symbols)
+        self.requests = RequestLog()
         self.bucket: FlatFileBucket | None = None
         if config.flatfiles:
             self.bucket = FlatFileBucket(
@@ -81,10 +82,12 @@ class Simulator:
         limiter = RateLimiter()
         self.board.listen(limiter.on_knobs)
         app = web.Application(
-            middlewares=[polygon_gate(self.board, RequestIds(self.config.seed), limiter)]
+            middlewares=[
+                polygon_gate(self.board, RequestIds(self.config.seed), limiter, self.requests)
+            ]
         )
         app.add_routes(PolygonRest(self.market, self.clock, self.board).routes())
-        app.add_routes(Admin(self.board, self.clock, self.hub, self.info).routes())
+        app.add_routes(Admin(self.board, self.clock, self.hub, self.info, self.requests).routes())
         app.router.add_get("/stocks", self.hub.handle)
 
         async def close_websockets(_: web.Application) -> None:
