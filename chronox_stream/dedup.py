@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from chronox_stream.bars import SOURCE_RANK, Bar, Source
 from chronox_stream.precedence import Features, Relation, admits, filled, ohlcv_of, relation
@@ -222,6 +222,9 @@ def admit_batch(
 
     ``buckets`` holds the current state of every bucket the bars fall in; it is
     not changed. A bar repeated within ``bars`` is judged against the earlier one.
+    A bar that passes without being a correction (an enrichment, or a promotion to a
+    higher source) is emitted with the fields already emitted that it lacks, so the
+    bar topics, Redis and PostgreSQL all end with every field known.
     """
     updated: dict[str, Bucket] = {}
     admitted: list[Bar] = []
@@ -234,5 +237,7 @@ def admit_batch(
         state = admit(bucket.get(ts), bar, source)
         if state is not None:
             bucket[ts] = state
+            if (state.vwap, state.transactions) != (bar.vwap, bar.transactions):
+                bar = replace(bar, vwap=state.vwap, transactions=state.transactions)
             admitted.append(bar)
     return admitted, updated

@@ -127,3 +127,14 @@ def test_a_bucket_is_purged_in_the_partition_its_symbol_is_keyed_to() -> None:
     for symbol in ["AAPL", "MSFT", "BRK.B", "X", "GOOGL"]:
         expected = partitioner(symbol.encode(), list(range(8)), list(range(8)))
         assert symbol_partition(bucket_symbol(f"{symbol}|1m|2024-01-16"), 8) == expected
+
+
+def test_a_promoted_bar_is_emitted_with_the_fields_already_emitted() -> None:
+    streamed = replace(bar(0), vwap=1.01, transactions=3)
+    _, state = admit_batch([streamed], "stream", {})
+    flat = replace(bar(0), transactions=3)  # the flat file's bar: no vwap
+    admitted, _ = admit_batch([flat], "flatpack", state)
+    assert admitted == [streamed], "final now, and the vwap is not lost downstream"
+    _, state = admit_batch([flat], "flatpack", {})
+    api = replace(bar(0), vwap=1.01)  # adds vwap, lacks transactions
+    assert admit_batch([api], "api", state)[0] == [streamed]
