@@ -116,7 +116,7 @@ async def test_a_dry_run_fetches_once_reports_the_real_counts_and_writes_nothing
     real_counts = await phase_counts(settings, "real-1")
     assert {k: v for k, v in dry_counts.items() if k[1] != "stream"} == real_counts
     assert all(real_counts[(s, "api")] > 0 for s in SYMBOLS), real_counts
-    assert aggregate_ranges(real_requests) == ranges, "the real run fetches what the dry run did"
+    assert sorted(aggregate_ranges(real_requests)) == sorted(ranges), "the same REST fetches"
     assert await poll(lambda: _equal(bar_envelopes(settings), real.bars), timeout_s=30)
 
 
