@@ -12,12 +12,12 @@ A bucket value starts with a version byte and the wall-clock time it was last wr
 (epoch ms), so that buckets nobody wrote for the state horizon can be purged
 (:func:`stale_buckets`), whatever the time of their bars: a backfill of 2015 keeps
 deduplicating for the horizon after it ran. Version 2 (written now) holds per bar its
-start (epoch seconds, 4 bytes), the OHLCV digest, a byte of rank and flags, then the
-vwap (8 bytes) and the transactions (8 bytes) when the bar had them. Version 1 values
-(an 8-byte digest of all values and the rank per bar) and values from before the
-stamp (version 1 entries only) are still read: their entries are judged by the rule
-they were written under (equal digests are the same bar, anything else a
-correction) until a bar of the same key replaces them.
+start (epoch seconds, 8 bytes: any time a source may send), the OHLCV digest, a byte of
+rank and flags, then the vwap (8 bytes) and the transactions (8 bytes) when the bar had
+them. Version 1 values (an 8-byte digest of all values and the rank per bar) and
+values from before the stamp (version 1 entries only) are still read: their entries
+are judged by the rule they were written under (equal digests are the same bar,
+anything else a correction) until a bar of the same key replaces them.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from chronox_stream.precedence import Features, Relation, admits, filled, ohlcv_
 _STAMP = struct.Struct(">Bq")  # version, written at (epoch ms)
 _V1_ENTRY = struct.Struct(">q8sB")  # bar start (s), digest of all values, rank
 _V1 = 1
-_ENTRY = struct.Struct(">I8sB")  # bar start (s), OHLCV digest, rank | flags
+_ENTRY = struct.Struct(">q8sB")  # bar start (s), OHLCV digest, rank | flags
 _VWAP = struct.Struct(">d")
 _TRANSACTIONS = struct.Struct(">q")
 _VERSION = 2

@@ -79,9 +79,9 @@ def test_an_entry_holds_only_the_fields_its_bar_had() -> None:
         _, state = admit_batch([b], "api", {})
         return len(encode_bucket(state[bucket_key(b)], NOW_MS)) - 9  # less the stamp
 
-    assert size(bar(0)) == 13  # start (4), OHLCV digest (8), rank and flags (1)
-    assert size(replace(bar(0), transactions=5)) == 13 + 8
-    assert size(replace(bar(0), vwap=1.1, transactions=5)) == 13 + 16
+    assert size(bar(0)) == 17  # start (8), OHLCV digest (8), rank and flags (1)
+    assert size(replace(bar(0), transactions=5)) == 17 + 8
+    assert size(replace(bar(0), vwap=1.1, transactions=5)) == 17 + 16
 
 
 def test_version_1_buckets_are_still_read_and_judged_by_their_rule() -> None:
@@ -138,3 +138,9 @@ def test_a_promoted_bar_is_emitted_with_the_fields_already_emitted() -> None:
     _, state = admit_batch([flat], "flatpack", {})
     api = replace(bar(0), vwap=1.01)  # adds vwap, lacks transactions
     assert admit_batch([api], "api", state)[0] == [streamed]
+
+
+def test_any_bar_time_a_source_may_send_is_kept() -> None:
+    far = replace(bar(0), ts=datetime(2200, 1, 2, tzinfo=UTC))
+    _, state = admit_batch([far], "api", {})
+    assert decode_bucket(encode_bucket(state[bucket_key(far)], NOW_MS)) == state[bucket_key(far)]
