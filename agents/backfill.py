@@ -66,7 +66,7 @@ class PhaseReport:
 
 
 async def run_item(runtime: Runtime, item: WorkItem) -> None:
-    runner = runtime.runner()
+    runner = runtime.runner().for_item(item)
     emitter = runtime.emitter(item)
     for phase in item.phases:
         fields = {"request_id": item.request_id, "symbol": item.symbol, "phase": phase}

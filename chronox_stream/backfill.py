@@ -3,17 +3,20 @@
 The shell around the pure planning in ``gaps``: it reads coverage from the
 backfill state table, fetches, emits through an ``Emitter``, and checkpoints
 each fetched window so a restarted worker resumes where the dead one stopped.
+A dry run checkpoints into an in-memory overlay instead (``for_item``), so its
+api phase skips what its flatpack phase covered, as a real run's does.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from chronox_stream.coverage import Coverage
+from chronox_stream.dry_run import DryRunCoverage
 from chronox_stream.emit import Emitter
 from chronox_stream.gaps import Interval, api_windows, subtract
 from chronox_stream.market_calendar import extended_hours, trading_days
@@ -94,6 +97,12 @@ class PhaseRunner:
     days: DayCache
     coverage: CoverageTable
 
+    def for_item(self, item: WorkItem) -> PhaseRunner:
+        """The runner for the phases of ``item``: a dry run's checkpoints stay in memory."""
+        if item.dry_run:
+            return replace(self, coverage=DryRunCoverage(self.coverage))
+        return self
+
     async def run(self, phase: Phase, item: WorkItem, emitter: Emitter, now: datetime) -> int:
         """Run one fetching phase; return the number of bars it emitted."""
         before = emitter.count
@@ -128,8 +137,7 @@ class PhaseRunner:
                 minutes = parsed.bars_of(item.symbol, "1m")
                 bars = resample([b for b in minutes if session.start <= b.ts < session.end], tf)
             await emitter.emit(bars, "flatpack")
-            if not item.dry_run:
-                self.coverage.mark_fetched(item.symbol, tf.name, session)
+            self.coverage.mark_fetched(item.symbol, tf.name, session)
 
     async def api(self, item: WorkItem, emitter: Emitter, now: datetime) -> None:
         tf = TIMEFRAMES[item.timeframe]
@@ -140,8 +148,7 @@ class PhaseRunner:
             last = window.end - timedelta(milliseconds=1)
             bars = await collect(self.rest.aggregates(item.symbol, tf, window.start, last))
             await emitter.emit(bars, "api")
-            if not item.dry_run:
-                self.coverage.mark_fetched(item.symbol, tf.name, window)
+            self.coverage.mark_fetched(item.symbol, tf.name, window)
 
     async def snapshot(self, item: WorkItem, emitter: Emitter, now: datetime) -> None:
         if item.snapshot_method == "snapshot":

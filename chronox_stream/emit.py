@@ -9,6 +9,10 @@ never mark a bar emitted that is not on the topic.
 Each emit (but a dry run's) first lets the dedup table purge the stale buckets
 of the partition being processed (:meth:`Dedup.purge`): every writer of the
 table is an emitter, inside the event that owns the partition.
+
+A dry run decides exactly as a real run, on the table's state overlaid with what it
+would have recorded (:class:`~chronox_stream.dry_run.DryRunDedup`), so its count is
+the real run's; it sends, writes and records nothing.
 """
 
 from __future__ import annotations
@@ -22,12 +26,15 @@ from typing import Any, Protocol
 from chronox_stream.bars import Bar, Source
 from chronox_stream.control import PublishMode
 from chronox_stream.dedup import Bucket
+from chronox_stream.dry_run import DryRunDedup
 from chronox_stream.envelope import envelope_for
 
 CHUNK = 1000
 
 
 class Dedup(Protocol):
+    def current(self, keys: set[str]) -> dict[str, Bucket]: ...
+
     def decide(self, bars: list[Bar], source: Source) -> tuple[list[Bar], dict[str, Bucket]]: ...
 
     def record(self, buckets: dict[str, Bucket]) -> None: ...
@@ -67,7 +74,7 @@ class Emitter:
         write_db: Callable[[Sequence[tuple[Bar, Source]]], Awaitable[None]],
     ) -> None:
         self._policy = policy
-        self._dedup = dedup
+        self._dedup: Dedup = DryRunDedup(dedup) if policy.dry_run else dedup
         self._send = send
         self._write_db = write_db
         self._gap_s = policy.throttle_ms / 1000
@@ -86,8 +93,11 @@ class Emitter:
 
     async def _emit_chunk(self, bars: Sequence[Bar], source: Source) -> int:
         admitted, state = self._dedup.decide(list(bars), source)
-        if self._policy.dry_run or not admitted:
+        if self._policy.dry_run:
+            self._dedup.record(state)  # in memory only: later phases of the item see it
             return len(admitted)
+        if not admitted:
+            return 0
         if self._policy.publish_mode == "db-first":
             await self._write_db([(b, source) for b in admitted])
         deliveries = []

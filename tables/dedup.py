@@ -67,11 +67,13 @@ class DedupTable:
         self._scanned_at: float | None = None
         self._noted: dict[int, list[str]] = {}  # to purge or stamp, per partition
 
+    def current(self, keys: set[str]) -> dict[str, Bucket]:
+        """The buckets ``keys`` as the table holds them (empty for a key it does not)."""
+        return {key: decode_bucket(self.table.get(key.encode())) for key in keys}
+
     def decide(self, bars: list[Bar], source: Source) -> tuple[list[Bar], dict[str, Bucket]]:
         """The bars to emit, and the state to ``record`` once they are on Kafka."""
-        keys = {bucket_key(bar) for bar in bars}
-        current = {key: decode_bucket(self.table.get(key.encode())) for key in keys}
-        return admit_batch(bars, source, current)
+        return admit_batch(bars, source, self.current({bucket_key(bar) for bar in bars}))
 
     def record(self, buckets: dict[str, Bucket]) -> None:
         now_ms = int(time.time() * 1000)

@@ -7,7 +7,9 @@
   once (days published by the new sim-now appear, later ones go);
 - ``POST /_sim/ws/disconnect`` closes every WebSocket (``force_disconnect``);
 - ``GET /_sim/info`` seed, symbol universe, flat-file days in the bucket, and the
-  market's splits (``[{ticker, execution_date, split_from, split_to}]``).
+  market's splits (``[{ticker, execution_date, split_from, split_to}]``);
+- ``GET /_sim/requests`` the REST requests served, in order (``{"requests": [{"method",
+  "path", "query"}]}``, the key left out).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import orjson
 from aiohttp import web
 
 from chronox_stream.sim.clock import SimClock
-from chronox_stream.sim.gate import json_response
+from chronox_stream.sim.gate import RequestLog, json_response
 from chronox_stream.sim.knobs import KnobBoard
 from chronox_stream.sim.sessions import from_ns, to_ns
 from chronox_stream.sim.ws import WsHub
@@ -55,12 +57,14 @@ class Admin:
         hub: WsHub,
         info: Callable[[], dict[str, Any]],
         on_clock: Callable[[], Awaitable[None]],
+        requests: RequestLog,
     ) -> None:
         self._board = board
         self._clock = clock
         self._hub = hub
         self._info = info
         self._on_clock = on_clock
+        self._requests = requests
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -71,6 +75,7 @@ class Admin:
             web.post("/_sim/clock", self.set_clock),
             web.post("/_sim/ws/disconnect", self.disconnect),
             web.get("/_sim/info", self.get_info),
+            web.get("/_sim/requests", self.get_requests),
         ]
 
     async def get_knobs(self, request: web.Request) -> web.Response:
@@ -113,3 +118,6 @@ class Admin:
 
     async def get_info(self, request: web.Request) -> web.Response:
         return json_response(self._info())
+
+    async def get_requests(self, request: web.Request) -> web.Response:
+        return json_response({"requests": self._requests.entries()})

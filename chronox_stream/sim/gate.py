@@ -114,13 +114,32 @@ class RateLimiter:
             self._seen.clear()
 
 
-def polygon_gate(board: KnobBoard, ids: RequestIds, limiter: RateLimiter) -> Middleware:
-    """aiohttp middleware applying the checks above to ``/v1``, ``/v2`` and ``/v3`` paths."""
+class RequestLog:
+    """The REST requests served, in order (the latest 10,000): path and query, without the
+    ``apiKey`` parameter, so tests can count what a client fetched."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._entries: deque[dict[str, str]] = deque(maxlen=size)
+
+    def record(self, request: web.Request) -> None:
+        query = "&".join(f"{k}={v}" for k, v in request.query.items() if k != "apiKey")
+        self._entries.append({"method": request.method, "path": request.path, "query": query})
+
+    def entries(self) -> list[dict[str, str]]:
+        return list(self._entries)
+
+
+def polygon_gate(
+    board: KnobBoard, ids: RequestIds, limiter: RateLimiter, log: RequestLog
+) -> Middleware:
+    """aiohttp middleware applying the checks above to ``/v1``, ``/v2`` and ``/v3`` paths (each
+    recorded in ``log``)."""
 
     @web.middleware
     async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith(("/v1/", "/v2/", "/v3/")):
             return await handler(request)
+        log.record(request)
         request_id = ids.next()
         request[REQUEST_ID] = request_id
         knobs = board.current

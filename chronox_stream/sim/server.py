@@ -23,7 +23,7 @@ from chronox_stream.sim.admin import Admin
 from chronox_stream.sim.clock import SimClock
 from chronox_stream.sim.corporate import Split
 from chronox_stream.sim.flatfiles import next_publication_ns, planned_days
-from chronox_stream.sim.gate import RateLimiter, RequestIds, polygon_gate
+from chronox_stream.sim.gate import RateLimiter, RequestIds, RequestLog, polygon_gate
 from chronox_stream.sim.knobs import KnobBoard, Knobs
 from chronox_stream.sim.market import Market
 from chronox_stream.sim.rest import PolygonRest
@@ -64,6 +64,7 @@ class Simulator:
         self.clock = SimClock(config.clock_start_ns, config.speed)
         self.board = KnobBoard(config.knobs, config.seed)
         self.hub = WsHub(self.market, self.clock, self.board, config.symbols)
+        self.requests = RequestLog()
         self.bucket: FlatFileBucket | None = None
         if config.flatfiles:
             self.bucket = FlatFileBucket(
@@ -84,11 +85,15 @@ class Simulator:
         limiter = RateLimiter()
         self.board.listen(limiter.on_knobs)
         app = web.Application(
-            middlewares=[polygon_gate(self.board, RequestIds(self.config.seed), limiter)]
+            middlewares=[
+                polygon_gate(self.board, RequestIds(self.config.seed), limiter, self.requests)
+            ]
         )
         app.add_routes(PolygonRest(self.market, self.clock, self.board).routes())
         app.add_routes(
-            Admin(self.board, self.clock, self.hub, self.info, self._sync_flatfiles).routes()
+            Admin(
+                self.board, self.clock, self.hub, self.info, self._sync_flatfiles, self.requests
+            ).routes()
         )
         app.router.add_get("/stocks", self.hub.handle)
 

@@ -1,9 +1,10 @@
 """PostgreSQL bar store: schema migration and idempotent batched upserts (asyncpg).
 
 A batch is COPYed into a temporary table and merged with one
-``INSERT ... ON CONFLICT`` that applies the source precedence rule in SQL, so
-replaying a batch changes no row and a lower-ranked source never overwrites a
-higher one.
+``INSERT ... ON CONFLICT`` that applies the precedence rule of
+``chronox_stream.precedence`` in SQL, so replaying a batch changes no row, a
+lower-ranked source never overwrites a higher one, and a bar that only adds
+vwap or transactions fills them in without counting as a revision.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ COLUMNS = (
     "symbol", "tf", "ts", "open", "high", "low", "close", "volume", "vwap", "transactions",
     "source",
 )  # fmt: skip
-VALUE_COLUMNS = ("open", "high", "low", "close", "volume", "vwap", "transactions")
+OHLCV_COLUMNS = ("open", "high", "low", "close", "volume")
+FEATURE_COLUMNS = ("vwap", "transactions")
 
 
 def _quote(identifier: str) -> str:
@@ -65,20 +67,39 @@ def _literal(text: str) -> str:
 
 
 def upsert_sql(schema: str) -> str:
+    """The merge of ``bars_in`` into the table: :func:`~chronox_stream.precedence.merge` in SQL.
+
+    A correction (OHLCV differ, or a field both rows have) from a rank at least as high
+    replaces the row and bumps ``revision``; an enrichment (a field the row lacks) from a
+    rank at least as high fills it (``COALESCE``), and a same or poorer bar from a higher
+    rank takes over the source, neither bumping ``revision``. Anything else changes nothing.
+    """
     s = _quote(schema)
     cols = ", ".join(COLUMNS)
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*VALUE_COLUMNS, "source"))
-    old = ", ".join(f"b.{c}" for c in VALUE_COLUMNS)
-    new = ", ".join(f"EXCLUDED.{c}" for c in VALUE_COLUMNS)
+    old = ", ".join(f"b.{c}" for c in OHLCV_COLUMNS)
+    new = ", ".join(f"EXCLUDED.{c}" for c in OHLCV_COLUMNS)
+    corrected = " OR ".join(
+        [f"({old}) IS DISTINCT FROM ({new})",
+         *(f"COALESCE(b.{c} <> EXCLUDED.{c}, false)" for c in FEATURE_COLUMNS)]
+    )  # fmt: skip
+    adds = " OR ".join(f"(b.{c} IS NULL AND EXCLUDED.{c} IS NOT NULL)" for c in FEATURE_COLUMNS)
+    rank_new, rank_old = f"{s}.source_rank(EXCLUDED.source)", f"{s}.source_rank(b.source)"
+    fills = ", ".join(
+        f"{c} = CASE WHEN {corrected} THEN EXCLUDED.{c} ELSE COALESCE(b.{c}, EXCLUDED.{c}) END"
+        for c in FEATURE_COLUMNS
+    )
     return f"""
 INSERT INTO {s}.bars AS b ({cols})
 SELECT {cols} FROM bars_in
 ON CONFLICT (symbol, tf, ts) DO UPDATE
-SET {updates}, revision = b.revision + 1, updated_at = now()
-WHERE (({old}) IS DISTINCT FROM ({new})
-       AND {s}.source_rank(EXCLUDED.source) >= {s}.source_rank(b.source))
-   OR (({old}) IS NOT DISTINCT FROM ({new})
-       AND {s}.source_rank(EXCLUDED.source) > {s}.source_rank(b.source))
+SET {", ".join(f"{c} = EXCLUDED.{c}" for c in OHLCV_COLUMNS)}, {fills},
+    source = CASE WHEN ({corrected}) OR {rank_new} > {rank_old}
+                  THEN EXCLUDED.source ELSE b.source END,
+    revision = b.revision + CASE WHEN {corrected} THEN 1 ELSE 0 END,
+    updated_at = now()
+WHERE (({corrected}) AND {rank_new} >= {rank_old})
+   OR (({adds}) AND {rank_new} >= {rank_old})
+   OR {rank_new} > {rank_old}
 """
 
 

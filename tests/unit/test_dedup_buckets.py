@@ -1,5 +1,6 @@
 """Dedup buckets: one table value per symbol, timeframe and day, judged bar by bar."""
 
+import struct
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -7,11 +8,13 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from chronox_stream.bars import Bar
 from chronox_stream.dedup import (
+    Emitted,
     admit_batch,
     bucket_key,
     bucket_symbol,
     decode_bucket,
     encode_bucket,
+    legacy_digest,
     restamped,
     stale_buckets,
     written_at,
@@ -54,15 +57,55 @@ DAY_MS = 86_400_000
 NOW_MS = 1_800_000_000_000
 
 
-def test_a_bucket_carries_when_it_was_written_and_old_values_still_read() -> None:
-    _, state = admit_batch([bar(0), bar(3)], "api", {})
+def v1_value(bars: list[Bar], rank: int, written_ms: int | None) -> bytes:
+    """A bucket as version 1 wrote it: per bar its start (8 bytes), the digest of all its
+    values and its rank, after the stamp (version byte 1, epoch ms) unless from before it."""
+    entries = b"".join(struct.pack(">q8sB", int(b.ts.timestamp()), legacy_digest(b), rank)
+                       for b in bars)  # fmt: skip
+    return (b"" if written_ms is None else struct.pack(">Bq", 1, written_ms)) + entries
+
+
+def test_a_bucket_carries_when_it_was_written() -> None:
+    _, state = admit_batch([bar(0), replace(bar(3), vwap=1.1, transactions=5)], "api", {})
     bucket = state["AAPL|1m|2024-01-16"]
     raw = encode_bucket(bucket, NOW_MS)
+    assert raw[0] == 2, "version 2"
     assert written_at(raw) == NOW_MS and decode_bucket(raw) == bucket
-    old = raw[9:]  # as written before the stamp: entries only
-    assert written_at(old) is None and decode_bucket(old) == bucket
-    assert restamped(old, NOW_MS + 1) == encode_bucket(bucket, NOW_MS + 1)
     assert written_at(encode_bucket({}, NOW_MS)) == NOW_MS
+
+
+def test_an_entry_holds_only_the_fields_its_bar_had() -> None:
+    def size(b: Bar) -> int:
+        _, state = admit_batch([b], "api", {})
+        return len(encode_bucket(state[bucket_key(b)], NOW_MS)) - 9  # less the stamp
+
+    assert size(bar(0)) == 17  # start (8), OHLCV digest (8), rank and flags (1)
+    assert size(replace(bar(0), transactions=5)) == 17 + 8
+    assert size(replace(bar(0), vwap=1.1, transactions=5)) == 17 + 16
+
+
+def test_version_1_buckets_are_still_read_and_judged_by_their_rule() -> None:
+    bars = [bar(-1), replace(bar(0), transactions=3)]  # as a flat file gave them
+    for written in (NOW_MS, None):
+        raw = v1_value(bars, 3, written)
+        assert written_at(raw) == written
+        bucket = decode_bucket(raw)
+        assert set(bucket) == {int(b.ts.timestamp()) for b in bars}
+        assert all(e.legacy and e.rank == 3 for e in bucket.values())
+        key = bucket_key(bars[0])
+        assert admit_batch(bars, "api", {key: bucket})[0] == [], "the same bars: dropped"
+        enriched = [replace(bars[1], vwap=1.0)]  # version 1 kept no fields: a correction
+        admitted, state = admit_batch(enriched, "api", {key: bucket})
+        assert admitted == enriched
+        assert decode_bucket(encode_bucket(state[key], NOW_MS)) == state[key]
+        assert admit_batch(enriched, "api", state)[0] == []
+        again = decode_bucket(restamped(raw, NOW_MS + 1))
+        assert again == bucket and written_at(restamped(raw, NOW_MS + 1)) == NOW_MS + 1
+
+
+def test_a_legacy_entry_survives_a_rewrite() -> None:
+    legacy = {60: Emitted(b"12345678", 2, legacy=True), 120: Emitted(b"abcdefgh", 3, 1.5, 4)}
+    assert decode_bucket(encode_bucket(legacy, NOW_MS)) == legacy
 
 
 def test_buckets_are_stale_by_when_they_were_written_not_by_their_bars() -> None:
@@ -72,9 +115,11 @@ def test_buckets_are_stale_by_when_they_were_written_not_by_their_bars() -> None
         ("AAPL|1m|2015-01-02", encode_bucket(bucket, NOW_MS - DAY_MS)),  # a backfill of 2015
         ("AAPL|1m|2024-01-16", encode_bucket(bucket, NOW_MS - 31 * DAY_MS)),
         ("MSFT|1m|2024-01-16", encode_bucket(bucket, NOW_MS - 30 * DAY_MS)),
-        ("IBM|1d|2024", encode_bucket(bucket, NOW_MS - 30 * DAY_MS)[9:]),  # before the stamp
+        ("IBM|1d|2024", v1_value([bar(0)], 3, None)),  # before the stamp
+        ("IBM|1m|2024-01-16", v1_value([bar(0)], 3, NOW_MS - 31 * DAY_MS)),  # version 1
     ]
-    assert stale_buckets(values, NOW_MS, 30 * DAY_MS) == (["AAPL|1m|2024-01-16"], ["IBM|1d|2024"])
+    assert stale_buckets(values, NOW_MS, 30 * DAY_MS) == (
+        ["AAPL|1m|2024-01-16", "IBM|1m|2024-01-16"], ["IBM|1d|2024"])
 
 
 def test_a_bucket_is_purged_in_the_partition_its_symbol_is_keyed_to() -> None:
@@ -82,3 +127,20 @@ def test_a_bucket_is_purged_in_the_partition_its_symbol_is_keyed_to() -> None:
     for symbol in ["AAPL", "MSFT", "BRK.B", "X", "GOOGL"]:
         expected = partitioner(symbol.encode(), list(range(8)), list(range(8)))
         assert symbol_partition(bucket_symbol(f"{symbol}|1m|2024-01-16"), 8) == expected
+
+
+def test_a_promoted_bar_is_emitted_with_the_fields_already_emitted() -> None:
+    streamed = replace(bar(0), vwap=1.01, transactions=3)
+    _, state = admit_batch([streamed], "stream", {})
+    flat = replace(bar(0), transactions=3)  # the flat file's bar: no vwap
+    admitted, _ = admit_batch([flat], "flatpack", state)
+    assert admitted == [streamed], "final now, and the vwap is not lost downstream"
+    _, state = admit_batch([flat], "flatpack", {})
+    api = replace(bar(0), vwap=1.01)  # adds vwap, lacks transactions
+    assert admit_batch([api], "api", state)[0] == [streamed]
+
+
+def test_any_bar_time_a_source_may_send_is_kept() -> None:
+    far = replace(bar(0), ts=datetime(2200, 1, 2, tzinfo=UTC))
+    _, state = admit_batch([far], "api", {})
+    assert decode_bucket(encode_bucket(state[bucket_key(far)], NOW_MS)) == state[bucket_key(far)]
