@@ -30,8 +30,8 @@ pytestmark = pytest.mark.integration
 SYMBOLS = ["AAPL", "MSFT"]
 MISSING = "2024-01-16"  # no flat file: the api phase fetches it
 # Zoned bounds inside regular sessions: every hour they span belongs to a day with a flat file
-# (but the missing one), whatever the date rule.
-START, END = "2024-01-11T15:00:00Z", "2024-01-17T20:00:00Z"
+# (but the missing one), whatever the date rule; the 17th, the clock's day, has none published.
+START, END = "2024-01-11T15:00:00Z", "2024-01-16T20:00:00Z"
 TABLES = ("registry", "backfill-state", "dedup")
 
 
