@@ -8,6 +8,12 @@ backfill, whose bars outrank the stream's incomplete ones. A window is asked
 for only once the stream's event time is past its end: before that, the REST
 bar of the window would be incomplete too.
 
+The tick aggregator asks for refills too: the windows it must not emit from
+ticks, because they began before the symbol's feed was complete (a new
+subscription, a reconnect, a new leader: see :mod:`chronox_stream.tick_bars`),
+once they close and again whenever a late trade reaches one of them
+(:func:`window_refills`).
+
 So that no refill has to outlive the client that planned it, each timeframe's
 windows come in two parts: those closed before the first trade after the
 outage, due at once, and the window that trade falls in, due at its end. A
@@ -25,7 +31,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from chronox_stream.tick_bars import window_of
+from chronox_stream.tick_bars import Window, window_of
 from chronox_stream.timeframes import TIMEFRAMES
 
 
@@ -80,3 +86,18 @@ def refills(outage: Outage, timeframes: Iterable[str], symbols: Iterable[str]) -
             out.append(Refill(name, start, current, wanted))
         out.append(Refill(name, current, end, wanted))
     return out
+
+
+def window_refills(windows: Iterable[Window]) -> list[Refill]:
+    """Few requests for many windows: per symbol and timeframe one span from its first
+    window's start to its last one's end, and one request per timeframe and span."""
+    spans: dict[tuple[str, str], tuple[int, int]] = {}
+    for window in windows:
+        key = (window.symbol, window.timeframe)
+        start, end = spans.get(key, (window.start, window.end))
+        spans[key] = (min(start, window.start), max(end, window.end))
+    grouped: dict[tuple[str, int, int], list[str]] = {}
+    for (symbol, timeframe), (start, end) in spans.items():
+        grouped.setdefault((timeframe, start, end), []).append(symbol)
+    return [Refill(timeframe, start, end, tuple(sorted(symbols)))
+            for (timeframe, start, end), symbols in sorted(grouped.items())]  # fmt: skip
