@@ -218,8 +218,9 @@ class StreamOwner:
 
     def _plan_refills(self, outage: Outage) -> None:
         self._outage_from = None
-        planned = refills(outage, self._runtime.settings.tick_timeframe_names,
-                          self._symbols)  # fmt: skip
+        settings = self._runtime.settings
+        planned = refills(outage, settings.tick_timeframe_names, self._symbols,
+                          settings.tick_late_limit_ms)  # fmt: skip
         self._pending.extend(planned)
         log.warning("stream reconnected after missing trades from %d to %d (epoch ms): "
                     "%d refill(s) planned", outage.last_before_ms, outage.first_after_ms,

@@ -4,7 +4,9 @@ The server does not replay trades sent while a client was away. In event time
 an outage runs from the latest trade received before the connection dropped to
 the first one received after it came back. For each tick timeframe, the
 windows overlapping that span are fetched again from the REST API as an api
-backfill, whose bars outrank the stream's incomplete ones. A window is asked
+backfill, whose bars outrank the stream's incomplete ones; so are the windows
+up to the late limit before it, whose late-reported trades the server sent
+while the client was away. A window is asked
 for only once the stream's event time is past its end: before that, the REST
 bar of the window would be incomplete too.
 
@@ -73,14 +75,17 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat()
 
 
-def refills(outage: Outage, timeframes: Iterable[str], symbols: Iterable[str]) -> list[Refill]:
-    """Per timeframe, the windows the outage touched: the closed ones, then the open one."""
+def refills(
+    outage: Outage, timeframes: Iterable[str], symbols: Iterable[str], late_limit_ms: int = 0
+) -> list[Refill]:
+    """Per timeframe, the windows the outage touched, and those ending up to
+    ``late_limit_ms`` before it: the closed ones, then the open one."""
     wanted = tuple(sorted(set(symbols)))
     if not wanted or outage.first_after_ms <= outage.last_before_ms:
         return []
     out = []
     for name in timeframes:
-        start, _ = window_of(outage.last_before_ms, TIMEFRAMES[name])
+        start, _ = window_of(outage.last_before_ms - late_limit_ms, TIMEFRAMES[name])
         current, end = window_of(outage.first_after_ms, TIMEFRAMES[name])
         if start < current:
             out.append(Refill(name, start, current, wanted))

@@ -62,6 +62,20 @@ def test_the_request_is_a_valid_api_backfill_of_exactly_those_windows() -> None:
     ), "two refills are two requests"
 
 
+def test_late_reports_sent_during_the_outage_are_refetched_up_to_the_late_limit() -> None:
+    plans = refills(OUTAGE, ["1m", "5m"], ["AAPL"], late_limit_ms=15 * 60_000)
+    assert spans(plans) == {
+        "1m": [
+            (ms("2024-01-16T14:47:00+00:00"), ms("2024-01-16T15:06:00+00:00")),
+            (ms("2024-01-16T15:06:00+00:00"), ms("2024-01-16T15:07:00+00:00")),
+        ],
+        "5m": [
+            (ms("2024-01-16T14:45:00+00:00"), ms("2024-01-16T15:05:00+00:00")),
+            (ms("2024-01-16T15:05:00+00:00"), ms("2024-01-16T15:10:00+00:00")),
+        ],
+    }
+
+
 def test_nothing_to_refill_without_symbols_or_a_span() -> None:
     assert refills(OUTAGE, ["1m"], []) == []
     assert refills(Outage(5, 5), ["1m"], ["AAPL"]) == []
