@@ -10,26 +10,28 @@ holds no connection.
 
 Trades (``T`` events) go to ``<prefix>.ticks.raw`` keyed by symbol as raw-tick
 JSON, where the tick aggregator takes them like any other feed's; an event that
-is not a valid trade is dead-lettered. Trades sent while the connection was
-down are not replayed by the server: on reconnect the span they fell in is
-refilled from REST (:mod:`chronox_stream.refill`) once the stream is past it.
-The same holds across a restart or a hand-over: a new client takes the latest
-trade on the raw ticks topic as the moment the feed was last complete, so the
-span between its predecessor's last trade and its own first is refilled too.
+is not a valid trade is dead-lettered.
 
-Feed markers. A symbol's feed is complete only from its subscription on (a new
-symbol, a reconnect, a new leader): the minute in progress then, and the wider
-windows around it, hold a part of their trades, and trades of earlier minutes
-that the server reports late arrive alone. So before a symbol's first trade on
-a subscription the leader writes a feed marker (:class:`~chronox_stream.ticks.FeedMarker`)
-to the raw ticks topic, keyed by the symbol (one producer, one partition: it
-comes before those trades), and the tick aggregator emits no bar of an earlier
-window from ticks. The marker's time is the stream's event time: the latest
-trade time received (any symbol) plus 1 ms. Since the server may first deliver
-late-reported trades, whose times are old, the symbol's trades are held back
-for :data:`SETTLE_S` after its first one, time for current trades to show
-where the event time stands, and the marker is placed after the latest of
-them all.
+Feed markers and refills. A symbol's feed is complete only from its
+subscription on (a new symbol, a reconnect, a new leader): the minute in
+progress then, and the wider windows around it, hold a part of their trades,
+trades of earlier minutes that the server reports late arrive alone, and
+trades sent while the connection was down are not replayed. So before a
+symbol's first trade on a subscription the leader writes a feed marker
+(:class:`~chronox_stream.ticks.FeedMarker`) to the raw ticks topic, keyed by the
+symbol (one producer, one partition: it comes before those trades), and the
+tick aggregator emits no bar of an earlier window from ticks. The marker's time
+is the stream's event time: the latest trade time received (any symbol) plus
+1 ms. Since the server may first deliver late-reported trades, whose times are
+old, the symbol's trades are held back for :data:`SETTLE_S` after its first
+one, time for current trades to show where the event time stands.
+
+With the marker the leader plans the refill (:mod:`chronox_stream.refill`) of
+what the feed missed: the windows from the moment the symbol was last known
+complete (the latest trade before a disconnect; for a new leader the latest
+trade on the raw ticks topic; for a new symbol the stream's event time at its
+subscription; else its first trade), reaching back by the late limit, to the
+marker's window, each requested from REST once the stream is past its end.
 """
 
 from __future__ import annotations
@@ -92,6 +94,8 @@ class StreamOwner:
         self._symbols: set[str] = set()
         self._state: dict[str, object] = {"connected": False, "reason": "connecting"}
         self._unmarked: set[str] = set()  # subscribed; the next trade needs a marker first
+        # Per symbol not yet marked: event time since when its feed may have missed trades.
+        self._since: dict[str, int | None] = {}
         self._held: dict[str, tuple[float, list[Tick]]] = {}  # until when, trades held
         # Sends to the raw ticks topic one at a time: a marker before its symbol's trades.
         self._sending = asyncio.Lock()
@@ -127,6 +131,8 @@ class StreamOwner:
     def subscribe(self, symbols: set[str]) -> None:
         """Stream exactly ``symbols`` from now on (subscriptions change on the live connection)."""
         if symbols != self._symbols:
+            for symbol in symbols - self._symbols:
+                self._since[symbol] = _earliest(self._since.get(symbol), self._latest_ts)
             self._unmarked |= symbols - self._symbols
             self._unmarked &= symbols
             self._symbols = set(symbols)
@@ -134,11 +140,14 @@ class StreamOwner:
 
     async def on_connection(self, change: ConnectionChange) -> None:
         if change.connected:  # a new subscription of every symbol
+            for symbol in self._symbols:
+                self._since[symbol] = _earliest(self._since.get(symbol), self._outage_from)
             self._unmarked = set(self._symbols)
+            self._outage_from = None
         else:
             await self.release_held(everything=True)
-        if not change.connected and self._outage_from is None:
-            self._outage_from = self._latest_ts
+            if self._outage_from is None:
+                self._outage_from = self._latest_ts
         self._state = {"connected": change.connected, "reason": change.reason,
                        "since": change.at.isoformat()}  # fmt: skip
 
@@ -182,8 +191,6 @@ class StreamOwner:
                 self._held[tick.symbol][1].append(tick)
             else:
                 deliveries.append(await self._send(tick))
-            if self._outage_from is not None:
-                self._plan_refills(Outage(self._outage_from, tick.ts))
             if self._latest_ts is None or tick.ts > self._latest_ts:
                 self._latest_ts = tick.ts
         for delivery in deliveries:
@@ -202,29 +209,28 @@ class StreamOwner:
             await self._release(everything=everything)
 
     async def _release(self, *, everything: bool) -> None:
+        """Markers, then the held trades, of the symbols due; the refills they call for."""
         now = time.monotonic()
         due = [s for s, (until, _) in self._held.items() if everything or until <= now]
         if not due or self._latest_ts is None:
             return
+        marker = self._latest_ts + 1
+        since = marker
         deliveries = []
         for symbol in due:
             _, ticks = self._held.pop(symbol)
-            deliveries.append(await self._send(FeedMarker(symbol, self._latest_ts + 1)))
+            known = _earliest(self._since.pop(symbol, None), min(t.ts for t in ticks))
+            since = min(since, marker if known is None else known)
+            deliveries.append(await self._send(FeedMarker(symbol, marker)))
             deliveries.extend([await self._send(tick) for tick in ticks])
         for delivery in deliveries:
             await delivery
-        log.info("feed markers sent at %d (epoch ms)", self._latest_ts + 1,
-                 extra={"count": len(due)})  # fmt: skip
-
-    def _plan_refills(self, outage: Outage) -> None:
-        self._outage_from = None
         settings = self._runtime.settings
-        planned = refills(outage, settings.tick_timeframe_names, self._symbols,
+        planned = refills(Outage(since, marker), settings.tick_timeframe_names, due,
                           settings.tick_late_limit_ms)  # fmt: skip
         self._pending.extend(planned)
-        log.warning("stream reconnected after missing trades from %d to %d (epoch ms): "
-                    "%d refill(s) planned", outage.last_before_ms, outage.first_after_ms,
-                    len(planned))  # fmt: skip
+        log.info("feed markers sent at %d (epoch ms); the trades missed since %d: %d refill(s) "
+                 "planned", marker, since, len(planned), extra={"count": len(due)})  # fmt: skip
 
     async def send_due_refills(self) -> None:
         if self._latest_ts is None:
@@ -236,6 +242,12 @@ class StreamOwner:
             await self._runtime.topics.control.send(key=key, value=request)
             self._pending.remove(refill)
             log.info("refill requested", extra={"count": len(refill.symbols)})
+
+
+def _earliest(*times: int | None) -> int | None:
+    """The earliest of the known ``times`` (None: none is known)."""
+    known = [t for t in times if t is not None]
+    return min(known) if known else None
 
 
 #: Latest records read per raw-ticks partition to find the latest trade: a few, in case the
