@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
@@ -133,6 +133,8 @@ class PhaseRunner:
     async def api(self, item: WorkItem, emitter: Emitter, now: datetime) -> None:
         tf = TIMEFRAMES[item.timeframe]
         coverage = self.coverage.get(item.symbol, tf.name)
+        if item.refetch:  # a refill: what is covered may have changed at the source since
+            coverage = replace(coverage, covered=())
         for window in planned_api_windows(
             self.settings, coverage, tf, start=item.start, end=item.end, now=now
         ):

@@ -58,13 +58,15 @@ class Refill:
         return event_time_ms >= self.end_ms
 
     def request(self) -> bytes:
-        """The control message of this refill: an api-only backfill request."""
+        """The control message of this refill: an api-only backfill request that fetches
+        its windows even if an earlier run covered them (a late trade changed them since)."""
         return orjson.dumps(
             {
                 "request_id": f"refill-{uuid.uuid4().hex[:16]}",
                 "symbols": list(self.symbols),
                 "timeframe": self.timeframe,
                 "strategy": "api",
+                "refetch": True,
                 "start": _iso(self.start_ms),
                 "end": _iso(self.end_ms),
             }

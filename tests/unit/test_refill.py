@@ -8,6 +8,7 @@ import orjson
 
 from chronox_stream.control import parse_backfill_request
 from chronox_stream.refill import Outage, Refill, refills
+from chronox_stream.work import WorkItem, plan_work
 
 
 def ms(moment: str) -> int:
@@ -74,6 +75,20 @@ def test_late_reports_sent_during_the_outage_are_refetched_up_to_the_late_limit(
             (ms("2024-01-16T15:05:00+00:00"), ms("2024-01-16T15:10:00+00:00")),
         ],
     }
+
+
+def test_a_refill_fetches_its_windows_again_even_if_an_earlier_run_covered_them() -> None:
+    closed, _ = refills(OUTAGE, ["1m"], ["AAPL"])
+    request = parse_backfill_request(closed.request(), now=datetime(2024, 1, 17, tzinfo=UTC))
+    assert request.refetch is True
+    (item,) = plan_work(request, now=datetime(2024, 1, 17, tzinfo=UTC), registered={})
+    assert item.refetch is True and WorkItem.from_json(item.to_json()) == item
+    plain = parse_backfill_request(b'{"request_id": "r", "symbols": ["AAPL"]}',
+                                   now=datetime(2024, 1, 17, tzinfo=UTC))  # fmt: skip
+    assert plain.refetch is False
+    older = orjson.loads(item.to_json())
+    del older["refetch"]  # a work item written before the field existed
+    assert WorkItem.from_json(orjson.dumps(older)).refetch is False
 
 
 def test_nothing_to_refill_without_symbols_or_a_span() -> None:
