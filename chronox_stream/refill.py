@@ -2,13 +2,13 @@
 
 The server does not replay trades sent while a client was away. In event time
 an outage runs from the latest trade received before the connection dropped to
-the first one received after it came back. For each tick timeframe, the
-windows overlapping that span are fetched again from the REST API as an api
-backfill, whose bars outrank the stream's incomplete ones; so are the windows
-up to the late limit before it, whose late-reported trades the server sent
-while the client was away. A window is asked
-for only once the stream's event time is past its end: before that, the REST
-bar of the window would be incomplete too.
+the feed marker after it came back (a new subscription is an outage too). For
+each tick timeframe, the windows overlapping that span are fetched again from
+the REST API as an api backfill, whose bars outrank the stream's incomplete
+ones; so are the windows up to the late limit before it, whose late-reported
+trades the server sent while the client was away. A window is asked for only
+once the stream's event time is past its end: before that, the REST bar of the
+window would be incomplete too.
 
 The tick aggregator asks for refills too: the windows it must not emit from
 ticks, because they began before the symbol's feed was complete (a new
@@ -16,9 +16,11 @@ subscription, a reconnect, a new leader: see :mod:`chronox_stream.tick_bars`),
 once they close and again whenever a late trade reaches one of them
 (:func:`window_refills`).
 
-So that no refill has to outlive the client that planned it, each timeframe's
-windows come in two parts: those closed before the first trade after the
-outage, due at once, and the window that trade falls in, due at its end. A
+The leader plans an outage's refills with each feed marker it sends (see
+:mod:`agents.stream`): the span runs from when the symbols were last known
+complete to the marker. So that no refill has to outlive the client that
+planned it, each timeframe's windows come in two parts: those closed before
+the span's end, due at once, and the window it falls in, due at its end. A
 refill still pending is thus always for the window of the stream's latest
 trade, which a successor (a new leader, a restarted worker) plans again from
 the latest trade on the raw ticks topic.
@@ -39,7 +41,8 @@ from chronox_stream.timeframes import TIMEFRAMES
 
 @dataclass(frozen=True, slots=True)
 class Outage:
-    """Event time (epoch ms) of the last trade before a disconnect and the first after."""
+    """Event time (epoch ms) when a feed was last known complete (e.g. the last trade before a
+    disconnect) and from when it is again (the feed marker after the reconnect)."""
 
     last_before_ms: int
     first_after_ms: int
