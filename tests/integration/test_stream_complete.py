@@ -58,7 +58,7 @@ def _values(bar: Agg) -> Values:
 async def rest_truth(sim: SimServer) -> dict[tuple[str, str, datetime], Values]:
     """The simulator's REST bars of the compared span, per symbol, timeframe and start."""
     first, last = int(EARLIEST.timestamp() * 1000), int(CUT.timestamp() * 1000) - 1
-    out = {}
+    out: dict[tuple[str, str, datetime], Values] = {}
     for symbol in SYMBOLS:
         for tf, width in WIDTHS.items():
             for b in await rest_aggregates(sim.rest_url, sim.api_key, symbol,

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
+from chronox_stream.bars import Bar
 from chronox_stream.control import parse_backfill_request
 from chronox_stream.refill import window_refills
 from chronox_stream.rejects import Rejected
@@ -93,7 +94,7 @@ def test_windows_before_the_marker_are_refilled_when_they_close_not_emitted() ->
     bars = builder()
     bars.complete_from("AAPL", SUBSCRIBED)
     minute = ms("2024-01-16T15:03:00+00:00")
-    out = []
+    out: list[Bar] = []
     for at in range(SUBSCRIBED, minute + 8 * MIN, 10_000):  # 10:03:20 to 10:10:50
         out.extend(bars.add(tick(at)).bars)
     got = emitted(out)
