@@ -30,8 +30,8 @@ With the marker the leader plans the refill (:mod:`chronox_stream.refill`) of
 what the feed missed: the windows from the moment the symbol was last known
 complete (the latest trade before a disconnect; for a new leader the latest
 trade on the raw ticks topic; for a new symbol the stream's event time at its
-subscription; else its first trade), reaching back by the late limit, to the
-marker's window, each requested from REST once the stream is past its end.
+subscription; else the marker itself), reaching back by the late limit, to
+the marker's window, each requested from REST once the stream is past its end.
 """
 
 from __future__ import annotations
@@ -219,7 +219,7 @@ class StreamOwner:
         deliveries = []
         for symbol in due:
             _, ticks = self._held.pop(symbol)
-            known = _earliest(self._since.pop(symbol, None), min(t.ts for t in ticks))
+            known = self._since.pop(symbol, None)
             since = min(since, marker if known is None else known)
             deliveries.append(await self._send(FeedMarker(symbol, marker)))
             deliveries.extend([await self._send(tick) for tick in ticks])
