@@ -84,9 +84,10 @@ def refills(
     outage: Outage, timeframes: Iterable[str], symbols: Iterable[str], late_limit_ms: int = 0
 ) -> list[Refill]:
     """Per timeframe, the windows the outage touched, and those ending up to
-    ``late_limit_ms`` before it: the closed ones, then the open one."""
+    ``late_limit_ms`` before it: the closed ones, then the open one. An outage of no
+    time (a subscription) still has its window refilled: the feed joined it halfway."""
     wanted = tuple(sorted(set(symbols)))
-    if not wanted or outage.first_after_ms <= outage.last_before_ms:
+    if not wanted or outage.first_after_ms < outage.last_before_ms:
         return []
     out = []
     for name in timeframes:

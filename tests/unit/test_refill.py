@@ -93,4 +93,10 @@ def test_a_refill_fetches_its_windows_again_even_if_an_earlier_run_covered_them(
 
 def test_nothing_to_refill_without_symbols_or_a_span() -> None:
     assert refills(OUTAGE, ["1m"], []) == []
-    assert refills(Outage(5, 5), ["1m"], ["AAPL"]) == []
+    assert refills(Outage(6, 5), ["1m"], ["AAPL"]) == []
+
+
+def test_a_subscription_has_the_window_it_joined_refilled() -> None:
+    joined = ms("2024-01-16T15:03:20+00:00")
+    (current,) = refills(Outage(joined, joined), ["1m"], ["AAPL"])
+    assert (current.start_ms, current.end_ms) == (joined - 20_000, joined + 40_000)
