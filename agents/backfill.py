@@ -8,10 +8,10 @@ recovers, so an outage delays a backfill but never drops it. The
 stream phase fetches nothing: it registers the symbol for the live stream,
 which the leader's WebSocket then subscribes (see ``agents/stream``).
 
-After its fetching phases (not in a dry run) a work item fetches its symbol's
-splits into ``<schema>.splits``, so the adjusted read path knows the splits of
-every backfilled symbol, registered or not; the scheduler refreshes them for the
-registry's symbols. A failed fetch is logged and left to the next item or refresh.
+After its fetching phases (not in a dry run, nor in a stream refill) a work item
+fetches its symbol's splits into ``<schema>.splits``, so the adjusted read path
+knows the splits of every backfilled symbol, registered or not; the scheduler
+refreshes them for the registry's symbols. A failed fetch is logged and left to the next item or refresh.
 """
 
 from __future__ import annotations
@@ -92,7 +92,8 @@ async def run_item(runtime: Runtime, item: WorkItem) -> None:
         log.info("phase done", extra={**fields, "count": count, "elapsed_s": elapsed})
         await report.status("done", count=count)
         await report.registry("phase_done")
-    if not item.dry_run and runtime.settings.splits_interval_s and item.phases != ("stream",):
+    if (not item.dry_run and not item.refetch and runtime.settings.splits_interval_s
+            and item.phases != ("stream",)):  # fmt: skip
         await fetch_splits(runtime, item.symbol)
     await runtime.report(
         StatusEvent(request_id=item.request_id, symbol=item.symbol, state="finished",

@@ -10,18 +10,35 @@ holds no connection.
 
 Trades (``T`` events) go to ``<prefix>.ticks.raw`` keyed by symbol as raw-tick
 JSON, where the tick aggregator takes them like any other feed's; an event that
-is not a valid trade is dead-lettered. Trades sent while the connection was
-down are not replayed by the server: on reconnect the span they fell in is
-refilled from REST (:mod:`chronox_stream.refill`) once the stream is past it.
-The same holds across a restart or a hand-over: a new client takes the latest
-trade on the raw ticks topic as the moment the feed was last complete, so the
-span between its predecessor's last trade and its own first is refilled too.
+is not a valid trade is dead-lettered.
+
+Feed markers and refills. A symbol's feed is complete only from its
+subscription on (a new symbol, a reconnect, a new leader): the minute in
+progress then, and the wider windows around it, hold a part of their trades,
+trades of earlier minutes that the server reports late arrive alone, and
+trades sent while the connection was down are not replayed. So before a
+symbol's first trade on a subscription the leader writes a feed marker
+(:class:`~chronox_stream.ticks.FeedMarker`) to the raw ticks topic, keyed by the
+symbol (one producer, one partition: it comes before those trades), and the
+tick aggregator emits no bar of an earlier window from ticks. The marker's time
+is the stream's event time: the latest trade time received (any symbol) plus
+1 ms. Since the server may first deliver late-reported trades, whose times are
+old, the symbol's trades are held back for :data:`SETTLE_S` after its first
+one, time for current trades to show where the event time stands.
+
+With the marker the leader plans the refill (:mod:`chronox_stream.refill`) of
+what the feed missed: the windows from the moment the symbol was last known
+complete (the latest trade before a disconnect; for a new leader the latest
+trade on the raw ticks topic; for a new symbol the stream's event time at its
+subscription; else the marker itself), reaching back by the late limit, to
+the marker's window, each requested from REST once the stream is past its end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from functools import partial
 from typing import Any
 
@@ -37,12 +54,14 @@ from chronox_stream.retry import best_effort, until_done
 from chronox_stream.settings import Settings
 from chronox_stream.sources.polygon_ws import ConnectionChange, PolygonStream
 from chronox_stream.status_report import STREAM_STATE_KEY, STREAM_STATE_TTL_S
-from chronox_stream.ticks import parse_tick, tick_from_polygon
+from chronox_stream.ticks import FeedMarker, Tick, parse_tick, tick_from_polygon
 from chronox_stream.topics import TopicNames, partitions_of, read_partitions
 
 log = logging.getLogger(__name__)
 
 CHECK_EVERY_S = 1.0
+#: How long a symbol's first trades on a subscription are held before its feed marker.
+SETTLE_S = 1.0
 
 
 class StreamOwner:
@@ -74,6 +93,12 @@ class StreamOwner:
         self._pending: list[Refill] = []
         self._symbols: set[str] = set()
         self._state: dict[str, object] = {"connected": False, "reason": "connecting"}
+        self._unmarked: set[str] = set()  # subscribed; the next trade needs a marker first
+        # Per symbol not yet marked: event time since when its feed may have missed trades.
+        self._since: dict[str, int | None] = {}
+        self._held: dict[str, tuple[float, list[Tick]]] = {}  # until when, trades held
+        # Sends to the raw ticks topic one at a time: a marker before its symbol's trades.
+        self._sending = asyncio.Lock()
 
     async def start(self) -> None:
         """Take over from whoever streamed before (see the module docstring), then connect."""
@@ -95,7 +120,10 @@ class StreamOwner:
                 pass
             except Exception as exc:  # the failure that stopped it, reported once here
                 log.error("stream client failed: %s: %s", type(exc).__name__, exc)
-        await self._producer.stop()
+        try:
+            await self.release_held(everything=True)
+        finally:
+            await self._producer.stop()
         if self._pending:
             log.warning("stream stopped with %d refill(s) not yet due: not sent",
                         len(self._pending))  # fmt: skip
@@ -103,12 +131,23 @@ class StreamOwner:
     def subscribe(self, symbols: set[str]) -> None:
         """Stream exactly ``symbols`` from now on (subscriptions change on the live connection)."""
         if symbols != self._symbols:
+            for symbol in symbols - self._symbols:
+                self._since[symbol] = _earliest(self._since.get(symbol), self._latest_ts)
+            self._unmarked |= symbols - self._symbols
+            self._unmarked &= symbols
             self._symbols = set(symbols)
             self.stream.set_symbols(symbols)
 
     async def on_connection(self, change: ConnectionChange) -> None:
-        if not change.connected and self._outage_from is None:
-            self._outage_from = self._latest_ts
+        if change.connected:  # a new subscription of every symbol
+            for symbol in self._symbols:
+                self._since[symbol] = _earliest(self._since.get(symbol), self._outage_from)
+            self._unmarked = set(self._symbols)
+            self._outage_from = None
+        else:
+            await self.release_held(everything=True)
+            if self._outage_from is None:
+                self._outage_from = self._latest_ts
         self._state = {"connected": change.connected, "reason": change.reason,
                        "since": change.at.isoformat()}  # fmt: skip
 
@@ -124,7 +163,13 @@ class StreamOwner:
             client.set, key, orjson.dumps(state), ex=STREAM_STATE_TTL_S))  # fmt: skip
 
     async def on_events(self, events: list[dict[str, Any]]) -> None:
+        async with self._sending:
+            await self._hand_on(events)
+            await self._release(everything=False)
+
+    async def _hand_on(self, events: list[dict[str, Any]]) -> None:
         deliveries = []
+        now = time.monotonic()
         for event in events:
             if event.get("ev") != "T":
                 continue
@@ -139,26 +184,53 @@ class StreamOwner:
                     "the WebSocket",
                 )
                 continue
-            deliveries.append(
-                await self._producer.send(
-                    self._names.ticks_raw, tick.to_json(), key=tick.symbol.encode()
-                )
-            )
-            if self._outage_from is not None:
-                self._plan_refills(Outage(self._outage_from, tick.ts))
+            if tick.symbol in self._unmarked:
+                self._unmarked.discard(tick.symbol)
+                self._held[tick.symbol] = (now + SETTLE_S, [tick])
+            elif tick.symbol in self._held:
+                self._held[tick.symbol][1].append(tick)
+            else:
+                deliveries.append(await self._send(tick))
             if self._latest_ts is None or tick.ts > self._latest_ts:
                 self._latest_ts = tick.ts
         for delivery in deliveries:
             await delivery
 
-    def _plan_refills(self, outage: Outage) -> None:
-        self._outage_from = None
-        planned = refills(outage, self._runtime.settings.tick_timeframe_names,
-                          self._symbols)  # fmt: skip
+    async def _send(self, record: Tick | FeedMarker) -> asyncio.Future[Any]:
+        delivery: asyncio.Future[Any] = await self._producer.send(
+            self._names.ticks_raw, record.to_json(), key=record.symbol.encode()
+        )
+        return delivery
+
+    async def release_held(self, *, everything: bool = False) -> None:
+        """Send the feed marker of each symbol held long enough (all with ``everything``),
+        then its held trades; the marker is the stream's event time plus 1 ms."""
+        async with self._sending:
+            await self._release(everything=everything)
+
+    async def _release(self, *, everything: bool) -> None:
+        """Markers, then the held trades, of the symbols due; the refills they call for."""
+        now = time.monotonic()
+        due = [s for s, (until, _) in self._held.items() if everything or until <= now]
+        if not due or self._latest_ts is None:
+            return
+        marker = self._latest_ts + 1
+        since = marker
+        deliveries = []
+        for symbol in due:
+            _, ticks = self._held.pop(symbol)
+            known = self._since.pop(symbol, None)
+            since = min(since, marker if known is None else known)
+            deliveries.append(await self._send(FeedMarker(symbol, marker)))
+            deliveries.extend([await self._send(tick) for tick in ticks])
+        for delivery in deliveries:
+            await delivery
+        settings = self._runtime.settings
+        planned = refills(Outage(since, marker), settings.tick_timeframe_names, due,
+                          settings.tick_late_limit_ms)  # fmt: skip
         self._pending.extend(planned)
-        log.warning("stream reconnected after missing trades from %d to %d (epoch ms): "
-                    "%d refill(s) planned", outage.last_before_ms, outage.first_after_ms,
-                    len(planned))  # fmt: skip
+        log.info("feed markers sent at %d (epoch ms); the trades missed since %d: %d refill(s) "
+                 "planned", marker, since, len(planned), extra={"count": len(due)})  # fmt: skip
 
     async def send_due_refills(self) -> None:
         if self._latest_ts is None:
@@ -170,6 +242,12 @@ class StreamOwner:
             await self._runtime.topics.control.send(key=key, value=request)
             self._pending.remove(refill)
             log.info("refill requested", extra={"count": len(refill.symbols)})
+
+
+def _earliest(*times: int | None) -> int | None:
+    """The earliest of the known ``times`` (None: none is known)."""
+    known = [t for t in times if t is not None]
+    return min(known) if known else None
 
 
 #: Latest records read per raw-ticks partition to find the latest trade: a few, in case the
@@ -213,6 +291,7 @@ async def own_stream(runtime: Runtime) -> None:
                     log.info("stream opened by the leader", extra={"count": len(wanted)})
                 if owner is not None:
                     owner.subscribe(wanted)
+                    await owner.release_held()
                     await owner.send_due_refills()
                     await owner.publish_state()
                 await asyncio.sleep(CHECK_EVERY_S)

@@ -28,6 +28,14 @@ A tick dated later than the wall clock (read once per batch) plus
 touches anything: one bad clock must not move its symbol's watermark years ahead
 and make every real tick late. Ticks of the past (a replay) are not limited.
 
+A feed marker on the raw ticks topic (``{"symbol", "complete_from"}``, the leader
+sends one per symbol at each subscription, reconnect and hand-over) is kept per
+symbol in the state (``c|SYMBOL``): windows that began before it are never
+emitted from ticks. When one closes, or a tick reaches one that has closed, the
+aggregator requests it from REST as an api backfill (``refill-…`` on the control
+topic), sent before the offsets that caused it are committed. Such ticks are
+valid: they are counted in a log line, not dead-lettered.
+
 A symbol not heard for ``CHRONOX_STATE_HORIZON_DAYS`` (wall clock; the last time
 is kept on the changelog under ``h|SYMBOL``, so a restart does not reset it) is
 purged at a flush: its open windows are closed and sent, its keys tombstoned on
@@ -50,6 +58,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TypeAlias
 
+import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
@@ -58,10 +67,11 @@ from chronox_stream.app import Runtime
 from chronox_stream.bars import Bar
 from chronox_stream.envelope import envelope_for
 from chronox_stream.failures import rejection_for
+from chronox_stream.refill import window_refills
 from chronox_stream.rejects import Rejected
 from chronox_stream.retry import best_effort, until_done
 from chronox_stream.settings import Settings
-from chronox_stream.tick_bars import BarBuilder
+from chronox_stream.tick_bars import ONE_MINUTE, BarBuilder, Window
 from chronox_stream.tick_state import (
     TrackedState,
     heard_key,
@@ -70,7 +80,7 @@ from chronox_stream.tick_state import (
     stamp_due,
     watermark_key,
 )
-from chronox_stream.ticks import parse_tick
+from chronox_stream.ticks import FeedMarker, parse_raw
 from chronox_stream.timeframes import TIMEFRAMES
 from chronox_stream.topics import TopicNames, group_consumer, read_partitions
 
@@ -151,6 +161,7 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
         self._lived_at = time.monotonic()
         self._touched: set[SymbolBars] = set()  # since the last in-progress publish, if live
         self._purged: list[tuple[int, list[tuple[bytes, bytes | None]]]] = []  # to write
+        self._refills: list[Window] = []  # incomplete windows to request from REST
         self._lock = asyncio.Lock()  # a rebalance waits for the batch in progress
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
@@ -181,7 +192,9 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
                 self._partitions[partition] = symbols
                 for bars in symbols.values():  # windows closed before the crash, maybe unsent
                     pending.extend(bars.builder.advance(bars.builder.watermark))
+                    self._refills.extend(bars.builder.take_refills())
             await self._publish(pending)
+            await self._request_refills()
             if fresh:
                 log.info("tick partitions restored: %s", sorted(fresh),
                          extra={"count": sum(len(r) for r in records.values())})  # fmt: skip
@@ -193,22 +206,28 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
             now_ms = int(time.time() * 1000)
             bars: list[Bar] = []
             dropped: Counter[str] = Counter()
+            before: Counter[str] = Counter()
             for tp, records in batch.items():
                 symbols = self._partitions.get(tp.partition)
                 if symbols is None:
                     continue  # revoked while the batch was in flight: its new owner reads it
-                bars.extend(await self._fold(symbols, records, dropped, now, now_ms))
+                bars.extend(await self._fold(symbols, records, dropped, before, now, now_ms))
                 self._fence.setdefault(tp, OffsetAndMetadata(records[0].offset, ""))
                 self._uncommitted[tp] = OffsetAndMetadata(records[-1].offset + 1, "")
             if dropped:
                 log.warning("dropped ticks later than the late limit (%d ms): %s",
                             self._settings.tick_late_limit_ms, dict(dropped),
                             extra={"count": sum(dropped.values())})  # fmt: skip
+            if before:
+                log.info("ticks of windows before their feed was complete: not emitted, "
+                         "refilled from REST: %s", dict(before),
+                         extra={"count": sum(before.values())})  # fmt: skip
             due = now - self._flushed_at >= FLUSH_EVERY_S
             if due:
                 bars.extend(self._close_idle(now))
                 bars.extend(self._purge_silent(now_ms))
             await self._publish(bars)
+            await self._request_refills()
             live_ms = self._settings.tick_live_ms
             if live_ms and (now - self._lived_at) * 1000 >= live_ms:
                 await self._publish_live()
@@ -219,18 +238,19 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def _fold(
         self, symbols: dict[str, SymbolBars], records: list[Record], dropped: Counter[str],
-        now: float, now_ms: int,
+        before: Counter[str], now: float, now_ms: int,
     ) -> list[Bar]:  # fmt: skip
         bars: list[Bar] = []
         touched = self._touched if self._settings.tick_live_ms else None
         latest_allowed = now_ms + self._settings.tick_max_future_ms
         for record in records:
             try:
-                tick = parse_tick(record.value or b"")
+                tick = parse_raw(record.value or b"")
                 if record.key is not None and record.key != tick.symbol.encode():
-                    raise Rejected("key_mismatch", "the key must be the tick's symbol")
-                if tick.ts > latest_allowed:
-                    raise Rejected("future_timestamp", f"ts {tick.ts} is later than the "
+                    raise Rejected("key_mismatch", "the key must be the record's symbol")
+                at = tick.complete_from if isinstance(tick, FeedMarker) else tick.ts
+                if at > latest_allowed:
+                    raise Rejected("future_timestamp", f"time {at} is later than the "
                                    f"wall clock plus the allowance ({latest_allowed})")  # fmt: skip
             except ValueError as exc:
                 await self._runtime.dead_letter(record, Rejected.of(exc))
@@ -238,6 +258,10 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
             own = symbols.get(tick.symbol)
             if own is None:
                 own = symbols[tick.symbol] = symbol_bars(self._settings, tick.symbol, {}, now_ms)
+            if isinstance(tick, FeedMarker):
+                own.builder.complete_from(tick.symbol, tick.complete_from)
+                own.heard_ms = now_ms
+                continue
             try:
                 folded = own.builder.add(tick, record.offset)
             except Exception as failure:  # a tick the fold cannot take is that tick's fault
@@ -247,6 +271,9 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
                 dropped[tick.symbol] += 1
             if folded.bars:
                 bars.extend(folded.bars)
+            if own.builder.incomplete(tick.symbol, ONE_MINUTE, tick.ts - tick.ts % 60_000):
+                before[tick.symbol] += 1
+            self._refills.extend(own.builder.take_refills())
             own.heard_at = now
             own.heard_ms = now_ms
             if touched is not None:
@@ -269,6 +296,7 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
                 watermark = own.idle_watermark(now, self._settings.tick_grace_ms)
                 if watermark is not None:
                     bars.extend(own.builder.advance(watermark))
+                    self._refills.extend(own.builder.take_refills())
         return bars
 
     def _purge_silent(self, now_ms: int) -> list[Bar]:
@@ -285,6 +313,7 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
             for symbol, own in list(symbols.items()):
                 if silent_too_long(own.heard_ms, now_ms, horizon_ms):
                     bars.extend(own.builder.advance(END_OF_TIME))
+                    self._refills.extend(own.builder.take_refills())
                     own.state.clear()
                     self._purged.append((partition, own.state.drain()))
                     self._touched.discard(own)
@@ -311,6 +340,22 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
         ]
         for delivery in deliveries:
             await delivery
+
+    async def _request_refills(self) -> None:
+        """Ask for the incomplete windows met so far from REST (api backfills on the control
+        topic), and wait for Kafka: they go out before their ticks' offsets are committed."""
+        windows, self._refills = self._refills, []
+        if not windows:
+            return
+        deliveries = []
+        for refill in window_refills(windows):
+            request = refill.request()
+            key = orjson.loads(request)["request_id"].encode()
+            deliveries.append(await self._producer.send(self._names.control, request, key=key))
+        for delivery in deliveries:
+            await delivery
+        log.info("refills requested for windows before the feed was complete",
+                 extra={"count": len(deliveries)})  # fmt: skip
 
     async def _publish_live(self) -> None:
         """The in-progress bars of the symbols that traded since the last time, to Redis."""

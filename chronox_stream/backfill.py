@@ -142,6 +142,8 @@ class PhaseRunner:
     async def api(self, item: WorkItem, emitter: Emitter, now: datetime) -> None:
         tf = TIMEFRAMES[item.timeframe]
         coverage = self.coverage.get(item.symbol, tf.name)
+        if item.refetch:  # a refill: what is covered may have changed at the source since
+            coverage = replace(coverage, covered=())
         for window in planned_api_windows(
             self.settings, coverage, tf, start=item.start, end=item.end, now=now
         ):

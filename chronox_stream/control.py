@@ -55,6 +55,7 @@ class BackfillRequest:
     enable_stream: bool = True
     throttle_ms: int = 0
     dry_run: bool = False
+    refetch: bool = False
     start: datetime | None = None
     end: datetime | None = None
 
@@ -82,6 +83,7 @@ def parse_backfill_request(raw: bytes, *, now: datetime) -> BackfillRequest:
         enable_stream=_bool(doc, "enable_stream", True),
         throttle_ms=_throttle(doc),
         dry_run=_bool(doc, "dry_run", False),
+        refetch=_bool(doc, "refetch", False),
         start=start,
         end=end,
     )

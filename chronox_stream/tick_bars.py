@@ -25,6 +25,16 @@ an older one is dropped and counted. State is purged once a window is past the
 late limit. Faust's own window-close callback runs on the wall clock, which
 means nothing on replayed data; this one runs on the data.
 
+Completeness: a feed marker (:class:`~chronox_stream.ticks.FeedMarker`) says from
+when a symbol's feed holds every trade. A window that starts before that instant,
+rounded up to the next window of its timeframe (:func:`first_complete_window`), is
+incomplete: its bar is never emitted from ticks, neither when it closes nor when a
+late tick corrects it; the window is handed out for a refill from REST instead
+(:meth:`BarBuilder.take_refills`). Only the latest (greatest) marker counts, so a
+reconnect makes every earlier window incomplete too: a late trade for one of them
+may have been reported while the feed was down. A symbol without a marker is
+complete.
+
 The state lives in a ``MutableMapping`` (a Faust table in workers, a dict in
 tests); an in-memory index of open windows is rebuilt from it on start.
 """
@@ -64,6 +74,22 @@ def window_of(ts: int, timeframe: Timeframe) -> tuple[int, int]:
     width = timeframe.seconds * 1000
     start = ts - ts % width
     return start, start + width
+
+
+def first_complete_window(complete_from: int, timeframe: Timeframe) -> int:
+    """Start (epoch ms) of the first ``timeframe`` window wholly inside a feed complete from
+    ``complete_from``: the window starting at that instant, else the next one."""
+    start, end = window_of(complete_from, timeframe)
+    return start if start == complete_from else end
+
+
+class Window(NamedTuple):
+    """One ``timeframe`` window ``[start, end)`` (epoch ms) of ``symbol``."""
+
+    symbol: str
+    timeframe: str
+    start: int
+    end: int
 
 
 class Partial(NamedTuple):
@@ -181,6 +207,10 @@ def emitted_key(symbol: str, timeframe: str, start: int) -> str:
     return f"e|{symbol}|{timeframe}|{start}"
 
 
+def complete_key(symbol: str) -> str:
+    return f"c|{symbol}"
+
+
 def trade_key(exchange: int | None, trade_id: str) -> int:
     """8 bytes (a signed 64-bit integer) naming one trade of a symbol: its exchange and id.
 
@@ -214,6 +244,10 @@ class BarBuilder:
     one stopped. A minute is kept until the widest window containing it is past the late
     limit.
 
+    The latest feed marker of a symbol is kept under :func:`complete_key`; windows
+    before it are never emitted (see the module docstring) but collected for a refill:
+    a window when it closes, and again for every tick that reaches it after it closed.
+
     A trade that carries an id is counted once: a minute keeps the :func:`trade_key` of
     each trade folded into it until the minute itself is past the late limit, and a tick
     repeating one of them (the same trade from a second producer) is skipped. A repeat
@@ -241,6 +275,7 @@ class BarBuilder:
         self._known: set[tuple[str, str, int]] = set()  # windows with a minute or a mark
         self._to_close: list[tuple[int, str, str, int]] = []  # (end, tf, symbol, start)
         self._to_forget: list[tuple[int, str]] = []  # (when, state key), minutes and marks
+        self._refills: set[Window] = set()  # incomplete windows to fetch from REST
         for key in list(state):
             kind, _, rest = key.partition("|")
             if kind == "m":
@@ -256,6 +291,27 @@ class BarBuilder:
     def watermark(self) -> int:
         """Latest tick time seen minus the grace; nothing is closed before the first tick."""
         return self._watermark
+
+    def complete_from(self, symbol: str, at: int) -> None:
+        """Take a feed marker: ``symbol``'s feed holds every trade from ``at`` (epoch ms) on.
+        An earlier marker than the one kept changes nothing."""
+        key = complete_key(symbol)
+        known = self._state.get(key)
+        if not isinstance(known, int) or at > known:
+            self._state[key] = at
+
+    def incomplete(self, symbol: str, timeframe: Timeframe, start: int) -> bool:
+        """Whether the window of ``timeframe`` starting at ``start`` began before ``symbol``'s
+        feed was complete (its latest marker rounded up to the timeframe's next window)."""
+        marker = self._state.get(complete_key(symbol))
+        return type(marker) is int and start < first_complete_window(marker, timeframe)
+
+    def take_refills(self) -> list[Window]:
+        """The incomplete windows met since the last call, to be fetched from REST."""
+        if not self._refills:
+            return []
+        refills, self._refills = sorted(self._refills), set()
+        return refills
 
     def _track_minute(self, symbol: str, minute: int) -> None:
         widest_end = minute
@@ -291,11 +347,15 @@ class BarBuilder:
         return merge_partials(parts, start, end).bar(symbol, timeframe)
 
     def _emit(self, symbol: str, timeframe: Timeframe, start: int, end: int) -> Bar | None:
-        """The window's bar (if it has one), marked as emitted."""
+        """The window's bar (if it has one), marked as emitted; ``None`` for an incomplete
+        window, which is collected for a refill instead."""
         key = emitted_key(symbol, timeframe.name, start)
         if key not in self._state:
             self._state[key] = True
             self._track_mark(symbol, timeframe, start)
+        if self.incomplete(symbol, timeframe, start):
+            self._refills.add(Window(symbol, timeframe.name, start, end))
+            return None
         return self._bar(symbol, timeframe, start, end)
 
     def _repeated(self, key: str, minute: int, tick: Tick) -> bool:
@@ -313,6 +373,25 @@ class BarBuilder:
         self._state[seen_key] = seen  # set again: a tracking state records the change
         return False
 
+    def _late(
+        self, tick: Tick, closed: list[tuple[Timeframe, int, int]], dropped_for: list[str]
+    ) -> int:
+        """Sort a late tick's windows: closed but correctable (into ``closed``), past the late
+        limit (into ``dropped_for``, or collected for a refill if incomplete: REST has the
+        trade); return how many are past the late limit."""
+        past = 0
+        for timeframe in self._timeframes:
+            start, end = window_of(tick.ts, timeframe)
+            if end + self._late_limit_ms <= self._watermark:
+                past += 1
+                if self.incomplete(tick.symbol, timeframe, start):
+                    self._refills.add(Window(tick.symbol, timeframe.name, start, end))
+                else:
+                    dropped_for.append(timeframe.name)
+            elif end <= self._watermark:
+                closed.append((timeframe, start, end))
+        return past
+
     def add(self, tick: Tick, position: int | None = None) -> Folded:
         """Fold ``tick`` into its minute; return what is to be emitted now.
 
@@ -327,13 +406,7 @@ class BarBuilder:
         closed: list[tuple[Timeframe, int, int]] = []
         dropped_for: list[str] = []
         if minute + 60_000 <= watermark:  # its minute has closed: maybe other windows too
-            for timeframe in self._timeframes:
-                start, end = window_of(ts, timeframe)
-                if end + self._late_limit_ms <= watermark:
-                    dropped_for.append(timeframe.name)
-                elif end <= watermark:
-                    closed.append((timeframe, start, end))
-            if len(dropped_for) == len(self._timeframes):
+            if self._late(tick, closed, dropped_for) == len(self._timeframes):
                 return Folded((), tuple(dropped_for))
         key = minute_key(tick.symbol, minute)
         current = self._state.get(key)
@@ -363,12 +436,15 @@ class BarBuilder:
 
     def in_progress(self, symbol: str, ts: int) -> list[Bar]:
         """The bars, as they stand, of ``symbol``'s windows containing ``ts`` (day windows
-        excepted: merging a day's minutes on every call would cost more than it shows)."""
+        excepted: merging a day's minutes on every call would cost more than it shows;
+        incomplete windows too: they would show a part of their window as the whole)."""
         bars = []
         for timeframe in self._timeframes:
             if timeframe.timespan == "day":
                 continue
             start, end = window_of(ts, timeframe)
+            if self.incomplete(symbol, timeframe, start):
+                continue
             bar = self._bar(symbol, timeframe, start, end)
             if bar is not None:
                 bars.append(bar)

@@ -1,13 +1,14 @@
 """The tick aggregator's state as changelog records (pure): codecs and a change-tracking map.
 
-A :class:`~chronox_stream.tick_bars.BarBuilder` keeps four kinds of values under
+A :class:`~chronox_stream.tick_bars.BarBuilder` keeps five kinds of values under
 string keys: minute partials (``m|SYMBOL|…``), emitted marks (``e|SYMBOL|…``), the
-trades of a minute (``t|SYMBOL|…``) and the symbol's watermark (``w|SYMBOL``, see
-:func:`watermark_key`); the aggregator adds when it last heard the symbol
-(``h|SYMBOL``, wall-clock epoch ms, see :func:`heard_key`).
+trades of a minute (``t|SYMBOL|…``), the symbol's watermark (``w|SYMBOL``, see
+:func:`watermark_key`) and its latest feed marker (``c|SYMBOL``, epoch ms, see
+:func:`~chronox_stream.tick_bars.complete_key`); the aggregator adds when it last
+heard the symbol (``h|SYMBOL``, wall-clock epoch ms, see :func:`heard_key`).
 On the changelog each key is one compacted record: a partial as 104 fixed bytes,
-a mark as one byte, a minute's trades as 8 bytes each, the watermark and the
-heard stamp as 8 bytes; a removed key is a tombstone.
+a mark as one byte, a minute's trades as 8 bytes each, the watermark, the marker
+and the heard stamp as 8 bytes; a removed key is a tombstone.
 :class:`TrackedState` records which keys changed since the last drain, so one
 batch of ticks costs one changelog record per window it touched, not one per tick.
 """

@@ -13,6 +13,15 @@ whole number >= 0; ``conditions`` SIP sale conditions (may be empty or absent);
 by ``sequence`` (Polygon's per-symbol sequence number), so it should be given
 when known. Every value is bounded (:mod:`chronox_stream.bounds`): one beyond a
 bound is refused as ``out_of_range`` here, not left to fail the aggregator.
+
+The topic carries one other kind of record, a feed marker (:class:`FeedMarker`)::
+
+    {"symbol": "AAPL", "complete_from": 1705329000124}
+
+It says that the producer's feed of the symbol holds every trade from
+``complete_from`` (epoch ms, SIP time) on: the tick aggregator emits no bar of a
+window starting earlier from ticks alone. A producer that sends no marker is
+trusted to be complete.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from chronox_stream.control import is_symbol
 from chronox_stream.rejects import Rejected, decode_object
 
 FIELDS = frozenset({"symbol", "ts", "price", "size", "conditions", "exchange", "id", "sequence"})
+MARKER_FIELDS = frozenset({"symbol", "complete_from"})
 #: 2000-01-01 and 2100-01-01 in epoch ms: a ``ts`` outside is in seconds or nanoseconds.
 TS_RANGE_MS = (946_684_800_000, 4_102_444_800_000)
 
@@ -166,6 +176,40 @@ def parse_tick(raw: bytes) -> Tick:
     if type(doc) is dict and doc.keys() <= FIELDS:
         return tick_from_doc(doc)
     return tick_from_doc(decode_object(raw, FIELDS, "tick"))  # says what is wrong, and raises
+
+
+class FeedMarker(NamedTuple):
+    """A feed of ``symbol`` is complete from ``complete_from`` (epoch ms, SIP time) on."""
+
+    symbol: str
+    complete_from: int
+
+    def to_json(self) -> bytes:
+        return orjson.dumps({"symbol": self.symbol, "complete_from": self.complete_from})
+
+
+def parse_raw(raw: bytes) -> Tick | FeedMarker:
+    """A raw-ticks record: a tick, or a feed marker (an object with ``complete_from``);
+    ``Rejected`` (with a reason code) for anything else, whatever the bytes."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        doc = None
+    if type(doc) is dict and doc.keys() <= FIELDS:
+        return tick_from_doc(doc)
+    if type(doc) is not dict or "complete_from" not in doc:
+        return tick_from_doc(decode_object(raw, FIELDS, "tick"))  # says what is wrong, and raises
+    doc = decode_object(raw, MARKER_FIELDS, "feed marker")
+    symbol = doc.get("symbol")
+    if type(symbol) is not str or not _known_symbol(symbol):
+        raise _refusal("symbol", symbol)
+    at = doc["complete_from"]
+    if type(at) is not int:
+        raise Rejected("invalid_type", "complete_from must be a whole number")
+    if not TS_RANGE_MS[0] <= at < TS_RANGE_MS[1]:
+        raise Rejected("out_of_range", f"complete_from {str(at)[:40]} is out of range: "
+                       f"{_RULES['ts'][2]}")  # fmt: skip
+    return FeedMarker(symbol, at)
 
 
 def tick_from_polygon(event: dict[str, Any]) -> Tick:

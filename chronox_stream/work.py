@@ -35,6 +35,8 @@ class WorkItem:
     publish_mode: PublishMode
     throttle_ms: int
     dry_run: bool
+    #: Fetch every stretch of ``[start, end]`` in the api phase, covered or not (a refill).
+    refetch: bool = False
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self))
@@ -81,6 +83,7 @@ def plan_work(
             publish_mode=request.publish_mode,
             throttle_ms=request.throttle_ms,
             dry_run=request.dry_run,
+            refetch=request.refetch,
         )
         for symbol, phases in targets.items()
     ]
