@@ -4,7 +4,7 @@ errors that name the cause but never the key."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from chronox_stream.sources.polygon_rest import PolygonError, PolygonRest, RetryPolicy, collect
 from chronox_stream.timeframes import TIMEFRAMES
+from chronox_stream.trading_dates import date_bound
 from tests.integration.helpers import ms, rest_aggregates
 
 pytestmark = pytest.mark.integration
@@ -69,12 +70,13 @@ async def test_errors_name_the_cause_not_the_key(sim_knobs: Any) -> None:
 
 async def test_bars_are_fetched_unadjusted_across_a_split(sim: Any, sim_factory: Any) -> None:
     (split,) = (await sim.info())["splits"]
-    symbol, day = split["ticker"], datetime.fromisoformat(split["execution_date"])
-    start, end = (day - timedelta(days=1)).replace(tzinfo=UTC), day.replace(hour=23, tzinfo=UTC)
+    symbol, day = split["ticker"], date.fromisoformat(split["execution_date"])
+    before = day - timedelta(days=1)  # New York dates, as Polygon and the request's rule read them
+    start, end = date_bound(before, end=False), date_bound(day, end=True)
     async with aiohttp.ClientSession() as session:
         client = PolygonRest(session, base_url=sim.rest_url, api_key=SecretStr(sim.api_key))
         bars = await collect(client.aggregates(symbol, TIMEFRAMES["1d"], start, end))
-    span = f"1/day/{ms(start.date().isoformat())}/{ms(end.date().isoformat(), end_of_day=True)}"
+    span = f"1/day/{before.isoformat()}/{day.isoformat()}"
     raw = await rest_aggregates(sim.rest_url, sim.api_key, symbol, span)
     adjusted = await rest_aggregates(sim.rest_url, sim.api_key, symbol, span, adjusted=True)
     assert [(b.open, b.close, b.volume) for b in bars] == [(r["o"], r["c"], r["v"]) for r in raw]
