@@ -166,15 +166,24 @@ def _refusal(field: str, value: Any) -> Rejected:
     return Rejected("out_of_range", f"{field} {str(shown)[:40]} is out of range: {rule}")
 
 
-def parse_tick(raw: bytes) -> Tick:
-    """A tick from a raw-ticks message value; ``Rejected`` (with a reason code) for
-    anything else, whatever the bytes."""
+def _tick_or_object(raw: bytes) -> Tick | dict[str, Any] | None:
+    """A tick when ``raw`` is a well-formed tick object (the fast path: one decode), else
+    the decoded object for the caller to judge (``None`` when it is no JSON at all)."""
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        doc = None
-    if type(doc) is dict and doc.keys() <= FIELDS:
-        return tick_from_doc(doc)
+        return None
+    if type(doc) is not dict:
+        return None
+    return tick_from_doc(doc) if doc.keys() <= FIELDS else doc
+
+
+def parse_tick(raw: bytes) -> Tick:
+    """A tick from a raw-ticks message value; ``Rejected`` (with a reason code) for
+    anything else, whatever the bytes."""
+    found = _tick_or_object(raw)
+    if isinstance(found, Tick):
+        return found
     return tick_from_doc(decode_object(raw, FIELDS, "tick"))  # says what is wrong, and raises
 
 
@@ -191,13 +200,10 @@ class FeedMarker(NamedTuple):
 def parse_raw(raw: bytes) -> Tick | FeedMarker:
     """A raw-ticks record: a tick, or a feed marker (an object with ``complete_from``);
     ``Rejected`` (with a reason code) for anything else, whatever the bytes."""
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        doc = None
-    if type(doc) is dict and doc.keys() <= FIELDS:
-        return tick_from_doc(doc)
-    if type(doc) is not dict or "complete_from" not in doc:
+    found = _tick_or_object(raw)
+    if isinstance(found, Tick):
+        return found
+    if found is None or "complete_from" not in found:
         return tick_from_doc(decode_object(raw, FIELDS, "tick"))  # says what is wrong, and raises
     doc = decode_object(raw, MARKER_FIELDS, "feed marker")
     symbol = doc.get("symbol")
