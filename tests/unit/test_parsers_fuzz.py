@@ -35,7 +35,9 @@ from chronox_stream.envelope import decode_bar, decode_envelope, envelope_for
 from chronox_stream.registry import PHASE_FIELD, parse_command
 from chronox_stream.rejects import Rejected
 from chronox_stream.sources.flatfile_csv import COLUMNS, FlatFileError, parse_aggregates
-from chronox_stream.ticks import TS_RANGE_MS, Tick, parse_tick
+from chronox_stream.sources.polygon_pages import MalformedPage
+from chronox_stream.splits import parse_splits_page
+from chronox_stream.ticks import TS_RANGE_MS, FeedMarker, Tick, parse_raw, parse_tick
 from chronox_stream.timeframes import TIMEFRAMES
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -264,6 +266,74 @@ def test_raw_tick_of_any_document(raw: bytes) -> None:
 @given(mutations(TICK, TICK_PATHS))
 def test_raw_tick_mutated(raw: bytes) -> None:
     check_tick(raw)
+
+
+MARKER = {"symbol": "AAPL", "complete_from": 1705417400001}
+
+
+def check_raw(raw: bytes) -> None:
+    """A raw-ticks record is a valid tick, a valid feed marker or a typed rejection."""
+    try:
+        found = parse_raw(raw)
+    except Rejected as rejected:
+        assert rejected.message
+        return
+    if isinstance(found, Tick):
+        assert parse_tick(raw) == found
+        return
+    assert isinstance(found, FeedMarker) and is_symbol(found.symbol)
+    assert type(found.complete_from) is int
+    assert TS_RANGE_MS[0] <= found.complete_from < TS_RANGE_MS[1]
+    assert parse_raw(found.to_json()) == found
+    try:
+        parse_tick(raw)
+    except Rejected:
+        return
+    raise AssertionError("a feed marker passed as a tick")
+
+
+@FUZZ
+@given(documents(sorted({*MARKER, *TICK})))
+def test_raw_record_of_any_document(raw: bytes) -> None:
+    check_raw(raw)
+
+
+@FUZZ
+@given(mutations(MARKER, [(k,) for k in MARKER]))
+def test_feed_marker_mutated(raw: bytes) -> None:
+    check_raw(raw)
+
+
+# -- splits page ---------------------------------------------------------------------
+
+SPLIT = {"id": "E1", "ticker": "NVDA", "execution_date": "2024-06-10", "split_from": 1,
+         "split_to": 10}  # fmt: skip
+SPLITS_PAGE = {"status": "OK", "results": [SPLIT], "next_url": "https://api.example/v3/x"}
+
+
+def check_splits_page(raw: bytes) -> None:
+    try:
+        page = parse_splits_page("NVDA", raw)
+    except MalformedPage:
+        return
+    for record in page.records:
+        assert record.symbol == "NVDA"
+        for part in (record.split_from, record.split_to):
+            assert math.isfinite(part) and part > 0
+    assert all(isinstance(reason, str) and reason for reason in page.skipped)
+
+
+@FUZZ
+@given(documents(sorted(SPLITS_PAGE)))
+def test_splits_page_of_any_document(raw: bytes) -> None:
+    check_splits_page(raw)
+
+
+@FUZZ
+@given(mutations(SPLITS_PAGE, [("status",), ("results",), ("next_url",),
+                               *[("results", 0, k) for k in SPLIT]]))  # fmt: skip
+def test_splits_page_mutated(raw: bytes) -> None:
+    check_splits_page(raw)
 
 
 # -- envelope ----------------------------------------------------------------------
