@@ -31,7 +31,7 @@ unit: venv
 
 lint: venv
 	$(BIN)/ruff check chronox_stream agents tables tests
-	$(BIN)/mypy chronox_stream agents tables
+	$(BIN)/mypy chronox_stream
 
 stack-up: venv
 	$(CHRONOX) stack up

@@ -11,7 +11,8 @@ which the leader's WebSocket then subscribes (see ``agents/stream``).
 After its fetching phases (not in a dry run, nor in a stream refill) a work item
 fetches its symbol's splits into ``<schema>.splits``, so the adjusted read path
 knows the splits of every backfilled symbol, registered or not; the scheduler
-refreshes them for the registry's symbols. A failed fetch is logged and left to the next item or refresh.
+refreshes them for the registry's symbols. A failed fetch is logged and left to the next
+item or refresh.
 """
 
 from __future__ import annotations
@@ -22,14 +23,14 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from agents.scheduler import fetch_splits
-from chronox_stream.app import Runtime, utcnow
-from chronox_stream.registry import Op, RegistryCommand
-from chronox_stream.rejects import Rejected
-from chronox_stream.retry import settle, until_world_recovers
-from chronox_stream.status import State, StatusEvent
-from chronox_stream.strategy import Phase, format_strategy
-from chronox_stream.work import WorkItem
+from chronox_stream.agents.scheduler import fetch_splits
+from chronox_stream.contracts.rejects import Rejected
+from chronox_stream.contracts.status import State, StatusEvent
+from chronox_stream.contracts.work import WorkItem
+from chronox_stream.domain.registry import Op, RegistryCommand
+from chronox_stream.domain.strategy import Phase, format_strategy
+from chronox_stream.runtime.app import Runtime, utcnow
+from chronox_stream.runtime.retry import settle, until_world_recovers
 
 log = logging.getLogger(__name__)
 

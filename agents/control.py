@@ -6,12 +6,12 @@ import logging
 from functools import partial
 from typing import Any
 
-from chronox_stream.app import Runtime, utcnow
-from chronox_stream.control import parse_backfill_request
-from chronox_stream.retry import settle
-from chronox_stream.status import StatusEvent
-from chronox_stream.strategy import parse_strategy
-from chronox_stream.work import plan_work
+from chronox_stream.contracts.control import parse_backfill_request
+from chronox_stream.contracts.status import StatusEvent
+from chronox_stream.contracts.work import plan_work
+from chronox_stream.domain.strategy import parse_strategy
+from chronox_stream.runtime.app import Runtime, utcnow
+from chronox_stream.runtime.retry import settle
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ write went through (a sink retrying a write against a store that is down is
 behind, even when the store answers a ping again); it is 503 otherwise, with
 the failing check named, so a load balancer or an operator sees why.
 The server listens on ``CHRONOX_WEB_BIND`` (loopback by default) and serves
-nothing else (``chronox_stream/web_server.py``).
+nothing else (``chronox_stream/runtime/web_server.py``).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from chronox_stream.app import Runtime
-from chronox_stream.topics import partitions_of
+from chronox_stream.runtime.app import Runtime
+from chronox_stream.runtime.topics import partitions_of
 
 CHECK_TIMEOUT_S = 2.0
 

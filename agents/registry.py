@@ -5,9 +5,9 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from chronox_stream.app import Runtime
-from chronox_stream.registry import apply, parse_command
-from chronox_stream.retry import settle
+from chronox_stream.domain.registry import apply, parse_command
+from chronox_stream.runtime.app import Runtime
+from chronox_stream.runtime.retry import settle
 
 
 def attach(runtime: Runtime) -> None:

@@ -27,10 +27,10 @@ import uuid
 
 import orjson
 
-from chronox_stream.app import Runtime, utcnow
-from chronox_stream.registry import RegistryCommand, stale_running
-from chronox_stream.retry import until_done
-from chronox_stream.splits import due_symbols
+from chronox_stream.domain.registry import RegistryCommand, stale_running
+from chronox_stream.domain.splits import due_symbols
+from chronox_stream.runtime.app import Runtime, utcnow
+from chronox_stream.runtime.retry import until_done
 
 log = logging.getLogger(__name__)
 

@@ -33,13 +33,13 @@ from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
-from chronox_stream.app import Runtime
-from chronox_stream.bars import Bar, Source
-from chronox_stream.envelope import decode_bar
-from chronox_stream.failures import rejection_for
-from chronox_stream.rejects import Rejected
-from chronox_stream.retry import until_done, until_world_recovers
-from chronox_stream.topics import BatchFence, group_consumer
+from chronox_stream.contracts.envelope import decode_bar
+from chronox_stream.contracts.rejects import Rejected
+from chronox_stream.domain.bars import Bar, Source
+from chronox_stream.runtime.app import Runtime
+from chronox_stream.runtime.failures import rejection_for
+from chronox_stream.runtime.retry import until_done, until_world_recovers
+from chronox_stream.runtime.topics import BatchFence, group_consumer
 
 log = logging.getLogger(__name__)
 

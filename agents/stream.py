@@ -18,7 +18,7 @@ progress then, and the wider windows around it, hold a part of their trades,
 trades of earlier minutes that the server reports late arrive alone, and
 trades sent while the connection was down are not replayed. So before a
 symbol's first trade on a subscription the leader writes a feed marker
-(:class:`~chronox_stream.ticks.FeedMarker`) to the raw ticks topic, keyed by the
+(:class:`~chronox_stream.contracts.ticks.FeedMarker`) to the raw ticks topic, keyed by the
 symbol (one producer, one partition: it comes before those trades), and the
 tick aggregator emits no bar of an earlier window from ticks. The marker's time
 is the stream's event time: the latest trade time received (any symbol) plus
@@ -26,7 +26,7 @@ is the stream's event time: the latest trade time received (any symbol) plus
 old, the symbol's trades are held back for :data:`SETTLE_S` after its first
 one, time for current trades to show where the event time stands.
 
-With the marker the leader plans the refill (:mod:`chronox_stream.refill`) of
+With the marker the leader plans the refill (:mod:`chronox_stream.domain.refill`) of
 what the feed missed: the windows from the moment the symbol was last known
 complete (the latest trade before a disconnect; for a new leader the latest
 trade on the raw ticks topic; for a new symbol the stream's event time at its
@@ -46,16 +46,16 @@ import aiohttp
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from chronox_stream.app import Runtime
-from chronox_stream.refill import Outage, Refill, refills
-from chronox_stream.registry import streaming_symbols
-from chronox_stream.rejects import Rejected
-from chronox_stream.retry import best_effort, until_done
+from chronox_stream.client.status import STREAM_STATE_KEY, STREAM_STATE_TTL_S
+from chronox_stream.contracts.rejects import Rejected
+from chronox_stream.contracts.ticks import FeedMarker, Tick, parse_tick, tick_from_polygon
+from chronox_stream.domain.refill import Outage, Refill, refills
+from chronox_stream.domain.registry import streaming_symbols
+from chronox_stream.runtime.app import Runtime
+from chronox_stream.runtime.retry import best_effort, until_done
+from chronox_stream.runtime.topics import TopicNames, partitions_of, read_partitions
 from chronox_stream.settings import Settings
 from chronox_stream.sources.polygon_ws import ConnectionChange, PolygonStream
-from chronox_stream.status_report import STREAM_STATE_KEY, STREAM_STATE_TTL_S
-from chronox_stream.ticks import FeedMarker, Tick, parse_tick, tick_from_polygon
-from chronox_stream.topics import TopicNames, partitions_of, read_partitions
 
 log = logging.getLogger(__name__)
 

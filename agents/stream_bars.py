@@ -21,14 +21,14 @@ from typing import Any
 
 from faust.types import EventT
 
-from chronox_stream.app import Runtime
-from chronox_stream.bars import Bar
-from chronox_stream.emit import Emitter, LivePolicy
-from chronox_stream.envelope import decode_bar
-from chronox_stream.registry import RegistryCommand
-from chronox_stream.rejects import Rejected
-from chronox_stream.retry import settle, until_world_recovers
-from tables.partition import writing_for
+from chronox_stream.contracts.envelope import decode_bar
+from chronox_stream.contracts.rejects import Rejected
+from chronox_stream.domain.bars import Bar
+from chronox_stream.domain.registry import RegistryCommand
+from chronox_stream.runtime.app import Runtime
+from chronox_stream.runtime.emit import Emitter, LivePolicy
+from chronox_stream.runtime.retry import settle, until_world_recovers
+from chronox_stream.tables.partition import writing_for
 
 BATCH_SIZE = 2_000
 BATCH_WITHIN_S = 0.05

@@ -5,7 +5,7 @@ own group (``<app id>-ticks``), so the workers share the raw-ticks partitions.
 Not a Faust agent: a Faust stream hands over about 4,700 events/s on a 2-core
 machine, a tenth of a live feed's rate, while ``getmany`` hands over batches.
 
-Each symbol of an owned partition has a :class:`~chronox_stream.tick_bars.BarBuilder`
+Each symbol of an owned partition has a :class:`~chronox_stream.domain.tick_bars.BarBuilder`
 whose state lives in memory and on the compacted ``ticks.state`` changelog, in the
 partition of the same number. Per batch the order of effects is:
 
@@ -63,16 +63,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
-from chronox_stream.app import Runtime
-from chronox_stream.bars import Bar
-from chronox_stream.envelope import envelope_for
-from chronox_stream.failures import rejection_for
-from chronox_stream.refill import window_refills
-from chronox_stream.rejects import Rejected
-from chronox_stream.retry import best_effort, until_done
-from chronox_stream.settings import Settings
-from chronox_stream.tick_bars import ONE_MINUTE, BarBuilder, Window
-from chronox_stream.tick_state import (
+from chronox_stream.contracts.envelope import envelope_for
+from chronox_stream.contracts.rejects import Rejected
+from chronox_stream.contracts.ticks import FeedMarker, parse_raw
+from chronox_stream.domain.bars import Bar
+from chronox_stream.domain.refill import window_refills
+from chronox_stream.domain.tick_bars import ONE_MINUTE, BarBuilder, Window
+from chronox_stream.domain.tick_state import (
     TrackedState,
     heard_key,
     restore,
@@ -80,9 +77,12 @@ from chronox_stream.tick_state import (
     stamp_due,
     watermark_key,
 )
-from chronox_stream.ticks import FeedMarker, parse_raw
-from chronox_stream.timeframes import TIMEFRAMES
-from chronox_stream.topics import TopicNames, group_consumer, read_partitions
+from chronox_stream.domain.timeframes import TIMEFRAMES
+from chronox_stream.runtime.app import Runtime
+from chronox_stream.runtime.failures import rejection_for
+from chronox_stream.runtime.retry import best_effort, until_done
+from chronox_stream.runtime.topics import TopicNames, group_consumer, read_partitions
+from chronox_stream.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -30,10 +30,10 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from chronox_stream.children import Child
-from chronox_stream.envelope import decode_bar
-from chronox_stream.follow import follow
-from chronox_stream.ingest import send_request
+from chronox_stream.client.children import Child
+from chronox_stream.client.follow import follow
+from chronox_stream.client.ingest import send_request
+from chronox_stream.contracts.envelope import decode_bar
 from chronox_stream.settings import Settings
 
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META", "TSLA", "AMD", "NFLX", "INTC"]

@@ -47,14 +47,14 @@ import aiohttp
 import asyncpg
 import orjson
 
-from chronox_stream.children import Child
-from chronox_stream.follow import Outcome, follow
-from chronox_stream.ingest import send_request
+from chronox_stream.client.children import Child
+from chronox_stream.client.follow import Outcome, follow
+from chronox_stream.client.ingest import send_request
+from chronox_stream.domain.timeframes import TIMEFRAMES
+from chronox_stream.domain.trading_dates import date_bound
+from chronox_stream.runtime.topics import delete_topics, ensure_topics, read_to_end
 from chronox_stream.settings import Settings
 from chronox_stream.stack.private import PrivateStack, ServiceName, free_port
-from chronox_stream.timeframes import TIMEFRAMES
-from chronox_stream.topics import delete_topics, ensure_topics, read_to_end
-from chronox_stream.trading_dates import date_bound
 
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META", "TSLA", "AMD", "NFLX", "INTC"]
 SEED = 7

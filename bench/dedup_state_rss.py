@@ -3,7 +3,7 @@
 Opens one RocksDB database per partition with the options the worker's tables
 use (``tables.raw.ROCKSDB_OPTIONS``, through Faust's own ``RocksDBOptions``),
 writes the dedup buckets of N minute bars spread by symbol (one value per
-symbol and UTC day, encoded by ``chronox_stream.dedup`` exactly as the worker
+symbol and UTC day, encoded by ``chronox_stream.domain.dedup`` exactly as the worker
 records them after an api backfill: every bar with vwap and transactions),
 reads a random 1% of the buckets back, and prints the bytes stored per bar and
 this process's peak RSS next to a bare Python baseline. Target: < 500 MB at 10M bars.
@@ -24,9 +24,9 @@ from pathlib import Path
 from faust.stores.rocksdb import RocksDBOptions
 from rocksdict import WriteBatch
 
-from chronox_stream.bars import Bar
-from chronox_stream.dedup import admit_batch, decode_bucket, encode_bucket
-from tables.raw import ROCKSDB_OPTIONS
+from chronox_stream.domain.bars import Bar
+from chronox_stream.domain.dedup import admit_batch, decode_bucket, encode_bucket
+from chronox_stream.tables.raw import ROCKSDB_OPTIONS
 
 MINUTES_PER_DAY = 960  # an extended session: 04:00 to 20:00 New York
 

@@ -44,11 +44,11 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from chronox_stream.children import Child
+from chronox_stream.client.children import Child
+from chronox_stream.contracts.ticks import Tick
+from chronox_stream.runtime.topics import ensure_topics, message_count
 from chronox_stream.settings import Settings
 from chronox_stream.sim.market import day_columns
-from chronox_stream.ticks import Tick
-from chronox_stream.topics import ensure_topics, message_count
 
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META", "TSLA", "AMD", "NFLX", "INTC",
            "ORCL", "ADBE", "CRM", "QCOM", "AVGO", "CSCO", "PEP", "COST", "TXN", "SBUX"]  # fmt: skip

@@ -17,10 +17,10 @@ from datetime import date
 
 import orjson
 
+from chronox_stream.contracts.ticks import Tick, parse_tick
+from chronox_stream.domain.tick_bars import BarBuilder
+from chronox_stream.domain.timeframes import TIMEFRAMES
 from chronox_stream.sim.market import day_columns
-from chronox_stream.tick_bars import BarBuilder
-from chronox_stream.ticks import Tick, parse_tick
-from chronox_stream.timeframes import TIMEFRAMES
 
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META", "TSLA", "AMD", "NFLX", "INTC"]
 DAY = date(2024, 1, 16)

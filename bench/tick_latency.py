@@ -25,10 +25,10 @@ import orjson
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 
-from chronox_stream.children import Child
+from chronox_stream.client.children import Child
+from chronox_stream.contracts.ticks import Tick
+from chronox_stream.runtime.topics import ensure_topics
 from chronox_stream.settings import Settings
-from chronox_stream.ticks import Tick
-from chronox_stream.topics import ensure_topics
 
 STEP = 0.0001  # price step per tick: the close names the tick
 SLICE_S = 0.01

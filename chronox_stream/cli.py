@@ -16,7 +16,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from chronox_stream.logs import redact, secret_values
+from chronox_stream.runtime.logs import redact, secret_values
 from chronox_stream.settings import Settings
 
 
@@ -66,8 +66,8 @@ def main() -> None:
 @click.option("--log-format", type=click.Choice(["text", "json"]), help="[CHRONOX_LOG_FORMAT]")
 def worker(**overrides: Any) -> None:
     """Run one worker of the consumer group (run as many as you need)."""
-    from chronox_stream.urls import UnsafeUrl, check_settings
-    from chronox_stream.worker import run_worker
+    from chronox_stream.runtime.worker import run_worker
+    from chronox_stream.sources.urls import UnsafeUrl, check_settings
 
     settings = _settings(**overrides)
     try:
@@ -126,8 +126,8 @@ def _check_request(request: dict[str, Any]) -> None:
 
     import orjson
 
-    from chronox_stream.control import parse_backfill_request
-    from chronox_stream.rejects import Rejected
+    from chronox_stream.contracts.control import parse_backfill_request
+    from chronox_stream.contracts.rejects import Rejected
 
     try:
         parse_backfill_request(orjson.dumps(request), now=datetime.now(UTC))
@@ -142,8 +142,8 @@ def _check_request(request: dict[str, Any]) -> None:
 @click.pass_context
 def ingest(ctx: click.Context) -> None:
     """Send a backfill request to the control topic (flags: chronox ingest --help)."""
-    from chronox_stream.follow import follow, progress_bar
-    from chronox_stream.ingest import new_request_id, send_request
+    from chronox_stream.client.follow import follow, progress_bar
+    from chronox_stream.client.ingest import new_request_id, send_request
 
     args = ingest_parser().parse_args(ctx.args)
     settings = _settings()
@@ -172,7 +172,7 @@ def status() -> None:
     """Per symbol: strategy, last backfill/snapshot/stream, open gaps, streaming; consumer lag."""
     from datetime import UTC, datetime
 
-    from chronox_stream.status_report import gather, render
+    from chronox_stream.client.status import gather, render
 
     click.echo(render(asyncio.run(gather(_settings(), datetime.now(UTC)))))
 
@@ -183,15 +183,15 @@ def registry() -> None:
 
 
 def _send_registry(commands: list[Any]) -> None:
-    from chronox_stream.registry_client import send_commands
+    from chronox_stream.client.registry import send_commands
 
     asyncio.run(send_commands(_settings(), commands))
 
 
 def _registry_command(op: str, symbols: tuple[str, ...], **fields: Any) -> list[Any]:
     """Validated commands (the same parser the worker applies), one per symbol."""
-    from chronox_stream.registry import RegistryCommand, parse_command
-    from chronox_stream.rejects import Rejected
+    from chronox_stream.contracts.rejects import Rejected
+    from chronox_stream.domain.registry import RegistryCommand, parse_command
 
     commands = []
     for symbol in symbols:
@@ -237,7 +237,7 @@ def registry_remove(symbols: tuple[str, ...]) -> None:
 @registry.command("list")
 def registry_list() -> None:
     """Print every registered symbol with its strategy, status and phase timestamps."""
-    from chronox_stream.registry_client import read_entries
+    from chronox_stream.client.registry import read_entries
 
     def when(moment: Any) -> str:
         return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
@@ -285,7 +285,7 @@ def migrate() -> None:
 @click.option("--days", type=int, default=3, show_default=True, help="Days of 1m bars to backfill.")
 def demo(days: int) -> None:
     """Stack up, simulator, one worker, a backfill of a few symbols; print what landed."""
-    from chronox_stream.demo import run_demo
+    from chronox_stream.client.demo import run_demo
 
     summary = run_demo(_settings(), days=days)
     click.echo(summary.render())

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from chronox_stream.timeframes import TIMEFRAMES
+from chronox_stream.domain.timeframes import TIMEFRAMES
 
 LogFormat = Literal["text", "json"]
 

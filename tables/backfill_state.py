@@ -6,9 +6,9 @@ from typing import Any
 
 import faust
 
-from chronox_stream.coverage import Coverage
-from chronox_stream.gaps import Interval
-from tables.raw import raw_table
+from chronox_stream.domain.coverage import Coverage
+from chronox_stream.domain.gaps import Interval
+from chronox_stream.tables.raw import raw_table
 
 NAME = "backfill-state"
 

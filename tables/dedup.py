@@ -33,8 +33,8 @@ import faust
 from aiokafka.partitioner import murmur2
 from faust.streams import current_event
 
-from chronox_stream.bars import Bar, Source
-from chronox_stream.dedup import (
+from chronox_stream.domain.bars import Bar, Source
+from chronox_stream.domain.dedup import (
     Bucket,
     admit_batch,
     bucket_key,
@@ -45,7 +45,7 @@ from chronox_stream.dedup import (
     stale_buckets,
     written_at,
 )
-from tables.raw import raw_table
+from chronox_stream.tables.raw import raw_table
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import faust
 
-from chronox_stream.registry import RegistryEntry
-from tables.raw import raw_table
+from chronox_stream.domain.registry import RegistryEntry
+from chronox_stream.tables.raw import raw_table
 
 NAME = "registry"
 

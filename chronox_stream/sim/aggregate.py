@@ -30,7 +30,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from chronox_stream.conditions import (
+from chronox_stream.domain.conditions import (
     NO_HIGH_LOW,
     NO_OPEN_CLOSE,
     NO_VOLUME,

@@ -10,7 +10,7 @@ split, as a real one does. Share sizes are not changed.
 
 The factor of a (symbol, day) is the product, in execution-date order, of the
 ratios of that symbol's splits executed after the day; the adjusted REST bars
-divide prices by it and multiply volume by it (``chronox_stream.splits``
+divide prices by it and multiply volume by it (``chronox_stream.domain.splits``
 defines the same product for PostgreSQL, so the two agree to the last bit).
 """
 

@@ -25,7 +25,7 @@ from functools import lru_cache
 from itertools import accumulate
 from typing import Any
 
-from chronox_stream.conditions import counts_in_volume, sets_open_close
+from chronox_stream.domain.conditions import counts_in_volume, sets_open_close
 from chronox_stream.sim.aggregate import Agg, fold
 from chronox_stream.sim.market import LATE_WINDOW_NS, Market, Trade
 from chronox_stream.sim.sessions import NS_PER_MIN, NS_PER_S, ny_date, trading_day

@@ -31,7 +31,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import Literal
 
-from chronox_stream.market_calendar import NEW_YORK
+from chronox_stream.domain.market_calendar import NEW_YORK
 from chronox_stream.sim.corporate import Split
 from chronox_stream.sim.history import day_bar, minute_bars
 from chronox_stream.sim.market import Market, Trade
@@ -42,7 +42,7 @@ KINDS: tuple[Kind, ...] = ("minute_aggs_v1", "day_aggs_v1", "trades_v1")
 DEFAULT_DAYS = 5
 AGG_HEADER = "ticker,volume,open,close,high,low,window_start,transactions"
 _MODEL_MODULES = (
-    "chronox_stream.conditions",
+    "chronox_stream.domain.conditions",
     *(f"chronox_stream.sim.{name}"
       for name in ("aggregate", "corporate", "flatfiles", "history", "market", "sessions")),
 )  # fmt: skip

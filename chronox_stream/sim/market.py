@@ -13,7 +13,7 @@ interpolated) plus a little per-trade noise, in whole cents. Sizes are 1-500
 shares; trades under 100 shares carry the odd-lot condition 37. Trades carry
 14 (intermarket sweep) or 0 (regular) now and then, and about one in ten a
 rarer condition that keeps it out of parts of a bar (2, 5, 7, 10, 12, 15, 16,
-22, 29, 33, 38, 52, 53; see :mod:`chronox_stream.conditions`).
+22, 29, 33, 38, 52, 53; see :mod:`chronox_stream.domain.conditions`).
 
 About 3% of trades are *reported late*: ``report_ns`` lies up to 15 minutes
 after the end of their minute while ``sip_ns`` (what bars are bucketed by)
@@ -37,7 +37,7 @@ from hashlib import blake2b
 import numpy as np
 import numpy.typing as npt
 
-from chronox_stream.conditions import ODD_LOT
+from chronox_stream.domain.conditions import ODD_LOT
 from chronox_stream.sim.corporate import Split, price_factor
 from chronox_stream.sim.sessions import (
     NS_PER_MIN,

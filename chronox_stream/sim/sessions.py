@@ -3,7 +3,7 @@
 A trading day has three sessions, New York time: pre-market 04:00 to the
 regular open, the regular session (09:30 to 16:00, or to 13:00 on an early
 close) and after-hours to 20:00 (to the early close plus four hours, i.e.
-17:00, as :func:`chronox_stream.market_calendar.extended_hours` says, so the
+17:00, as :func:`chronox_stream.domain.market_calendar.extended_hours` says, so the
 simulator and gap detection agree). Weekends, holidays and days outside the
 calendar's range have no sessions at all.
 """
@@ -18,7 +18,7 @@ from typing import Literal
 import exchange_calendars as xc
 import pandas as pd
 
-from chronox_stream.market_calendar import NEW_YORK, extended_hours
+from chronox_stream.domain.market_calendar import NEW_YORK, extended_hours
 
 NS_PER_S = 1_000_000_000
 NS_PER_MIN = 60 * NS_PER_S

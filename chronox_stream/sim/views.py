@@ -23,8 +23,8 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from chronox_stream.conditions import sets_open_close
-from chronox_stream.market_calendar import NEW_YORK
+from chronox_stream.domain.conditions import sets_open_close
+from chronox_stream.domain.market_calendar import NEW_YORK
 from chronox_stream.sim.adjusted import scaled_json
 from chronox_stream.sim.aggregate import Agg, fold
 from chronox_stream.sim.corporate import price_factor

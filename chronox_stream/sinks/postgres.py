@@ -2,7 +2,7 @@
 
 A batch is COPYed into a temporary table and merged with one
 ``INSERT ... ON CONFLICT`` that applies the precedence rule of
-``chronox_stream.precedence`` in SQL, so replaying a batch changes no row, a
+``chronox_stream.domain.precedence`` in SQL, so replaying a batch changes no row, a
 lower-ranked source never overwrites a higher one, and a bar that only adds
 vwap or transactions fills them in without counting as a revision.
 """
@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from chronox_stream.bars import SOURCE_RANK, Bar, Source
-from chronox_stream.precedence import collapse
-from chronox_stream.splits import SplitRecord, splits_ddl, upsert_splits_sql
+from chronox_stream.domain.bars import SOURCE_RANK, Bar, Source
+from chronox_stream.domain.precedence import collapse
+from chronox_stream.domain.splits import SplitRecord, splits_ddl, upsert_splits_sql
 
 COLUMNS = (
     "symbol", "tf", "ts", "open", "high", "low", "close", "volume", "vwap", "transactions",
@@ -31,7 +31,8 @@ def _quote(identifier: str) -> str:
 
 def migration_sql(schema: str) -> str:
     """DDL that creates (idempotently) the schema, the bars table, the rank function, and the
-    splits table with the split-adjusted read path (:func:`~chronox_stream.splits.splits_ddl`).
+    splits table with the split-adjusted read path
+    (:func:`~chronox_stream.domain.splits.splits_ddl`).
 
     One transaction under an advisory lock, so workers migrating at once take turns.
     """
@@ -67,7 +68,8 @@ def _literal(text: str) -> str:
 
 
 def upsert_sql(schema: str) -> str:
-    """The merge of ``bars_in`` into the table: :func:`~chronox_stream.precedence.merge` in SQL.
+    """The merge of ``bars_in`` into the table: :func:`~chronox_stream.domain.precedence.merge`
+    in SQL.
 
     A correction (OHLCV differ, or a field both rows have) from a rank at least as high
     replaces the row and bumps ``revision``; an enrichment (a field the row lacks) from a

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
-from chronox_stream.bars import Bar
-from chronox_stream.envelope import format_ts
+from chronox_stream.contracts.envelope import format_ts
+from chronox_stream.domain.bars import Bar
 
 #: KEYS: latest-bar keys; ARGV: (ts, envelope) per key, then (channel, envelope) per PUBLISH.
 #: The latest bars are set first, so a subscriber who reads the key on a message finds it.

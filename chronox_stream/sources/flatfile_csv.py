@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from chronox_stream.bars import Bar, ms_to_utc
-from chronox_stream.bounds import MAX_PRICE
+from chronox_stream.domain.bars import Bar, ms_to_utc
+from chronox_stream.domain.bounds import MAX_PRICE
 
 COLUMNS = ("ticker", "volume", "open", "close", "high", "low", "window_start", "transactions")
 _TYPES = {

@@ -17,7 +17,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from chronox_stream.settings import Settings
-from chronox_stream.urls import S3_URL, check_transport
+from chronox_stream.sources.urls import S3_URL, check_transport
 
 Kind = Literal["minute_aggs_v1", "day_aggs_v1"]
 

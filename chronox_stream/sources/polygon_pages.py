@@ -21,9 +21,9 @@ from typing import Any
 
 import orjson
 
-from chronox_stream.bars import Bar, ms_to_utc
-from chronox_stream.timeframes import TIMEFRAMES
-from chronox_stream.windows import window_start
+from chronox_stream.domain.bars import Bar, ms_to_utc
+from chronox_stream.domain.timeframes import TIMEFRAMES
+from chronox_stream.domain.windows import window_start
 
 #: The latest bar time accepted, epoch ms: far enough from datetime's end for window arithmetic.
 MAX_MS = int(datetime(9999, 1, 1, tzinfo=UTC).timestamp() * 1000)

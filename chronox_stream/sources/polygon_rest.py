@@ -16,7 +16,7 @@ rather than a hang:
   else fails the query with :class:`ForeignNextUrl`, which names that origin
   but neither the key nor the link's path or query; redirects are never
   followed. A plain-text base URL to another machine is refused at
-  construction (:mod:`chronox_stream.urls`).
+  construction (:mod:`chronox_stream.sources.urls`).
 - One query follows at most ``RestLimits.max_pages`` pages, and a
   ``next_url`` to a page it already fetched is a loop.
 - A body is read up to ``RestLimits.max_body_bytes`` (after decompression),
@@ -47,16 +47,16 @@ import orjson
 from pydantic import SecretStr
 from yarl import URL
 
-from chronox_stream.bars import Bar
+from chronox_stream.domain.bars import Bar
+from chronox_stream.domain.splits import SplitRecord, parse_splits_page
+from chronox_stream.domain.timeframes import Timeframe
 from chronox_stream.sources.polygon_pages import (
     MalformedPage,
     Snapshot,
     parse_aggregates_page,
     parse_snapshot,
 )
-from chronox_stream.splits import SplitRecord, parse_splits_page
-from chronox_stream.timeframes import Timeframe
-from chronox_stream.urls import REST_URL, Origin, check_transport, origin
+from chronox_stream.sources.urls import REST_URL, Origin, check_transport, origin
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ class PolygonRest:
 
     async def splits(self, symbol: str) -> tuple[list[SplitRecord], list[str]]:
         """``/v3/reference/splits`` of ``symbol``, every page: the valid records and the
-        reasons of the skipped ones (see :mod:`chronox_stream.splits`)."""
+        reasons of the skipped ones (see :mod:`chronox_stream.domain.splits`)."""
         query = urlencode({"ticker": symbol, "sort": "execution_date", "order": "asc",
                            "limit": str(SPLITS_PAGE_LIMIT)})  # fmt: skip
         url = URL(f"{self._base_url}/v3/reference/splits?{query}")

@@ -31,7 +31,7 @@ The API key is kept as a :class:`~pydantic.SecretStr` and scrubbed from
 anything the server says before it is logged; it never appears in a log line,
 an exception or a repr. The key goes in the first message, so a ``ws://`` URL
 to another machine is refused at construction unless explicitly allowed
-(:mod:`chronox_stream.urls`).
+(:mod:`chronox_stream.sources.urls`).
 
 Frames are read by :func:`parse_frame`, which raises nothing but
 :class:`MalformedMessage`; a malformed frame is logged and skipped, the
@@ -53,7 +53,7 @@ import aiohttp
 import orjson
 from pydantic import SecretStr
 
-from chronox_stream.urls import WS_URL, check_transport
+from chronox_stream.sources.urls import WS_URL, check_transport
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from chronox_stream.children import Child
+from chronox_stream.client.children import Child
+from chronox_stream.runtime.topics import delete_topics, ensure_topics
 from chronox_stream.settings import Settings
-from chronox_stream.topics import delete_topics, ensure_topics
 
 pytestmark = pytest.mark.integration
 

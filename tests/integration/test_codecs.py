@@ -28,13 +28,13 @@ from aiokafka.protocol.fetch import FetchRequest
 from aiokafka.record.memory_records import MemoryRecords
 from confluent_kafka import KafkaError, Message, Producer
 
-from chronox_stream.bars import Bar
-from chronox_stream.envelope import envelope_for
-from chronox_stream.registry import RegistryCommand
-from chronox_stream.registry_client import read_entries
+from chronox_stream.client.registry import read_entries
+from chronox_stream.contracts.envelope import envelope_for
+from chronox_stream.contracts.ticks import Tick
+from chronox_stream.domain.bars import Bar
+from chronox_stream.domain.registry import RegistryCommand
+from chronox_stream.runtime.topics import TopicNames, partitions_of, read_to_end, topic_specs
 from chronox_stream.settings import Settings
-from chronox_stream.ticks import Tick
-from chronox_stream.topics import TopicNames, partitions_of, read_to_end, topic_specs
 from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import consume, fetch_rows, poll
 

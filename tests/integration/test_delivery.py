@@ -14,8 +14,8 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from chronox_stream.runtime.topics import message_count, read_to_end
 from chronox_stream.settings import Settings
-from chronox_stream.topics import message_count, read_to_end
 from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import (
     fetch_rows,

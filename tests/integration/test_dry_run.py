@@ -17,11 +17,11 @@ import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 
-from chronox_stream.follow import Outcome, follow
-from chronox_stream.market_calendar import extended_hours
+from chronox_stream.client.follow import Outcome, follow
+from chronox_stream.domain.market_calendar import extended_hours
+from chronox_stream.domain.timeframes import TIMEFRAMES
+from chronox_stream.runtime.topics import message_count
 from chronox_stream.settings import Settings
-from chronox_stream.timeframes import TIMEFRAMES
-from chronox_stream.topics import message_count
 from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import fetch_rows, poll, wait_finished
 

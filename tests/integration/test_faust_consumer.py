@@ -12,8 +12,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import OffsetAndMetadata
 
-from chronox_stream.app import build_app
-from chronox_stream.faust_consumer import RereadingConsumer, seek_to_committed_or_reset
+from chronox_stream.runtime.app import build_app
+from chronox_stream.runtime.faust_consumer import RereadingConsumer, seek_to_committed_or_reset
 from chronox_stream.settings import Settings
 
 pytestmark = pytest.mark.integration

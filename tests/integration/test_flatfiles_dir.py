@@ -16,7 +16,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from chronox_stream.market_calendar import NEW_YORK
+from chronox_stream.domain.market_calendar import NEW_YORK
 from chronox_stream.settings import Settings
 from tests.fixtures.sim import SimServer, free_port
 from tests.integration.conftest import WorkerFactory

@@ -13,7 +13,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from chronox_stream.market_calendar import NEW_YORK
+from chronox_stream.domain.market_calendar import NEW_YORK
 from chronox_stream.settings import Settings
 from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import fetch_rows, poll, rest_aggregates, wait_finished

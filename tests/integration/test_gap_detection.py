@@ -12,10 +12,10 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from chronox_stream.registry import RegistryCommand
-from chronox_stream.registry_client import read_entries, send_commands
+from chronox_stream.client.registry import read_entries, send_commands
+from chronox_stream.domain.registry import RegistryCommand
+from chronox_stream.runtime.topics import read_to_end
 from chronox_stream.settings import Settings
-from chronox_stream.topics import read_to_end
 from tests.integration.conftest import WorkerFactory, isolated
 from tests.integration.helpers import fetch_rows, poll, rest_aggregates, wait_finished
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from chronox_stream.registry_client import read_entries
+from chronox_stream.client.registry import read_entries
 from chronox_stream.settings import Settings
 from tests.fixtures.sim import SimFactory
 from tests.integration.conftest import WorkerFactory

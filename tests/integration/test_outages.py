@@ -25,10 +25,10 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from chronox_stream.ingest import send_request
+from chronox_stream.client.ingest import send_request
+from chronox_stream.runtime.topics import read_to_end
 from chronox_stream.settings import Settings
 from chronox_stream.stack.private import PrivateStack, ServiceName
-from chronox_stream.topics import read_to_end
 from tests.fixtures.sim import SimFactory, SimServer
 from tests.integration.conftest import WorkerFactory, isolated
 from tests.integration.helpers import (

@@ -16,12 +16,12 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from chronox_stream.bars import Bar
-from chronox_stream.dead_letters import MAX_VALUE, VALUE_OMITTED_HEADER
-from chronox_stream.envelope import envelope_for
-from chronox_stream.registry_client import read_entries
+from chronox_stream.client.registry import read_entries
+from chronox_stream.contracts.dead_letters import MAX_VALUE, VALUE_OMITTED_HEADER
+from chronox_stream.contracts.envelope import envelope_for
+from chronox_stream.contracts.ticks import Tick
+from chronox_stream.domain.bars import Bar
 from chronox_stream.settings import Settings
-from chronox_stream.ticks import Tick
 from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import consume, fetch_rows, poll
 

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
+from chronox_stream.contracts.ticks import tick_from_polygon
 from chronox_stream.sources.polygon_ws import Backoff, ConnectionChange, PolygonStream
-from chronox_stream.ticks import tick_from_polygon
 from tests.fixtures.sim import SimFactory, SimServer
 from tests.integration.helpers import poll
 

@@ -17,8 +17,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from chronox_stream.bars import SOURCE_RANK, Bar, Source
-from chronox_stream.precedence import merge
+from chronox_stream.domain.bars import SOURCE_RANK, Bar, Source
+from chronox_stream.domain.precedence import merge
 from chronox_stream.settings import Settings
 from chronox_stream.sinks.postgres import PostgresSink
 

@@ -7,8 +7,8 @@ import uuid
 import pytest
 import redis.asyncio as aioredis
 
-from chronox_stream.ratelimit import RedisRateLimiter
 from chronox_stream.settings import Settings
+from chronox_stream.sources.ratelimit import RedisRateLimiter
 from tests.fixtures.sim import free_port
 
 pytestmark = pytest.mark.integration

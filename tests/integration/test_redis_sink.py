@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from chronox_stream.bars import Bar
-from chronox_stream.envelope import envelope_for
+from chronox_stream.contracts.envelope import envelope_for
+from chronox_stream.domain.bars import Bar
 from chronox_stream.settings import Settings
 from chronox_stream.sinks.redis import CHUNK, RedisSink
 from tests.integration.helpers import pubsub_messages

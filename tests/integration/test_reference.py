@@ -48,11 +48,11 @@ import pandas as pd
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from chronox_stream.children import Child
+from chronox_stream.client.children import Child
+from chronox_stream.client.status import stream_state
 from chronox_stream.settings import Settings
 from chronox_stream.sim.corporate import Split
 from chronox_stream.sim.market import Market
-from chronox_stream.status_report import stream_state
 from tests.fixtures.sim import SIM_SEED, SimFactory, SimServer
 from tests.integration.conftest import isolated
 from tests.integration.helpers import fetch_rows, poll, rest_aggregates, wait_finished

@@ -9,8 +9,8 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from chronox_stream.registry import RegistryCommand
-from chronox_stream.registry_client import read_entries, send_commands
+from chronox_stream.client.registry import read_entries, send_commands
+from chronox_stream.domain.registry import RegistryCommand
 from chronox_stream.settings import Settings
 from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import consume, fetch_rows, poll, wait_finished

@@ -11,9 +11,9 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
+from chronox_stream.domain.timeframes import TIMEFRAMES
+from chronox_stream.domain.trading_dates import date_bound
 from chronox_stream.sources.polygon_rest import PolygonError, PolygonRest, RetryPolicy, collect
-from chronox_stream.timeframes import TIMEFRAMES
-from chronox_stream.trading_dates import date_bound
 from tests.integration.helpers import ms, rest_aggregates
 
 pytestmark = pytest.mark.integration

@@ -21,6 +21,7 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
+from chronox_stream.domain.timeframes import TIMEFRAMES
 from chronox_stream.sources.polygon_rest import (
     ForeignNextUrl,
     PolygonError,
@@ -29,7 +30,6 @@ from chronox_stream.sources.polygon_rest import (
     RetryPolicy,
     collect,
 )
-from chronox_stream.timeframes import TIMEFRAMES
 from tests.fixtures.sim import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]

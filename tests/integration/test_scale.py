@@ -15,8 +15,8 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from chronox_stream.client.status import group_lag
 from chronox_stream.settings import Settings
-from chronox_stream.status_report import group_lag
 from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import (
     fetch_rows,

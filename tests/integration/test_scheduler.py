@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 import pytest
 
-from chronox_stream.registry import RegistryCommand
-from chronox_stream.registry_client import read_entries, send_commands
+from chronox_stream.client.registry import read_entries, send_commands
+from chronox_stream.domain.registry import RegistryCommand
 from chronox_stream.settings import Settings
 from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import consume, poll

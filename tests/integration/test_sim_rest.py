@@ -24,7 +24,7 @@ from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 from openapi_schema_validator import OAS30Validator
 
-from chronox_stream.market_calendar import NEW_YORK
+from chronox_stream.domain.market_calendar import NEW_YORK
 from tests.fixtures.sim import SimServer
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,8 @@ import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 
-from chronox_stream.bars import Bar
-from chronox_stream.envelope import envelope_for
+from chronox_stream.contracts.envelope import envelope_for
+from chronox_stream.domain.bars import Bar
 from chronox_stream.settings import Settings
 from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import (

@@ -16,11 +16,11 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from chronox_stream.registry import RegistryCommand
-from chronox_stream.registry_client import send_commands
+from chronox_stream.client.registry import send_commands
+from chronox_stream.domain.registry import RegistryCommand
+from chronox_stream.domain.splits import SplitRecord
 from chronox_stream.settings import Settings
 from chronox_stream.sinks.postgres import PostgresSink
-from chronox_stream.splits import SplitRecord
 from tests.fixtures.sim import SimServer
 from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import fetch_rows, poll, rest_aggregates, wait_finished

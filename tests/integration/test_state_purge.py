@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from chronox_stream.domain.tick_state import restore
+from chronox_stream.runtime.topics import read_to_end
 from chronox_stream.settings import Settings
 from chronox_stream.sim.aggregate import fold
 from chronox_stream.sim.market import Trade, day_columns
-from chronox_stream.tick_state import restore
-from chronox_stream.topics import read_to_end
 from tests.fixtures.sim import SIM_SEED
 from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import fetch_rows, poll

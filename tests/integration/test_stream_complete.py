@@ -22,12 +22,12 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from chronox_stream.ingest import send_request
+from chronox_stream.client.ingest import send_request
+from chronox_stream.client.status import STREAM_STATE_KEY
+from chronox_stream.runtime.topics import read_to_end
 from chronox_stream.settings import Settings
 from chronox_stream.sim.aggregate import Agg, fold, merge
 from chronox_stream.sim.market import Market, Trade
-from chronox_stream.status_report import STREAM_STATE_KEY
-from chronox_stream.topics import read_to_end
 from tests.fixtures.sim import SimFactory, SimServer
 from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import fetch_rows, poll, rest_aggregates

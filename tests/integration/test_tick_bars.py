@@ -16,14 +16,14 @@ import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 
-from chronox_stream.conditions import sets_open_close
-from chronox_stream.envelope import parse_ts
+from chronox_stream.client.status import group_lag
+from chronox_stream.contracts.envelope import parse_ts
+from chronox_stream.contracts.ticks import Tick
+from chronox_stream.domain.conditions import sets_open_close
+from chronox_stream.runtime.topics import read_to_end
 from chronox_stream.settings import Settings
 from chronox_stream.sim.aggregate import fold
 from chronox_stream.sim.market import Trade, day_columns
-from chronox_stream.status_report import group_lag
-from chronox_stream.ticks import Tick
-from chronox_stream.topics import read_to_end
 from tests.fixtures.sim import SIM_SEED
 from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import consume, ms, poll, pubsub_messages

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from chronox_stream.contracts.ticks import Tick
+from chronox_stream.runtime.topics import message_count
 from chronox_stream.settings import Settings
-from chronox_stream.ticks import Tick
-from chronox_stream.topics import message_count
 from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import fetch_rows, poll
 

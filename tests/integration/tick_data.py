@@ -16,10 +16,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from chronox_stream.contracts.ticks import Tick
 from chronox_stream.settings import Settings
 from chronox_stream.sim.feed import feed_events
 from chronox_stream.sim.market import LATE_WINDOW_NS, Market, Trade, day_columns
-from chronox_stream.ticks import Tick
 from tests.fixtures.sim import SIM_SEED
 from tests.integration.helpers import fetch_rows, ms, rest_aggregates
 

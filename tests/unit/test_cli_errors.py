@@ -9,8 +9,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from chronox_stream import status_report
 from chronox_stream.cli import main
+from chronox_stream.client import status as status_report
 from tests.fixtures.sim import free_port
 
 PASSWORD = "pg-pass-3b9f0d7a1c5e"

@@ -5,7 +5,7 @@ from pathlib import Path
 import yaml
 
 from chronox_stream.settings import Settings
-from chronox_stream.urls import check_settings
+from chronox_stream.sources.urls import check_settings
 
 COMPOSE = yaml.safe_load((Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text())
 

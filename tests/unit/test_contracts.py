@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 from pydantic import SecretStr
 
-from chronox_stream.control import FIELDS
+from chronox_stream.contracts.control import FIELDS
 from chronox_stream.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +26,7 @@ def test_readme_documents_every_setting_with_its_default() -> None:
 
 def test_request_schema_names_exactly_the_parsed_fields() -> None:
     schema = json.loads(
-        files("chronox_stream").joinpath("schemas/backfill-request.json").read_text()
+        files("chronox_stream.contracts").joinpath("schemas/backfill-request.json").read_text()
     )
     jsonschema.Draft202012Validator.check_schema(schema)
     assert set(schema["properties"]) == set(FIELDS)

@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from chronox_stream.control import parse_backfill_request
-from chronox_stream.rejects import Rejected
+from chronox_stream.contracts.control import parse_backfill_request
+from chronox_stream.contracts.rejects import Rejected
 
 NOW = datetime(2024, 1, 20, 12, 0, tzinfo=UTC)
 

@@ -1,7 +1,7 @@
 from datetime import UTC, datetime
 
-from chronox_stream.coverage import Coverage
-from chronox_stream.gaps import Interval
+from chronox_stream.domain.coverage import Coverage
+from chronox_stream.domain.gaps import Interval
 
 
 def utc(*args: int) -> datetime:

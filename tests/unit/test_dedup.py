@@ -4,8 +4,8 @@ overwrite, poorer bars drop."""
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from chronox_stream.bars import Bar
-from chronox_stream.dedup import admit
+from chronox_stream.domain.bars import Bar
+from chronox_stream.domain.dedup import admit
 
 BAR = Bar(symbol="AAPL", tf="1m", ts=datetime(2024, 1, 2, 15, tzinfo=UTC),
           open=1, high=2, low=0.5, close=1.5, volume=100, vwap=1.2, transactions=4)  # fmt: skip

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from aiokafka.partitioner import DefaultPartitioner
 
-from chronox_stream.bars import Bar
-from chronox_stream.dedup import (
+from chronox_stream.domain.bars import Bar
+from chronox_stream.domain.dedup import (
     Emitted,
     admit_batch,
     bucket_key,
@@ -19,7 +19,7 @@ from chronox_stream.dedup import (
     stale_buckets,
     written_at,
 )
-from tables.dedup import symbol_partition
+from chronox_stream.tables.dedup import symbol_partition
 
 T0 = datetime(2024, 1, 16, 23, 59, tzinfo=UTC)
 

@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from chronox_stream.bars import Bar, Source
-from chronox_stream.coverage import Coverage
-from chronox_stream.dedup import Bucket, admit_batch, bucket_key
-from chronox_stream.dry_run import DryRunCoverage
-from chronox_stream.emit import Emitter, LivePolicy
-from chronox_stream.gaps import Interval
+from chronox_stream.domain.bars import Bar, Source
+from chronox_stream.domain.coverage import Coverage
+from chronox_stream.domain.dedup import Bucket, admit_batch, bucket_key
+from chronox_stream.domain.dry_run import DryRunCoverage
+from chronox_stream.domain.gaps import Interval
+from chronox_stream.runtime.emit import Emitter, LivePolicy
 
 T0 = datetime(2024, 1, 16, 15, tzinfo=UTC)
 

@@ -6,15 +6,15 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from chronox_stream.bars import Bar
-from chronox_stream.envelope import (
+from chronox_stream.contracts.envelope import (
     decode_bar,
     decode_envelope,
     envelope_for,
     format_ts,
     parse_ts,
 )
-from chronox_stream.rejects import Rejected
+from chronox_stream.contracts.rejects import Rejected
+from chronox_stream.domain.bars import Bar
 
 BAR = Bar(
     symbol="AAPL",

@@ -8,7 +8,7 @@ import redis.exceptions
 from aiohttp import ClientConnectionError
 from aiokafka import errors as kafka_errors
 
-from chronox_stream.dead_letters import (
+from chronox_stream.contracts.dead_letters import (
     KEY_OMITTED_HEADER,
     MAX_KEY,
     MAX_MESSAGE,
@@ -17,8 +17,8 @@ from chronox_stream.dead_letters import (
     VALUE_TRUNCATED_HEADER,
     fitted,
 )
-from chronox_stream.failures import is_world_failure, rejection_for
-from chronox_stream.rejects import Rejected
+from chronox_stream.contracts.rejects import Rejected
+from chronox_stream.runtime.failures import is_world_failure, rejection_for
 
 
 def postgres_error(sqlstate: str) -> asyncpg.PostgresError:

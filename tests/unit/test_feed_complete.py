@@ -8,14 +8,14 @@ from typing import Any
 import orjson
 import pytest
 
-from chronox_stream.bars import Bar
-from chronox_stream.control import parse_backfill_request
-from chronox_stream.refill import window_refills
-from chronox_stream.rejects import Rejected
-from chronox_stream.tick_bars import BarBuilder, Window, first_complete_window
-from chronox_stream.tick_state import TrackedState, restore
-from chronox_stream.ticks import FeedMarker, Tick, parse_raw, parse_tick
-from chronox_stream.timeframes import TIMEFRAMES
+from chronox_stream.contracts.control import parse_backfill_request
+from chronox_stream.contracts.rejects import Rejected
+from chronox_stream.contracts.ticks import FeedMarker, Tick, parse_raw, parse_tick
+from chronox_stream.domain.bars import Bar
+from chronox_stream.domain.refill import window_refills
+from chronox_stream.domain.tick_bars import BarBuilder, Window, first_complete_window
+from chronox_stream.domain.tick_state import TrackedState, restore
+from chronox_stream.domain.timeframes import TIMEFRAMES
 
 MIN = 60_000
 TFS = [TIMEFRAMES[name] for name in ("1m", "5m", "1h", "1d")]

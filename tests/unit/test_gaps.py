@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chronox_stream.gaps import (
+from chronox_stream.domain.gaps import (
     Interval,
     api_windows,
     merge,
@@ -14,7 +14,7 @@ from chronox_stream.gaps import (
     threshold_gap,
     trading_holes,
 )
-from chronox_stream.market_calendar import extended_hours, trading_days
+from chronox_stream.domain.market_calendar import extended_hours, trading_days
 
 NOW = datetime(2024, 3, 1, 12, tzinfo=UTC)
 

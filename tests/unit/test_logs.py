@@ -7,7 +7,7 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
-from chronox_stream.logs import JsonFormatter, RedactSecrets, TextFormatter, secret_values
+from chronox_stream.runtime.logs import JsonFormatter, RedactSecrets, TextFormatter, secret_values
 from chronox_stream.settings import Settings
 
 

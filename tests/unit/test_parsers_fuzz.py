@@ -20,9 +20,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chronox_stream.bars import SOURCE_RANK, Bar
-from chronox_stream.bounds import INT64_MAX, MAX_PRICE
-from chronox_stream.control import (
+from chronox_stream.contracts.control import (
     EARLIEST,
     MAX_SYMBOLS,
     MAX_THROTTLE_MS,
@@ -31,14 +29,16 @@ from chronox_stream.control import (
     is_symbol,
     parse_backfill_request,
 )
-from chronox_stream.envelope import decode_bar, decode_envelope, envelope_for
-from chronox_stream.registry import PHASE_FIELD, parse_command
-from chronox_stream.rejects import Rejected
+from chronox_stream.contracts.envelope import decode_bar, decode_envelope, envelope_for
+from chronox_stream.contracts.rejects import Rejected
+from chronox_stream.contracts.ticks import TS_RANGE_MS, FeedMarker, Tick, parse_raw, parse_tick
+from chronox_stream.domain.bars import SOURCE_RANK, Bar
+from chronox_stream.domain.bounds import INT64_MAX, MAX_PRICE
+from chronox_stream.domain.registry import PHASE_FIELD, parse_command
+from chronox_stream.domain.splits import parse_splits_page
+from chronox_stream.domain.timeframes import TIMEFRAMES
 from chronox_stream.sources.flatfile_csv import COLUMNS, FlatFileError, parse_aggregates
 from chronox_stream.sources.polygon_pages import MalformedPage
-from chronox_stream.splits import parse_splits_page
-from chronox_stream.ticks import TS_RANGE_MS, FeedMarker, Tick, parse_raw, parse_tick
-from chronox_stream.timeframes import TIMEFRAMES
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -22,7 +22,7 @@ from chronox_stream.sources.polygon_pages import (
     parse_snapshot,
 )
 from chronox_stream.sources.polygon_rest import PolygonError, follow_next_url, retry_after_s
-from chronox_stream.urls import origin
+from chronox_stream.sources.urls import origin
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

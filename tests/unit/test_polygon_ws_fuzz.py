@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chronox_stream.contracts.ticks import tick_from_polygon
 from chronox_stream.sources.polygon_ws import Frame, MalformedMessage, Status, parse_frame
-from chronox_stream.ticks import tick_from_polygon
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

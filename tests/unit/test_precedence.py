@@ -3,8 +3,8 @@
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from chronox_stream.bars import Bar
-from chronox_stream.precedence import Merge, collapse, compare, merge
+from chronox_stream.domain.bars import Bar
+from chronox_stream.domain.precedence import Merge, collapse, compare, merge
 
 # A flat-file bar: OHLCV and transactions, no vwap. The api's bar of the same minute: the same
 # values plus vwap.

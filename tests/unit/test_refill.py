@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import orjson
 
-from chronox_stream.control import parse_backfill_request
-from chronox_stream.refill import Outage, Refill, refills
-from chronox_stream.work import WorkItem, plan_work
+from chronox_stream.contracts.control import parse_backfill_request
+from chronox_stream.contracts.work import WorkItem, plan_work
+from chronox_stream.domain.refill import Outage, Refill, refills
 
 
 def ms(moment: str) -> int:

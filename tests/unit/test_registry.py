@@ -5,7 +5,8 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from chronox_stream.registry import (
+from chronox_stream.contracts.rejects import Rejected
+from chronox_stream.domain.registry import (
     RegistryCommand,
     RegistryEntry,
     apply,
@@ -13,7 +14,6 @@ from chronox_stream.registry import (
     stale_running,
     streaming_symbols,
 )
-from chronox_stream.rejects import Rejected
 
 AT = datetime(2024, 1, 17, 21, tzinfo=UTC)
 

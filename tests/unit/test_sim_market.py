@@ -7,8 +7,8 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 
-from chronox_stream.conditions import NO_OPEN_CLOSE, NO_VOLUME, ODD_LOT
-from chronox_stream.market_calendar import NEW_YORK
+from chronox_stream.domain.conditions import NO_OPEN_CLOSE, NO_VOLUME, ODD_LOT
+from chronox_stream.domain.market_calendar import NEW_YORK
 from chronox_stream.sim import market as market_module
 from chronox_stream.sim.history import minute_bars
 from chronox_stream.sim.market import LATE_WINDOW_NS, Market, Trade

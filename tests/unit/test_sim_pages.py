@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from chronox_stream.conditions import counts_in_volume
+from chronox_stream.domain.conditions import counts_in_volume
 from chronox_stream.sim.aggregate import Agg, Timespan
 from chronox_stream.sim.feed import feed_events
 from chronox_stream.sim.history import minute_bars

@@ -6,7 +6,7 @@ import gzip
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 
-from chronox_stream.conditions import counts_in_volume
+from chronox_stream.domain.conditions import counts_in_volume
 from chronox_stream.sim.clock import SimClock
 from chronox_stream.sim.flatfiles import (
     AGG_HEADER,

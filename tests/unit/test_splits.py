@@ -10,8 +10,13 @@ from typing import Any
 import orjson
 import pytest
 
+from chronox_stream.domain.splits import (
+    SplitRecord,
+    due_symbols,
+    parse_split_record,
+    parse_splits_page,
+)
 from chronox_stream.sources.polygon_pages import MalformedPage
-from chronox_stream.splits import SplitRecord, due_symbols, parse_split_record, parse_splits_page
 
 GOOD = {"id": "E1", "ticker": "NVDA", "execution_date": "2024-06-10", "split_from": 1,
         "split_to": 10}  # fmt: skip

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from chronox_stream.gaps import Interval
-from chronox_stream.registry import RegistryEntry
-from chronox_stream.status_report import Report, SymbolStatus, render
+from chronox_stream.client.status import Report, SymbolStatus, render
+from chronox_stream.domain.gaps import Interval
+from chronox_stream.domain.registry import RegistryEntry
 
 AT = datetime(2024, 1, 17, 15, 30, tzinfo=UTC)
 

@@ -1,6 +1,6 @@
 import pytest
 
-from chronox_stream.strategy import format_strategy, parse_strategy
+from chronox_stream.domain.strategy import format_strategy, parse_strategy
 
 
 @pytest.mark.parametrize(

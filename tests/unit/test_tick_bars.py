@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chronox_stream.bars import Bar
+from chronox_stream.contracts.ticks import Tick
+from chronox_stream.domain.bars import Bar
+from chronox_stream.domain.tick_bars import BarBuilder, Partial, fold_tick, trade_key, window_of
+from chronox_stream.domain.timeframes import TIMEFRAMES
 from chronox_stream.sim.aggregate import Agg, fold_columns, fold_span, roll_up
 from chronox_stream.sim.market import day_columns
 from chronox_stream.sim.sessions import ny_midnight_ns
-from chronox_stream.tick_bars import BarBuilder, Partial, fold_tick, trade_key, window_of
-from chronox_stream.ticks import Tick
-from chronox_stream.timeframes import TIMEFRAMES
 
 T0 = int(datetime(2024, 1, 16, 15, 0, tzinfo=UTC).timestamp() * 1000)  # 10:00 New York
 MIN = 60_000

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from chronox_stream.bars import Bar
-from chronox_stream.tick_bars import BarBuilder, Partial
-from chronox_stream.tick_state import (
+from chronox_stream.contracts.ticks import Tick
+from chronox_stream.domain.bars import Bar
+from chronox_stream.domain.tick_bars import BarBuilder, Partial
+from chronox_stream.domain.tick_state import (
     TrackedState,
     decode_value,
     encode_value,
@@ -14,8 +15,7 @@ from chronox_stream.tick_state import (
     stamp_due,
     watermark_key,
 )
-from chronox_stream.ticks import Tick
-from chronox_stream.timeframes import TIMEFRAMES
+from chronox_stream.domain.timeframes import TIMEFRAMES
 
 T0 = 1_705_417_200_000  # 2024-01-16 10:00 New York
 MIN = 60_000

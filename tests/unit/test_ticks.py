@@ -7,9 +7,9 @@ from typing import Any
 import orjson
 import pytest
 
-from chronox_stream.bounds import INT64_MAX, MAX_PRICE
-from chronox_stream.rejects import Rejected
-from chronox_stream.ticks import Tick, parse_tick, tick_from_polygon
+from chronox_stream.contracts.rejects import Rejected
+from chronox_stream.contracts.ticks import Tick, parse_tick, tick_from_polygon
+from chronox_stream.domain.bounds import INT64_MAX, MAX_PRICE
 
 GOOD: dict[str, Any] = {"symbol": "AAPL", "ts": 1705329000123, "price": 150.25, "size": 100,
                         "conditions": [14, 37], "exchange": 4, "id": "52983525029461",

@@ -5,9 +5,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from chronox_stream.gaps import Interval, api_windows
-from chronox_stream.market_calendar import extended_hours, trading_days
-from chronox_stream.trading_dates import date_bound, date_end, date_start, trading_date
+from chronox_stream.domain.gaps import Interval, api_windows
+from chronox_stream.domain.market_calendar import extended_hours, trading_days
+from chronox_stream.domain.trading_dates import date_bound, date_end, date_start, trading_date
 
 TICK = timedelta(microseconds=1)
 

@@ -13,7 +13,7 @@ from chronox_stream.settings import Settings
 from chronox_stream.sources.flatfiles import S3FlatFiles
 from chronox_stream.sources.polygon_rest import PolygonRest
 from chronox_stream.sources.polygon_ws import PolygonStream
-from chronox_stream.urls import (
+from chronox_stream.sources.urls import (
     REST_URL,
     S3_URL,
     WS_URL,

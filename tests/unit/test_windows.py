@@ -2,10 +2,10 @@
 
 from datetime import UTC, datetime, timedelta
 
-from chronox_stream.bars import Bar
-from chronox_stream.resample import resample
-from chronox_stream.timeframes import TIMEFRAMES
-from chronox_stream.windows import window_end, window_start
+from chronox_stream.domain.bars import Bar
+from chronox_stream.domain.resample import resample
+from chronox_stream.domain.timeframes import TIMEFRAMES
+from chronox_stream.domain.windows import window_end, window_start
 
 
 def utc(*args: int) -> datetime:

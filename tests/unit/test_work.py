@@ -2,8 +2,8 @@
 
 from datetime import UTC, datetime, timedelta
 
-from chronox_stream.control import BackfillRequest
-from chronox_stream.work import WorkItem, plan_work
+from chronox_stream.contracts.control import BackfillRequest
+from chronox_stream.contracts.work import WorkItem, plan_work
 
 NOW = datetime(2024, 1, 20, 12, tzinfo=UTC)
 REGISTERED = {

@@ -1,0 +1,1 @@
+"""Client-side commands: producing requests, following them, status and the demo."""

@@ -1,0 +1,41 @@
+"""The registry from outside a worker: send commands, read the current entries.
+
+Commands go to the registry topic (the workers' registry agent applies them);
+the current entries are read from the registry table's changelog, a compacted
+topic that Faust keeps for it.
+"""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaProducer
+
+from chronox_stream.domain.registry import RegistryCommand, RegistryEntry
+from chronox_stream.runtime.topics import ensure_topics, read_to_end
+from chronox_stream.settings import Settings
+
+
+def changelog_topic(settings: Settings) -> str:
+    return f"{settings.app_id}-registry-changelog"
+
+
+async def send_commands(settings: Settings, commands: list[RegistryCommand]) -> None:
+    await ensure_topics(settings)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for command in commands:
+            await producer.send_and_wait(
+                settings.topic("registry"), key=command.symbol.encode(), value=command.to_json()
+            )
+    finally:
+        await producer.stop()
+
+
+async def read_entries(settings: Settings) -> list[RegistryEntry]:
+    """Every registered symbol, from the changelog (empty before a worker created it)."""
+    latest: dict[bytes, bytes | None] = {}
+    for record in await read_to_end(settings, changelog_topic(settings)):
+        if record.key is not None:
+            latest[record.key] = record.value
+    entries = [RegistryEntry.from_json(value) for value in latest.values() if value]
+    return sorted(entries, key=lambda e: e.symbol)

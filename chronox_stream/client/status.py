@@ -1,0 +1,140 @@
+"""``chronox status``: per symbol what the registry, the coverage and the stream say, and lag.
+
+Everything is read from outside the workers: the registry and backfill-state
+changelogs, the stream state the leader keeps in Redis (it expires when no
+leader refreshes it), and each consumer group's committed offsets against the
+ends of its topics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from chronox_stream.client.registry import read_entries
+from chronox_stream.domain.coverage import Coverage
+from chronox_stream.domain.gaps import Interval
+from chronox_stream.domain.registry import RegistryEntry
+from chronox_stream.domain.timeframes import TIMEFRAMES
+from chronox_stream.runtime.topics import read_to_end
+from chronox_stream.settings import Settings
+from chronox_stream.sources.phases import planned_api_windows
+
+#: Redis key (after the prefix) of the leader's stream state; refreshed every second.
+STREAM_STATE_KEY = "stream:state"
+STREAM_STATE_TTL_S = 10
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolStatus:
+    entry: RegistryEntry
+    open_gaps: list[Interval]
+    streaming: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    symbols: list[SymbolStatus]
+    stream: dict[str, object] | None
+    lag: dict[str, int]
+
+
+def open_gaps(settings: Settings, coverage: Coverage, now: datetime) -> list[Interval]:
+    """The 1m windows an api phase run now would fetch (the gap rule, as the worker applies it)."""
+    return planned_api_windows(settings, coverage, TIMEFRAMES["1m"], start=None, end=now, now=now)
+
+
+async def coverages(settings: Settings) -> dict[str, Coverage]:
+    latest: dict[str, bytes | None] = {}
+    for record in await read_to_end(settings, f"{settings.app_id}-backfill-state-changelog"):
+        if record.key is not None:
+            latest[record.key.decode()] = record.value
+    return {key: Coverage.from_bytes(value) for key, value in latest.items() if value}
+
+
+async def stream_state(settings: Settings) -> dict[str, object] | None:
+    client = aioredis.from_url(settings.redis_url.get_secret_value())
+    try:
+        raw = await client.get(f"{settings.redis_prefix}{STREAM_STATE_KEY}")
+    finally:
+        await client.aclose()
+    return orjson.loads(raw) if raw else None
+
+
+async def group_lag(settings: Settings) -> dict[str, int]:
+    """Messages not yet committed, per consumer group of the app (-1: the group has none)."""
+    groups = {"agents": settings.app_id, "ticks": f"{settings.app_id}-ticks",
+              "postgres sink": f"{settings.app_id}-sink-postgres",
+              "redis sink": f"{settings.app_id}-sink-redis"}  # fmt: skip
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    await admin.start()
+    await consumer.start()
+    try:
+        lag = {}
+        for name, group in groups.items():
+            offsets = await admin.list_consumer_group_offsets(group)
+            mine = {tp: meta.offset for tp, meta in offsets.items()
+                    if tp.topic.startswith(settings.topic_prefix + ".")}  # fmt: skip
+            if not mine:
+                lag[name] = -1
+                continue
+            ends = await consumer.end_offsets(list(mine))
+            lag[name] = sum(max(ends[tp] - max(offset, 0), 0) for tp, offset in mine.items())
+        return lag
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def gather(settings: Settings, now: datetime) -> Report:
+    entries = await read_entries(settings)
+    covered = await coverages(settings)
+    stream = await stream_state(settings)
+    subscribed = set(stream.get("symbols", [])) if stream and stream.get("connected") else set()  # type: ignore[call-overload]
+    symbols = [
+        SymbolStatus(
+            entry,
+            open_gaps(settings, covered.get(f"{entry.symbol}|1m", Coverage()), now),
+            entry.symbol in subscribed,
+        )  # fmt: skip
+        for entry in entries
+    ]
+    return Report(symbols, stream, await group_lag(settings))
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%SZ") if moment else "-"
+
+
+def render(report: Report) -> str:
+    header = ("symbol", "strategy", "enabled", "status", "last_backfill", "last_snapshot",
+              "last_stream", "open gaps (1m)", "streaming")  # fmt: skip
+    rows = [header]
+    for s in report.symbols:
+        e = s.entry
+        hours = sum((g.end - g.start).total_seconds() for g in s.open_gaps) / 3600
+        gaps = f"{len(s.open_gaps)} ({hours:.1f} h)" if s.open_gaps else "none"
+        rows.append((e.symbol, e.strategy, "yes" if e.enabled else "no", e.status,
+                     _when(e.last_backfill), _when(e.last_snapshot), _when(e.last_stream), gaps,
+                     "yes" if s.streaming else "no"))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+             for row in rows]  # fmt: skip
+    if len(rows) == 1:
+        lines.append("(no registered symbols)")
+    stream = report.stream
+    if stream and stream.get("connected"):
+        lines.append(f"stream: connected since {stream.get('since')}, "
+                     f"{len(stream.get('symbols', []))} symbol(s)")  # type: ignore[arg-type]  # fmt: skip
+    else:
+        why = f" ({stream.get('reason')})" if stream else ""
+        lines.append(f"stream: not connected{why}")
+    lags = ", ".join(f"{name} {'-' if n < 0 else n}" for name, n in report.lag.items())
+    lines.append(f"consumer lag (messages): {lags}")
+    return "\n".join(lines)

@@ -1,0 +1,243 @@
+"""Dedup before emit (pure): what was emitted per dedup_key, and whether a new bar may pass.
+
+What was emitted for a bar is an 8-byte digest of its OHLCV, its source rank, and the
+optional fields it had (vwap, transactions) with their values; the rule is
+``precedence``'s (same, enrichment, poorer, correction, judged with the ranks), so a bar
+that only adds vwap to a flat-file bar passes as an enrichment, and one that lacks a
+field the emitted bar had is dropped. The table groups them in buckets, one value per
+symbol, timeframe and UTC day (per year for day bars): one read and one changelog
+write per chunk of bars instead of one per bar, and values stay a few kilobytes.
+
+A bucket value starts with a version byte and the wall-clock time it was last written
+(epoch ms), so that buckets nobody wrote for the state horizon can be purged
+(:func:`stale_buckets`), whatever the time of their bars: a backfill of 2015 keeps
+deduplicating for the horizon after it ran. Version 2 (written now) holds per bar its
+start (epoch seconds, 8 bytes: any time a source may send), the OHLCV digest, a byte of
+rank and flags, then the vwap (8 bytes) and the transactions (8 bytes) when the bar had
+them. Version 1 values (an 8-byte digest of all values and the rank per bar) and
+values from before the stamp (version 1 entries only) are still read: their entries
+are judged by the rule they were written under (equal digests are the same bar,
+anything else a correction) until a bar of the same key replaces them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from chronox_stream.domain.bars import SOURCE_RANK, Bar, Source
+from chronox_stream.domain.precedence import Features, Relation, admits, filled, ohlcv_of, relation
+
+_STAMP = struct.Struct(">Bq")  # version, written at (epoch ms)
+_V1_ENTRY = struct.Struct(">q8sB")  # bar start (s), digest of all values, rank
+_V1 = 1
+_ENTRY = struct.Struct(">q8sB")  # bar start (s), OHLCV digest, rank | flags
+_VWAP = struct.Struct(">d")
+_TRANSACTIONS = struct.Struct(">q")
+_VERSION = 2
+_RANK_MASK = 0x0F
+_HAS_VWAP = 0x10
+_HAS_TRANSACTIONS = 0x20
+_LEGACY = 0x40  # the digest is version 1's, of all values; no fields known
+
+
+@dataclass(frozen=True, slots=True)
+class Emitted:
+    """What was last emitted for one dedup_key.
+
+    ``digest`` is the OHLCV digest, or for a ``legacy`` entry (read from a version 1
+    bucket) the digest of all values, with no fields known apart from it.
+    """
+
+    digest: bytes
+    rank: int
+    vwap: float | None = None
+    transactions: int | None = None
+    legacy: bool = False
+
+    @property
+    def features(self) -> Features:
+        return Features(self.vwap, self.transactions)
+
+
+def ohlcv_digest(bar: Bar) -> bytes:
+    """8 bytes identifying a bar's OHLCV (not its source, nor its optional fields)."""
+    return hashlib.blake2b(repr(ohlcv_of(bar)).encode(), digest_size=8).digest()
+
+
+def legacy_digest(bar: Bar) -> bytes:
+    """Version 1's 8-byte digest of all of a bar's values, to judge a version 1 entry."""
+    text = repr((bar.open, bar.high, bar.low, bar.close, bar.volume, bar.vwap, bar.transactions))
+    return hashlib.blake2b(text.encode(), digest_size=8).digest()
+
+
+def emitted_of(bar: Bar, source: Source) -> Emitted:
+    return Emitted(ohlcv_digest(bar), SOURCE_RANK[source], bar.vwap, bar.transactions)
+
+
+def judge(previous: Emitted, bar: Bar) -> Relation:
+    """How ``bar`` relates to what was emitted (see ``precedence.relation``)."""
+    if previous.legacy:
+        return "same" if previous.digest == legacy_digest(bar) else "correction"
+    current = Features(bar.vwap, bar.transactions)
+    return relation(previous.digest == ohlcv_digest(bar), previous.features, current)
+
+
+def admit(previous: Emitted | None, bar: Bar, source: Source) -> Emitted | None:
+    """The new state if ``bar`` from ``source`` is to be emitted; ``None`` to drop it.
+
+    After a correction (or over a legacy entry) the state is the new bar's; after an
+    enrichment or a promotion it keeps the emitted OHLCV and gains the missing fields.
+    """
+    current = emitted_of(bar, source)
+    if previous is None:
+        return current
+    rel = judge(previous, bar)
+    if not admits(rel, previous.rank, current.rank):
+        return None
+    if rel == "correction" or previous.legacy:
+        return current
+    fields = filled(previous.features, current.features)
+    return Emitted(previous.digest, current.rank, fields.vwap, fields.transactions)
+
+
+Bucket = dict[int, Emitted]
+"""What was emitted in one bucket, by bar start in epoch seconds."""
+
+
+def bucket_key(bar: Bar) -> str:
+    """``SYMBOL|tf|YYYY-MM-DD`` (``SYMBOL|1d|YYYY`` for day bars): where a bar's state lives."""
+    period = str(bar.ts.year) if bar.tf == "1d" else bar.ts.date().isoformat()
+    return f"{bar.symbol}|{bar.tf}|{period}"
+
+
+def _version(raw: bytes) -> int | None:
+    """The version of a stamped value; ``None`` for one from before the stamp (version 1
+    entries only: a whole number of them, each starting with a bar time below 2^56 s,
+    so a zero byte)."""
+    if raw[0] == _VERSION:
+        return _VERSION
+    if raw[0] == _V1 and len(raw) % _V1_ENTRY.size == _STAMP.size:
+        return _V1
+    return None
+
+
+def written_at(raw: bytes) -> int | None:
+    """When the bucket ``raw`` was last written (wall clock, epoch ms); ``None`` for a value
+    from before the stamp."""
+    if not raw or _version(raw) is None:
+        return None
+    _, stamp = _STAMP.unpack_from(raw)
+    return int(stamp)
+
+
+def _decode_v1(raw: bytes, first: int) -> Bucket:
+    return {
+        ts: Emitted(digest, rank, legacy=True)
+        for ts, digest, rank in (
+            _V1_ENTRY.unpack_from(raw, o) for o in range(first, len(raw), _V1_ENTRY.size)
+        )
+    }
+
+
+def _decode_v2(raw: bytes) -> Bucket:
+    bucket: Bucket = {}
+    offset = _STAMP.size
+    while offset < len(raw):
+        ts, digest, flags = _ENTRY.unpack_from(raw, offset)
+        offset += _ENTRY.size
+        vwap = transactions = None
+        if flags & _HAS_VWAP:
+            (vwap,) = _VWAP.unpack_from(raw, offset)
+            offset += _VWAP.size
+        if flags & _HAS_TRANSACTIONS:
+            (transactions,) = _TRANSACTIONS.unpack_from(raw, offset)
+            offset += _TRANSACTIONS.size
+        bucket[ts] = Emitted(digest, flags & _RANK_MASK, vwap, transactions,
+                             legacy=bool(flags & _LEGACY))  # fmt: skip
+    return bucket
+
+
+def decode_bucket(raw: bytes | None) -> Bucket:
+    """The entries of a bucket value of any version (2, 1, or from before the stamp)."""
+    if not raw:
+        return {}
+    version = _version(raw)
+    if version == _VERSION:
+        return _decode_v2(raw)
+    return _decode_v1(raw, _STAMP.size if version == _V1 else 0)
+
+
+def _encode_entry(ts: int, emitted: Emitted) -> bytes:
+    flags = emitted.rank | (_LEGACY if emitted.legacy else 0)
+    tail = b""
+    if emitted.vwap is not None:
+        flags |= _HAS_VWAP
+        tail += _VWAP.pack(emitted.vwap)
+    if emitted.transactions is not None:
+        flags |= _HAS_TRANSACTIONS
+        tail += _TRANSACTIONS.pack(emitted.transactions)
+    return _ENTRY.pack(ts, emitted.digest, flags) + tail
+
+
+def encode_bucket(bucket: Bucket, written_ms: int) -> bytes:
+    """``bucket`` as a version 2 value stamped as written at ``written_ms`` (epoch ms)."""
+    entries = (_encode_entry(ts, e) for ts, e in sorted(bucket.items()))
+    return _STAMP.pack(_VERSION, written_ms) + b"".join(entries)
+
+
+def restamped(raw: bytes, written_ms: int) -> bytes:
+    """``raw`` (of any version) with the stamp ``written_ms`` and the same entries."""
+    return encode_bucket(decode_bucket(raw), written_ms)
+
+
+def bucket_symbol(key: str) -> str:
+    """The symbol of a bucket key (``SYMBOL|tf|period``)."""
+    return key.split("|", 1)[0]
+
+
+def stale_buckets(
+    values: Iterable[tuple[str, bytes]], now_ms: int, horizon_ms: int
+) -> tuple[list[str], list[str]]:
+    """The keys of ``values`` to purge (last written more than ``horizon_ms`` before
+    ``now_ms``) and those without a stamp (from before it: to be stamped now, so that
+    they are purged one horizon later, never at once)."""
+    stale: list[str] = []
+    unstamped: list[str] = []
+    for key, raw in values:
+        stamp = written_at(raw)
+        if stamp is None:
+            unstamped.append(key)
+        elif now_ms - stamp > horizon_ms:
+            stale.append(key)
+    return stale, unstamped
+
+
+def admit_batch(
+    bars: list[Bar], source: Source, buckets: dict[str, Bucket]
+) -> tuple[list[Bar], dict[str, Bucket]]:
+    """The bars to emit and the buckets as they will be once they are.
+
+    ``buckets`` holds the current state of every bucket the bars fall in; it is
+    not changed. A bar repeated within ``bars`` is judged against the earlier one.
+    A bar that passes without being a correction (an enrichment, or a promotion to a
+    higher source) is emitted with the fields already emitted that it lacks, so the
+    bar topics, Redis and PostgreSQL all end with every field known.
+    """
+    updated: dict[str, Bucket] = {}
+    admitted: list[Bar] = []
+    for bar in bars:
+        key = bucket_key(bar)
+        bucket = updated.get(key)
+        if bucket is None:
+            bucket = updated[key] = dict(buckets.get(key, {}))
+        ts = int(bar.ts.timestamp())
+        state = admit(bucket.get(ts), bar, source)
+        if state is not None:
+            bucket[ts] = state
+            if (state.vwap, state.transactions) != (bar.vwap, bar.transactions):
+                bar = replace(bar, vwap=state.vwap, transactions=state.transactions)
+            admitted.append(bar)
+    return admitted, updated

@@ -1,0 +1,1 @@
+"""The worker's machinery: the Faust app, the batch loop, topic and key names, retries."""

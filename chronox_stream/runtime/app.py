@@ -1,0 +1,305 @@
+"""The Faust application and the runtime its agents share.
+
+``build_runtime`` creates one Faust app for one settings object, declares the
+topics, and attaches the agents from ``agents/``. I/O resources (HTTP session,
+PostgreSQL pool, Redis client) are opened on first use inside the worker's
+event loop and closed when the app shuts down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import aiohttp
+import faust
+from faust.types import TopicT
+
+from chronox_stream.contracts.dead_letters import fitted
+from chronox_stream.contracts.rejects import Rejected
+from chronox_stream.contracts.status import StatusEvent
+from chronox_stream.domain.bars import Bar, Source
+from chronox_stream.domain.registry import RegistryCommand
+from chronox_stream.runtime import faust_consumer
+from chronox_stream.runtime.emit import EmitPolicy, Emitter
+from chronox_stream.runtime.retry import until_world_recovers
+from chronox_stream.runtime.topics import TopicNames
+from chronox_stream.runtime.web_server import OwnPagesWeb
+from chronox_stream.settings import Settings
+from chronox_stream.sinks.health import SinkHealth
+from chronox_stream.sinks.postgres import PostgresSink
+from chronox_stream.sinks.redis import RedisSink
+from chronox_stream.sources.flatfiles import flat_file_store
+from chronox_stream.sources.phases import DayCache, PhaseRunner
+from chronox_stream.sources.polygon_rest import PolygonRest, RestLimits, RetryPolicy
+from chronox_stream.sources.ratelimit import RedisRateLimiter
+from chronox_stream.tables.backfill_state import BackfillStateTable
+from chronox_stream.tables.dedup import DedupTable
+from chronox_stream.tables.registry import RegistryTable
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def raw_topic(app: faust.App, name: str, partitions: int) -> TopicT:
+    """A topic of raw bytes: we decode ourselves so a bad message can be dead-lettered."""
+    return app.topic(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=partitions,
+    )
+
+
+class Consumed(Protocol):
+    """A consumed Kafka message, from Faust (``event.message``) or from aiokafka."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
+@dataclass
+class Topics:
+    control: TopicT
+    registry: TopicT
+    work: TopicT
+    status: TopicT
+    dlq: TopicT
+    bars: dict[str, TopicT]
+    ticks_raw: TopicT
+    ticks_bars: TopicT
+
+    @property
+    def bar_names(self) -> list[str]:
+        return [topic.get_topic_name() for topic in self.bars.values()]
+
+
+@dataclass
+class Tables:
+    registry: RegistryTable
+    dedup: DedupTable
+    backfill_state: BackfillStateTable
+
+
+@dataclass
+class Runtime:
+    """What every agent needs: settings, the app, its topics and tables, shared I/O clients."""
+
+    settings: Settings
+    app: faust.App
+    topics: Topics
+    tables: Tables
+    _http: aiohttp.ClientSession | None = None
+    _runner: PhaseRunner | None = None
+    _postgres: PostgresSink | None = None
+    _redis: RedisSink | None = None
+    sink_health: SinkHealth = field(default_factory=SinkHealth)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def runner(self) -> PhaseRunner:
+        """The phase runner (REST client, flat-file cache, coverage table), made on first use."""
+        if self._runner is None:
+            s = self.settings
+            self._http = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=s.http_timeout_s)
+            )
+            limiter = None
+            if s.rest_requests_per_minute:
+                limiter = RedisRateLimiter(
+                    self.redis().client,
+                    per_minute=s.rest_requests_per_minute,
+                    prefix=s.redis_prefix,
+                )
+            rest = PolygonRest(
+                self._http,
+                base_url=s.polygon_rest_url,
+                api_key=s.polygon_api_key,
+                limiter=limiter,
+                retry=RetryPolicy(retry_after_cap_s=s.rest_retry_after_cap_s),
+                limits=RestLimits(max_pages=s.rest_max_pages, max_body_bytes=s.rest_max_body_bytes),
+                allow_insecure=s.allow_insecure_urls,
+            )
+            self._runner = PhaseRunner(
+                settings=s,
+                rest=rest,
+                days=DayCache(flat_file_store(s)),
+                coverage=self.tables.backfill_state,
+            )
+        return self._runner
+
+    def emitter(self, policy: EmitPolicy) -> Emitter:
+        """An emitter under ``policy`` (a work item's, or the stream's): dedup table, bar
+        topics, db-first writes."""
+
+        async def send(tf: str, key: bytes, value: bytes) -> Any:
+            # Straight to the producer: Faust's Topic.send costs several times more per
+            # message, and our exactness comes from dedup and idempotent sinks anyway.
+            topic = self.topics.bars[tf].get_topic_name()
+            return await self.app.producer.send(topic, key, value, None, None, None)
+
+        async def write_db(rows: Sequence[tuple[Bar, Source]]) -> None:
+            await (await self.postgres()).write(rows)
+
+        return Emitter(policy, dedup=self.tables.dedup, send=send, write_db=write_db)
+
+    async def send_registry(self, command: RegistryCommand) -> None:
+        await self.topics.registry.send(key=command.symbol.encode(), value=command.to_json())
+
+    async def postgres(self) -> PostgresSink:
+        async with self._lock:
+            if self._postgres is None:
+                sink = await PostgresSink.connect(
+                    self.settings.postgres_dsn.get_secret_value(),
+                    schema=self.settings.postgres_schema,
+                    timeout_s=self.settings.postgres_timeout_s,
+                )
+                await sink.migrate()
+                self._postgres = sink
+        return self._postgres
+
+    def redis(self) -> RedisSink:
+        if self._redis is None:
+            self._redis = RedisSink.connect(
+                self.settings.redis_url.get_secret_value(),
+                prefix=self.settings.redis_prefix,
+                timeout_s=self.settings.redis_timeout_s,
+            )
+        return self._redis
+
+    async def dead_letter(self, message: Consumed, rejected: Rejected) -> None:
+        """Forward a consumed message's original bytes to the DLQ with the reason in headers.
+
+        Returns once Kafka acknowledged the copy, so the caller may commit the original.
+        """
+        origin = {
+            "chronox-source-topic": message.topic.encode(),
+            "chronox-source-partition": str(message.partition).encode(),
+            "chronox-source-offset": str(message.offset).encode(),
+        }
+        where = f"{message.topic}[{message.partition}]@{message.offset}"
+        await self.dead_letter_bytes(message.key, message.value, rejected, where, origin)
+
+    async def dead_letter_bytes(
+        self,
+        key: bytes | None,
+        value: bytes | None,
+        rejected: Rejected,
+        where: str,
+        origin: dict[str, bytes] | None = None,
+    ) -> None:
+        """Dead-letter input that came from ``where`` (a topic position, a WebSocket) and log it.
+
+        The copy always fits the topic (:func:`~chronox_stream.contracts.dead_letters.fitted`); a
+        world failure while sending it is retried, so the caller may move on once this
+        returns.
+        """
+        letter = fitted(key, value, rejected, origin or {})
+
+        async def send() -> None:
+            sent = await self.topics.dlq.send(key=letter.key, value=letter.value,
+                                              headers=letter.headers)  # fmt: skip
+            await sent
+
+        await until_world_recovers("dead-letter send", send)
+        log.warning("rejected message from %s: %s", where, letter.message,
+                    extra={"reason": rejected.reason})  # fmt: skip
+
+    async def report(self, status: StatusEvent) -> None:
+        await self.topics.status.send(key=status.request_id.encode(), value=status.to_json())
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.days.close()
+        if self._http is not None:
+            await self._http.close()
+        if self._postgres is not None:
+            await self._postgres.close()
+        if self._redis is not None:
+            await self._redis.close()
+
+
+def build_app(settings: Settings) -> faust.App:
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store=settings.store,
+        datadir=str(settings.data_dir),
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=1,
+        table_standby_replicas=settings.table_standby_replicas,
+        web_enabled=settings.web_enabled,
+        web_port=settings.web_port,
+        web_bind=settings.web_bind,
+        web_host="127.0.0.1",
+        # Backfills send bursts of small envelopes to one partition per symbol: Faust's
+        # 16 KiB batches (about 60 envelopes) would cap them at one round trip per batch.
+        producer_max_batch_size=1024 * 1024,
+        producer_linger_ms=5,
+        autodiscover=False,
+    )
+    # Before any page is added: Faust's own pages (router, tables, index, statistics) stay off.
+    app.web = OwnPagesWeb(app)
+    faust_consumer.install(app)
+    return app
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """The app with its topics, tables and agents, ready for a ``faust.Worker``."""
+    from chronox_stream.agents import (
+        backfill,
+        control,
+        health,
+        registry,
+        scheduler,
+        sink,
+        stream,
+        stream_bars,
+        ticks,
+    )  # fmt: skip
+
+    app = build_app(settings)
+    names = TopicNames.for_settings(settings)
+    n = settings.topic_partitions
+    topics = Topics(
+        control=raw_topic(app, names.control, n),
+        registry=raw_topic(app, names.registry, n),
+        work=raw_topic(app, names.work, n),
+        status=raw_topic(app, names.status, n),
+        dlq=raw_topic(app, names.dlq, n),
+        bars={tf: raw_topic(app, name, n) for tf, name in names.bars.items()},
+        ticks_raw=raw_topic(app, names.ticks_raw, n),
+        ticks_bars=raw_topic(app, names.ticks_bars, n),
+    )
+    tables = Tables(
+        registry=RegistryTable(app, partitions=n),
+        dedup=DedupTable(app, partitions=n,
+                         horizon_ms=int(settings.state_horizon_days * 86_400_000)),  # fmt: skip
+        backfill_state=BackfillStateTable(app, partitions=n),
+    )
+    runtime = Runtime(settings=settings, app=app, topics=topics, tables=tables)
+    for module in (control, registry, backfill, sink, ticks, stream_bars, stream, scheduler,
+                   health):  # fmt: skip
+        module.attach(runtime)
+
+    @app.on_before_shutdown.connect
+    async def _close_resources(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        await runtime.close()
+
+    return runtime

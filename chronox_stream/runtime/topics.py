@@ -1,0 +1,218 @@
+"""The topics chronox-stream owns: names, partition counts, configs, and their creation.
+
+The broker runs with automatic topic creation off, so every process that
+produces or consumes (workers, ``chronox ingest``, tests) first calls
+``ensure_topics``; it creates what is missing and leaves existing topics alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.structs import ConsumerRecord
+
+from chronox_stream.domain.timeframes import TIMEFRAMES
+from chronox_stream.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicNames:
+    """Full names of the application's topics for one prefix."""
+
+    control: str
+    registry: str
+    work: str
+    status: str
+    dlq: str
+    bars: dict[str, str]
+    ticks_raw: str
+    ticks_state: str
+    ticks_bars: str
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> TopicNames:
+        return cls(
+            control=settings.topic("control"),
+            registry=settings.topic("registry"),
+            work=settings.topic("work"),
+            status=settings.topic("status"),
+            dlq=settings.topic("dlq"),
+            bars={tf: settings.topic(f"bars.{tf}") for tf in TIMEFRAMES},
+            ticks_raw=settings.topic("ticks.raw"),
+            ticks_state=settings.topic("ticks.state"),
+            ticks_bars=settings.topic("ticks.bars"),
+        )
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    names = TopicNames.for_settings(settings)
+    n = settings.topic_partitions
+    return [
+        TopicSpec(names.control, n),
+        TopicSpec(names.registry, n),
+        TopicSpec(names.work, n),
+        TopicSpec(names.status, n),
+        TopicSpec(names.dlq, n),
+        *(TopicSpec(name, n) for name in names.bars.values()),
+        TopicSpec(names.ticks_raw, n),
+        # The tick aggregator's changelog: the latest value of each window key is all it needs.
+        TopicSpec(
+            names.ticks_state,
+            n,
+            {
+                "cleanup.policy": "compact",
+                "segment.ms": "600000",
+                "min.cleanable.dirty.ratio": "0.1",
+            },
+        ),  # fmt: skip
+        TopicSpec(names.ticks_bars, n),
+    ]
+
+
+async def partitions_of(settings: Settings, topic: str) -> list[TopicPartition]:
+    """The partitions of an existing topic (none if it does not exist)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        (description,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    if description["error_code"]:
+        return []
+    return sorted(TopicPartition(topic, p["partition"]) for p in description["partitions"])
+
+
+async def message_count(settings: Settings, topic: str) -> int:
+    """Records written to ``topic`` so far: the sum of its end offsets (0 if it does not
+    exist; on a compacted topic, more than it holds)."""
+    partitions = await partitions_of(settings, topic)
+    if not partitions:
+        return 0
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        return sum((await consumer.end_offsets(partitions)).values())
+    finally:
+        await consumer.stop()
+
+
+async def read_to_end(settings: Settings, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of ``topic`` from the beginning to its end as of now (none if the
+    topic does not exist), read without a consumer group."""
+    return await read_partitions(settings, await partitions_of(settings, topic))
+
+
+async def read_partitions(
+    settings: Settings, partitions: list[TopicPartition], *, last: int | None = None
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of ``partitions`` up to their end as of now (with ``last``, only that
+    many of the latest of each), in offset order within each partition, read without a
+    consumer group."""
+    if not partitions:
+        return []
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, group_id=None
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        consumer.assign(partitions)
+        starts = await consumer.beginning_offsets(partitions)
+        ends = await consumer.end_offsets(partitions)
+        for tp in partitions:
+            consumer.seek(tp, starts[tp] if last is None else max(starts[tp], ends[tp] - last))
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            for tp, batch in (await consumer.getmany(timeout_ms=500)).items():
+                records.extend(record for record in batch if record.offset < ends[tp])
+    finally:
+        await consumer.stop()
+    return records
+
+
+def group_consumer(settings: Settings, group: str) -> AIOKafkaConsumer:
+    """A consumer of the ``<app id>-<group>`` group that commits by hand, from the earliest
+    offset when the group has none: for the tasks that read Kafka outside Faust's streams.
+    The caller subscribes it, with its rebalance listener."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=f"{settings.app_id}-{group}",
+        client_id=f"{settings.app_id}-{group}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+
+
+class BatchFence(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Keeps a rebalance and a batch apart: partitions are handed over between batches.
+
+    A write that lands after its partitions moved on could put back an older
+    version of a bar that the new owner already wrote. Hold ``lock`` while
+    handling a batch, and drop the batch if ``generation`` changed since it was
+    fetched: its partitions may belong to someone else now, or came back to us
+    and are read again from the committed offsets (:meth:`rewind`).
+    """
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.generation = 0
+
+    async def on_partitions_revoked(self, revoked: object) -> None:
+        async with self.lock:
+            self.generation += 1
+
+    async def on_partitions_assigned(self, assigned: object) -> None:
+        return None
+
+    async def rewind(self, consumer: AIOKafkaConsumer, dropped: Iterable[TopicPartition]) -> None:
+        """Read the partitions of a dropped batch that are still ours again from their
+        committed offsets, in order: the consumer's position is already past the batch."""
+        mine = consumer.assignment()
+        for tp in dropped:
+            if tp in mine:
+                committed = await consumer.committed(tp)
+                if committed is None:
+                    await consumer.seek_to_beginning(tp)
+                else:
+                    consumer.seek(tp, committed)
+
+
+async def ensure_topics(settings: Settings) -> list[str]:
+    """Create the missing topics; return the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [spec for spec in topic_specs(settings) if spec.name not in existing]
+        if missing:
+            await admin.create_topics(
+                [NewTopic(s.name, s.partitions, 1, topic_configs=s.config) for s in missing]
+            )
+        return [s.name for s in missing]
+    finally:
+        await admin.close()
+
+
+async def delete_topics(settings: Settings) -> list[str]:
+    """Delete every topic of these settings' prefix and app id (its changelogs too); return
+    the names deleted. For throwaway runs: tests and benchmarks."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        prefixes = (settings.topic_prefix + ".", settings.app_id + "-")
+        mine = [t for t in await admin.list_topics() if t.startswith(prefixes)]
+        if mine:
+            await admin.delete_topics(mine)
+        return mine
+    finally:
+        await admin.close()

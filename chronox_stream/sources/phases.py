@@ -1,0 +1,167 @@
+"""Running the fetching phases of one work item: flatpack, api, snapshot.
+
+The shell around the pure planning in ``gaps``: it reads coverage from the
+backfill state table, fetches, emits through an ``Emitter``, and checkpoints
+each fetched window so a restarted worker resumes where the dead one stopped.
+A dry run checkpoints into an in-memory overlay instead (``for_item``), so its
+api phase skips what its flatpack phase covered, as a real run's does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from typing import Protocol
+
+from chronox_stream.contracts.work import WorkItem
+from chronox_stream.domain.coverage import Coverage
+from chronox_stream.domain.dry_run import DryRunCoverage
+from chronox_stream.domain.gaps import Interval, api_windows, subtract
+from chronox_stream.domain.market_calendar import extended_hours, trading_days
+from chronox_stream.domain.resample import resample
+from chronox_stream.domain.strategy import Phase
+from chronox_stream.domain.timeframes import TIMEFRAMES, Timeframe
+from chronox_stream.domain.trading_dates import trading_date
+from chronox_stream.domain.windows import window_start
+from chronox_stream.runtime.emit import Emitter
+from chronox_stream.settings import Settings
+from chronox_stream.sources.flatfile_csv import ParsedDay, parse_aggregates
+from chronox_stream.sources.flatfiles import FlatFileStore, Kind
+from chronox_stream.sources.polygon_rest import PolygonRest, collect
+
+log = logging.getLogger(__name__)
+
+
+def latest_session(now: datetime) -> date:
+    """Today's session in New York, or the last one before it (weekends, holidays)."""
+    today = trading_date(now)
+    return trading_days(today - timedelta(days=10), today)[-1]
+
+
+def planned_api_windows(
+    settings: Settings, coverage: Coverage, timeframe: Timeframe, *, start: datetime | None,
+    end: datetime, now: datetime,
+) -> list[Interval]:  # fmt: skip
+    """The windows an api phase fetches for ``[start, end]`` now: the gap rule with the
+    settings' lookback, threshold and window size, on the exchange's calendar."""
+    return api_windows(
+        requested_start=start,
+        end=min(end, window_start(now, timeframe)),
+        now=now,
+        covered=coverage.covered,
+        last_backfill=coverage.last_backfill,
+        lookback=timedelta(days=settings.backfill_lookback_days),
+        threshold=timedelta(days=settings.gap_threshold_days),
+        window=timedelta(days=settings.gap_window_days),
+        trading_days=trading_days,
+        trading_hours=extended_hours,
+    )
+
+
+class CoverageTable(Protocol):
+    def get(self, symbol: str, tf: str) -> Coverage: ...
+
+    def mark_fetched(self, symbol: str, tf: str, window: Interval) -> Coverage: ...
+
+
+class DayCache:
+    """The last few parsed day files (all symbols), shared by the symbols of one worker."""
+
+    def __init__(self, store: FlatFileStore, size: int = 10) -> None:
+        self._store = store
+        self._size = size
+        self._days: OrderedDict[tuple[Kind, date], ParsedDay | None] = OrderedDict()
+
+    async def get(self, kind: Kind, day: date) -> ParsedDay | None:
+        key = (kind, day)
+        if key not in self._days:
+            data = await self._store.fetch(kind, day)
+            self._days[key] = parse_aggregates(data, day=day, symbols=None) if data else None
+            while len(self._days) > self._size:
+                self._days.popitem(last=False)
+        self._days.move_to_end(key)
+        return self._days[key]
+
+    async def close(self) -> None:
+        await self._store.close()
+
+
+@dataclass
+class PhaseRunner:
+    """Runs phases for work items; one per worker, sharing clients and caches."""
+
+    settings: Settings
+    rest: PolygonRest
+    days: DayCache
+    coverage: CoverageTable
+
+    def for_item(self, item: WorkItem) -> PhaseRunner:
+        """The runner for the phases of ``item``: a dry run's checkpoints stay in memory."""
+        if item.dry_run:
+            return replace(self, coverage=DryRunCoverage(self.coverage))
+        return self
+
+    async def run(self, phase: Phase, item: WorkItem, emitter: Emitter, now: datetime) -> int:
+        """Run one fetching phase; return the number of bars it emitted."""
+        before = emitter.count
+        if phase == "flatpack":
+            await self.flatpack(item, emitter)
+        elif phase == "api":
+            await self.api(item, emitter, now)
+        elif phase == "snapshot":
+            await self.snapshot(item, emitter, now)
+        else:
+            raise ValueError(f"{phase} is not a fetching phase")
+        return emitter.count - before
+
+    async def flatpack(self, item: WorkItem, emitter: Emitter) -> None:
+        tf = TIMEFRAMES[item.timeframe]
+        start = item.start or item.end - timedelta(days=self.settings.backfill_lookback_days)
+        kind: Kind = "day_aggs_v1" if tf.timespan == "day" else "minute_aggs_v1"
+        covered = self.coverage.get(item.symbol, tf.name).covered
+        for day in trading_days(trading_date(start), trading_date(item.end)):
+            opens, closes = extended_hours(day)
+            session = Interval(max(opens, start), min(closes, item.end))
+            if session.empty or not subtract(session, covered):
+                continue
+            parsed = await self.days.get(kind, day)
+            if parsed is None:
+                log.warning("flat file of %s missing: left to the api phase", day,
+                            extra={"symbol": item.symbol, "phase": "flatpack"})  # fmt: skip
+                continue
+            if kind == "day_aggs_v1":
+                bars = parsed.bars_of(item.symbol, "1d")
+            else:
+                minutes = parsed.bars_of(item.symbol, "1m")
+                bars = resample([b for b in minutes if session.start <= b.ts < session.end], tf)
+            await emitter.emit(bars, "flatpack")
+            self.coverage.mark_fetched(item.symbol, tf.name, session)
+
+    async def api(self, item: WorkItem, emitter: Emitter, now: datetime) -> None:
+        tf = TIMEFRAMES[item.timeframe]
+        coverage = self.coverage.get(item.symbol, tf.name)
+        if item.refetch:  # a refill: what is covered may have changed at the source since
+            coverage = replace(coverage, covered=())
+        for window in planned_api_windows(
+            self.settings, coverage, tf, start=item.start, end=item.end, now=now
+        ):
+            last = window.end - timedelta(milliseconds=1)
+            bars = await collect(self.rest.aggregates(item.symbol, tf, window.start, last))
+            await emitter.emit(bars, "api")
+            self.coverage.mark_fetched(item.symbol, tf.name, window)
+
+    async def snapshot(self, item: WorkItem, emitter: Emitter, now: datetime) -> None:
+        if item.snapshot_method == "snapshot":
+            snap = await self.rest.snapshot(item.symbol)
+            bars = [b for b in (snap.minute, snap.day) if b is not None]
+        elif item.snapshot_method == "rest":
+            prev = await self.rest.previous_close(item.symbol)
+            bars = [prev] if prev else []
+        else:
+            tf = TIMEFRAMES[item.timeframe]
+            session_start, _ = extended_hours(latest_session(now))
+            bars = await collect(self.rest.aggregates(item.symbol, tf, session_start, now))
+        # In-progress bars are emitted too: their source rank keeps them provisional.
+        await emitter.emit(bars, "snapshot")
