@@ -21,7 +21,13 @@ from chronox_stream.settings import Settings
 
 
 def _settings(**overrides: Any) -> Settings:
-    return Settings().with_overrides(**overrides)
+    """The settings, with the extra sources they name declared (a request naming one is
+    checked here as a worker would, and ``db migrate`` admits its rows)."""
+    from chronox_stream.sources.registry import import_source_modules
+
+    settings = Settings().with_overrides(**overrides)
+    import_source_modules(settings.source_modules)
+    return settings
 
 
 def _configured_secrets() -> list[str]:

@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     flatfiles_dir: Path | None = Field(
         None, description="Read flat files from this folder (bucket layout) instead of S3."
     )
+    source_modules: str = Field(
+        "",
+        description="Comma-separated Python modules imported at start, each declaring extra "
+        "sources with their runners.",
+    )
     rest_requests_per_minute: int = Field(
         0, ge=0, description="REST requests per minute shared by all workers (0: no limit)."
     )

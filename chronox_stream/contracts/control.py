@@ -2,17 +2,23 @@
 
 A request is one JSON object. Anything that does not match the documented
 schema (``chronox_stream/contracts/schemas/backfill-request.json``) raises ``Rejected``
-with a reason code, so the control agent can dead-letter it and carry on.
+with a reason code, so the control agent can dead-letter it and carry on. That file is the
+published schema for the built-in sources; :func:`request_schema` renders it for any set of
+declared sources (its strategy pattern names their phases).
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from importlib.resources import files
 from typing import Any, Literal, TypeGuard, get_args
 
 from chronox_stream.contracts.rejects import Rejected, decode_object
+from chronox_stream.domain.sources import SourceSpec, declared, strategy_pattern
 from chronox_stream.domain.strategy import Phase, parse_strategy
 from chronox_stream.domain.timeframes import TIMEFRAMES
 from chronox_stream.domain.trading_dates import date_bound
@@ -61,6 +67,18 @@ class BackfillRequest:
 
 
 FIELDS = frozenset(BackfillRequest.__dataclass_fields__)
+SCHEMA_FILE = "schemas/backfill-request.json"
+
+
+def request_schema(specs: Iterable[SourceSpec] | None = None) -> dict[str, Any]:
+    """The request's JSON Schema for the sources ``specs`` (default: those declared now).
+
+    For the built-in sources it equals the published file (a unit test holds them together).
+    """
+    schema: dict[str, Any] = json.loads(files(__package__).joinpath(SCHEMA_FILE).read_text())
+    pattern = strategy_pattern(declared() if specs is None else specs)
+    schema["properties"]["strategy"]["pattern"] = pattern
+    return schema
 
 
 def parse_backfill_request(raw: bytes, *, now: datetime) -> BackfillRequest:

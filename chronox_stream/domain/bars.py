@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
 
-Source = Literal["flatpack", "api", "stream", "snapshot"]
-
-#: Source precedence: a bar may replace an emitted one only from a source ranked at least as high.
-SOURCE_RANK: dict[Source, int] = {"flatpack": 3, "api": 3, "stream": 2, "snapshot": 1}
+# The sources and their ranks are declared in ``domain.sources``; named here too, beside the bar.
+from chronox_stream.domain.sources import SOURCE_RANK as SOURCE_RANK
+from chronox_stream.domain.sources import Source as Source
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,6 +1,7 @@
 """Dedup before emit (pure): what was emitted per dedup_key, and whether a new bar may pass.
 
-What was emitted for a bar is an 8-byte digest of its OHLCV, its source rank, and the
+What was emitted for a bar is an 8-byte digest of its OHLCV (``identity.ohlcv_digest``: the
+one definition of equal values, shared with precedence and SQL), its source rank, and the
 optional fields it had (vwap, transactions) with their values; the rule is
 ``precedence``'s (same, enrichment, poorer, correction, judged with the ranks), so a bar
 that only adds vwap to a flat-file bar passes as an enrichment, and one that lacks a
@@ -28,7 +29,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from chronox_stream.domain.bars import SOURCE_RANK, Bar, Source
-from chronox_stream.domain.precedence import Features, Relation, admits, filled, ohlcv_of, relation
+from chronox_stream.domain.identity import Features, features_of, ohlcv_digest
+from chronox_stream.domain.precedence import Relation, admits, filled, relation
 
 _STAMP = struct.Struct(">Bq")  # version, written at (epoch ms)
 _V1_ENTRY = struct.Struct(">q8sB")  # bar start (s), digest of all values, rank
@@ -62,11 +64,6 @@ class Emitted:
         return Features(self.vwap, self.transactions)
 
 
-def ohlcv_digest(bar: Bar) -> bytes:
-    """8 bytes identifying a bar's OHLCV (not its source, nor its optional fields)."""
-    return hashlib.blake2b(repr(ohlcv_of(bar)).encode(), digest_size=8).digest()
-
-
 def legacy_digest(bar: Bar) -> bytes:
     """Version 1's 8-byte digest of all of a bar's values, to judge a version 1 entry."""
     text = repr((bar.open, bar.high, bar.low, bar.close, bar.volume, bar.vwap, bar.transactions))
@@ -74,15 +71,15 @@ def legacy_digest(bar: Bar) -> bytes:
 
 
 def emitted_of(bar: Bar, source: Source) -> Emitted:
-    return Emitted(ohlcv_digest(bar), SOURCE_RANK[source], bar.vwap, bar.transactions)
+    fields = features_of(bar)
+    return Emitted(ohlcv_digest(bar), SOURCE_RANK[source], fields.vwap, fields.transactions)
 
 
 def judge(previous: Emitted, bar: Bar) -> Relation:
     """How ``bar`` relates to what was emitted (see ``precedence.relation``)."""
     if previous.legacy:
         return "same" if previous.digest == legacy_digest(bar) else "correction"
-    current = Features(bar.vwap, bar.transactions)
-    return relation(previous.digest == ohlcv_digest(bar), previous.features, current)
+    return relation(previous.digest == ohlcv_digest(bar), previous.features, features_of(bar))
 
 
 def admit(previous: Emitted | None, bar: Bar, source: Source) -> Emitted | None:

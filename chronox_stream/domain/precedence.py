@@ -1,7 +1,8 @@
 """Which version of a bar wins (pure): the precedence rule shared by dedup and the sinks.
 
 A new bar for a ``dedup_key`` already kept relates to the kept one in one of four ways
-(:func:`relation`), judged on OHLCV and on the optional fields (vwap, transactions):
+(:func:`relation`), judged on OHLCV and on the optional fields (vwap, transactions), whose
+values compare as ``domain.identity`` defines (the same definition as dedup's and SQL's):
 
 - **same**: same OHLCV and the same optional fields;
 - **enrichment**: same OHLCV, and the new bar adds a field the kept one lacks (flat files
@@ -23,26 +24,9 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from chronox_stream.domain.bars import SOURCE_RANK, Bar, Source
+from chronox_stream.domain.identity import Features, features_of, ohlcv_key
 
 Relation = Literal["same", "enrichment", "poorer", "correction"]
-
-
-@dataclass(frozen=True, slots=True)
-class Features:
-    """The optional fields of a bar: ``None`` where its source does not know them."""
-
-    vwap: float | None = None
-    transactions: int | None = None
-
-
-def features_of(bar: Bar) -> Features:
-    return Features(bar.vwap, bar.transactions)
-
-
-def ohlcv_of(bar: Bar) -> tuple[float, float, float, float, float]:
-    """The values every source has, as floats (an integer volume equals its float)."""
-    return (float(bar.open), float(bar.high), float(bar.low), float(bar.close),
-            float(bar.volume))  # fmt: skip
 
 
 def relation(same_ohlcv: bool, kept: Features, new: Features) -> Relation:
@@ -64,7 +48,7 @@ def relation(same_ohlcv: bool, kept: Features, new: Features) -> Relation:
 
 def compare(kept: Bar, new: Bar) -> Relation:
     """:func:`relation` of two bars of the same ``dedup_key``."""
-    return relation(ohlcv_of(kept) == ohlcv_of(new), features_of(kept), features_of(new))
+    return relation(ohlcv_key(kept) == ohlcv_key(new), features_of(kept), features_of(new))
 
 
 def admits(rel: Relation, old_rank: int, new_rank: int) -> bool:

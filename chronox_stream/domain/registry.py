@@ -16,6 +16,7 @@ import orjson
 
 from chronox_stream.contracts.control import is_symbol
 from chronox_stream.contracts.rejects import Rejected, decode_object
+from chronox_stream.domain.sources import PHASE_FIELD as PHASE_FIELD
 from chronox_stream.domain.strategy import DEFAULT_STRATEGY, Phase, format_strategy, parse_strategy
 
 Op = Literal[
@@ -32,13 +33,6 @@ Op = Literal[
 ]
 Status = Literal["idle", "running", "error"]
 
-#: The registry field each phase's completion time is kept in.
-PHASE_FIELD: dict[Phase, str] = {
-    "flatpack": "last_backfill",
-    "api": "last_backfill",
-    "snapshot": "last_snapshot",
-    "stream": "last_stream",
-}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,13 +1,19 @@
-"""Ingestion strategies: a ``+``-joined, duplicate-free set of phases (pure)."""
+"""Ingestion strategies: a ``+``-joined, duplicate-free set of phases (pure).
+
+The phases are the declared sources (``domain.sources``), run in their declared order:
+bulk history first, then the REST fill, then now, then live.
+"""
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from chronox_stream.domain.sources import Phase as Phase
+from chronox_stream.domain.sources import declared
 
-Phase = Literal["flatpack", "api", "snapshot", "stream"]
 
-#: Canonical execution order: bulk history first, then the REST fill, then now, then live.
-PHASES: tuple[Phase, ...] = get_args(Phase)
+def phases() -> tuple[Phase, ...]:
+    """Every phase a strategy may name, in canonical execution order."""
+    return tuple(spec.name for spec in declared())
+
 
 #: What a symbol runs when neither the request nor the registry names a strategy.
 DEFAULT_STRATEGY = "flatpack+api+snapshot+stream"
@@ -19,20 +25,21 @@ def parse_strategy(text: str) -> tuple[Phase, ...]:
     Raises ``ValueError`` with a message a user can act on for an empty
     strategy, an unknown phase or a phase named twice.
     """
+    known = phases()
     parts = [p.strip() for p in text.split("+")]
     if not text.strip() or any(not p for p in parts):
         raise ValueError(f"empty phase in strategy {text!r}; join phases with '+'")
-    unknown = [p for p in parts if p not in PHASES]
+    unknown = [p for p in parts if p not in known]
     if unknown:
         raise ValueError(
             f"unknown phase {unknown[0]!r} in strategy {text!r}; expected phases: "
-            + ", ".join(PHASES)
+            + ", ".join(known)
         )
     if len(set(parts)) != len(parts):
         raise ValueError(f"strategy {text!r} names a phase twice")
-    return tuple(p for p in PHASES if p in parts)
+    return tuple(p for p in known if p in parts)
 
 
-def format_strategy(phases: tuple[Phase, ...]) -> str:
+def format_strategy(chosen: tuple[Phase, ...]) -> str:
     """The canonical string form of a set of phases (inverse of ``parse_strategy``)."""
-    return "+".join(p for p in PHASES if p in phases)
+    return "+".join(p for p in phases() if p in chosen)

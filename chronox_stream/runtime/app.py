@@ -37,6 +37,7 @@ from chronox_stream.sources.flatfiles import flat_file_store
 from chronox_stream.sources.phases import DayCache, PhaseRunner
 from chronox_stream.sources.polygon_rest import PolygonRest, RestLimits, RetryPolicy
 from chronox_stream.sources.ratelimit import RedisRateLimiter
+from chronox_stream.sources.registry import import_source_modules
 from chronox_stream.tables.backfill_state import BackfillStateTable
 from chronox_stream.tables.dedup import DedupTable
 from chronox_stream.tables.registry import RegistryTable
@@ -261,7 +262,8 @@ def build_app(settings: Settings) -> faust.App:
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    """The app with its topics, tables and agents, ready for a ``faust.Worker``."""
+    """The app with its topics, tables and agents, ready for a ``faust.Worker``; the extra
+    sources of ``CHRONOX_SOURCE_MODULES`` are declared first."""
     from chronox_stream.agents import (
         backfill,
         control,
@@ -274,6 +276,7 @@ def build_runtime(settings: Settings) -> Runtime:
         ticks,
     )  # fmt: skip
 
+    import_source_modules(settings.source_modules)
     app = build_app(settings)
     names = TopicNames.for_settings(settings)
     n = settings.topic_partitions

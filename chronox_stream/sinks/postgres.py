@@ -2,18 +2,32 @@
 
 A batch is COPYed into a temporary table and merged with one
 ``INSERT ... ON CONFLICT`` that applies the precedence rule of
-``chronox_stream.domain.precedence`` in SQL, so replaying a batch changes no row, a
-lower-ranked source never overwrites a higher one, and a bar that only adds
-vwap or transactions fills them in without counting as a revision.
+``chronox_stream.domain.precedence`` in SQL, comparing values as ``domain.identity``
+defines, so replaying a batch changes no row, a lower-ranked source never overwrites a
+higher one, and a bar that only adds vwap or transactions fills them in without counting
+as a revision.
+
+The sources a row may name, and their ranks, follow the declared sources
+(``domain.sources``): the migration records them in ``<schema>.bar_sources`` and, when that
+record changed (a source declared, a rank changed, or a database made before the record),
+replaces the named CHECK constraint on ``source`` and the ``source_rank`` function from it.
+The record only grows, so a worker that lacks an extra source's module never takes it away
+from the rows of the workers that have it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import asyncpg
 
 from chronox_stream.domain.bars import SOURCE_RANK, Bar, Source
+from chronox_stream.domain.identity import (
+    FEATURE_FIELDS,
+    OHLCV_FIELDS,
+    sql_feature_differs,
+    sql_ohlcv_differs,
+)
 from chronox_stream.domain.precedence import collapse
 from chronox_stream.domain.splits import SplitRecord, splits_ddl, upsert_splits_sql
 
@@ -21,24 +35,36 @@ COLUMNS = (
     "symbol", "tf", "ts", "open", "high", "low", "close", "volume", "vwap", "transactions",
     "source",
 )  # fmt: skip
-OHLCV_COLUMNS = ("open", "high", "low", "close", "volume")
-FEATURE_COLUMNS = ("vwap", "transactions")
+#: The CHECK on ``bars.source``; PostgreSQL's own name for the unnamed one of earlier versions.
+SOURCE_CHECK = "bars_source_check"
 
 
 def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _source_check(ranks: Mapping[str, int]) -> str:
+    return f"CHECK (source IN ({', '.join(_literal(name) for name in _ordered(ranks))}))"
+
+
+def _ordered(ranks: Mapping[str, int]) -> list[str]:
+    return sorted(ranks, key=lambda name: (-ranks[name], name))
+
+
 def migration_sql(schema: str) -> str:
-    """DDL that creates (idempotently) the schema, the bars table, the rank function, and the
-    splits table with the split-adjusted read path
+    """DDL that creates (idempotently) the schema, the bars table, the record of the sources
+    and the splits table with the split-adjusted read path
     (:func:`~chronox_stream.domain.splits.splits_ddl`).
 
-    One transaction under an advisory lock, so workers migrating at once take turns.
+    Run in one transaction with :func:`record_sources_sql` and, when that changed the
+    record, :func:`source_rules_sql`, under an advisory lock, so workers migrating at once
+    take turns.
     """
     s = _quote(schema)
-    ranks = " ".join(f"WHEN '{src}' THEN {rank}" for src, rank in SOURCE_RANK.items())
-    sources = ", ".join(f"'{src}'" for src in SOURCE_RANK)
     return f"""
 SELECT pg_advisory_xact_lock(hashtext('chronox-migrate:' || {_literal(schema)}));
 CREATE SCHEMA IF NOT EXISTS {s};
@@ -53,18 +79,40 @@ CREATE TABLE IF NOT EXISTS {s}.bars (
     volume       double precision NOT NULL,
     vwap         double precision,
     transactions bigint,
-    source       text             NOT NULL CHECK (source IN ({sources})),
+    source       text             NOT NULL CONSTRAINT {SOURCE_CHECK} {_source_check(SOURCE_RANK)},
     revision     integer          NOT NULL DEFAULT 1,
     updated_at   timestamptz      NOT NULL DEFAULT now(),
     PRIMARY KEY (symbol, tf, ts)
 );
-CREATE OR REPLACE FUNCTION {s}.source_rank(text) RETURNS integer
-    LANGUAGE sql IMMUTABLE AS $$ SELECT CASE $1 {ranks} ELSE 0 END $$;
+CREATE TABLE IF NOT EXISTS {s}.bar_sources (
+    name text    PRIMARY KEY,
+    rank integer NOT NULL
+);
 {splits_ddl(schema)}"""
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+def record_sources_sql(schema: str) -> str:
+    """Add the sources ``$1`` with the ranks ``$2`` to the record, or update their rank; the
+    status counts the rows added or changed (none: the constraint and function stand)."""
+    s = _quote(schema)
+    return f"""
+INSERT INTO {s}.bar_sources AS r (name, rank)
+SELECT * FROM unnest($1::text[], $2::integer[])
+ON CONFLICT (name) DO UPDATE SET rank = EXCLUDED.rank WHERE r.rank <> EXCLUDED.rank
+"""
+
+
+def source_rules_sql(schema: str, ranks: Mapping[str, int]) -> str:
+    """The CHECK on ``source`` (dropped and added again, by name) and the rank function for
+    the recorded sources ``ranks``; an unknown source ranks 0."""
+    s = _quote(schema)
+    cases = " ".join(f"WHEN {_literal(name)} THEN {ranks[name]}" for name in _ordered(ranks))
+    return f"""
+ALTER TABLE {s}.bars DROP CONSTRAINT IF EXISTS {SOURCE_CHECK},
+    ADD CONSTRAINT {SOURCE_CHECK} {_source_check(ranks)};
+CREATE OR REPLACE FUNCTION {s}.source_rank(text) RETURNS integer
+    LANGUAGE sql IMMUTABLE AS $$ SELECT CASE $1 {cases} ELSE 0 END $$;
+"""
 
 
 def upsert_sql(schema: str) -> str:
@@ -78,23 +126,21 @@ def upsert_sql(schema: str) -> str:
     """
     s = _quote(schema)
     cols = ", ".join(COLUMNS)
-    old = ", ".join(f"b.{c}" for c in OHLCV_COLUMNS)
-    new = ", ".join(f"EXCLUDED.{c}" for c in OHLCV_COLUMNS)
     corrected = " OR ".join(
-        [f"({old}) IS DISTINCT FROM ({new})",
-         *(f"COALESCE(b.{c} <> EXCLUDED.{c}, false)" for c in FEATURE_COLUMNS)]
+        [sql_ohlcv_differs("b", "EXCLUDED"),
+         *(sql_feature_differs("b", "EXCLUDED", c) for c in FEATURE_FIELDS)]
     )  # fmt: skip
-    adds = " OR ".join(f"(b.{c} IS NULL AND EXCLUDED.{c} IS NOT NULL)" for c in FEATURE_COLUMNS)
+    adds = " OR ".join(f"(b.{c} IS NULL AND EXCLUDED.{c} IS NOT NULL)" for c in FEATURE_FIELDS)
     rank_new, rank_old = f"{s}.source_rank(EXCLUDED.source)", f"{s}.source_rank(b.source)"
     fills = ", ".join(
         f"{c} = CASE WHEN {corrected} THEN EXCLUDED.{c} ELSE COALESCE(b.{c}, EXCLUDED.{c}) END"
-        for c in FEATURE_COLUMNS
+        for c in FEATURE_FIELDS
     )
     return f"""
 INSERT INTO {s}.bars AS b ({cols})
 SELECT {cols} FROM bars_in
 ON CONFLICT (symbol, tf, ts) DO UPDATE
-SET {", ".join(f"{c} = EXCLUDED.{c}" for c in OHLCV_COLUMNS)}, {fills},
+SET {", ".join(f"{c} = EXCLUDED.{c}" for c in OHLCV_FIELDS)}, {fills},
     source = CASE WHEN ({corrected}) OR {rank_new} > {rank_old}
                   THEN EXCLUDED.source ELSE b.source END,
     revision = b.revision + CASE WHEN {corrected} THEN 1 ELSE 0 END,
@@ -124,8 +170,19 @@ class PostgresSink:
         return cls(pool, schema=schema)
 
     async def migrate(self) -> None:
-        async with self._pool.acquire() as conn:
+        """Create what is missing; rewrite the source rules when the declared sources changed."""
+        names = list(SOURCE_RANK)
+        async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(migration_sql(self._schema))
+            status = await conn.execute(
+                record_sources_sql(self._schema), names, [SOURCE_RANK[n] for n in names]
+            )
+            if int(status.rsplit(" ", 1)[-1]):
+                recorded = await conn.fetch(
+                    f"SELECT name, rank FROM {_quote(self._schema)}.bar_sources"
+                )
+                ranks = {row["name"]: row["rank"] for row in recorded}
+                await conn.execute(source_rules_sql(self._schema, ranks))
 
     async def write(self, items: Sequence[tuple[Bar, Source]]) -> int:
         """Upsert a batch in one transaction; return the number of rows inserted or changed."""

@@ -1,4 +1,7 @@
-"""Running the fetching phases of one work item: flatpack, api, snapshot.
+"""Running the fetching phases of one work item: flatpack, api, snapshot, and any declared.
+
+Each phase runs the runner declared with its source (``sources.registry``); the built-in
+ones are the methods below, bound at the end of this module.
 
 The shell around the pure planning in ``gaps``: it reads coverage from the
 backfill state table, fetches, emits through an ``Emitter``, and checkpoints
@@ -21,6 +24,7 @@ from chronox_stream.domain.dry_run import DryRunCoverage
 from chronox_stream.domain.gaps import Interval, api_windows, subtract
 from chronox_stream.domain.market_calendar import extended_hours, trading_days
 from chronox_stream.domain.resample import resample
+from chronox_stream.domain.sources import spec_of
 from chronox_stream.domain.strategy import Phase
 from chronox_stream.domain.timeframes import TIMEFRAMES, Timeframe
 from chronox_stream.domain.trading_dates import trading_date
@@ -30,6 +34,7 @@ from chronox_stream.settings import Settings
 from chronox_stream.sources.flatfile_csv import ParsedDay, parse_aggregates
 from chronox_stream.sources.flatfiles import FlatFileStore, Kind
 from chronox_stream.sources.polygon_rest import PolygonRest, collect
+from chronox_stream.sources.registry import declare_source, runner_of
 
 log = logging.getLogger(__name__)
 
@@ -104,19 +109,15 @@ class PhaseRunner:
         return self
 
     async def run(self, phase: Phase, item: WorkItem, emitter: Emitter, now: datetime) -> int:
-        """Run one fetching phase; return the number of bars it emitted."""
+        """Run one fetching phase (the runner declared with its source); return the number
+        of bars it emitted."""
         before = emitter.count
-        if phase == "flatpack":
-            await self.flatpack(item, emitter)
-        elif phase == "api":
-            await self.api(item, emitter, now)
-        elif phase == "snapshot":
-            await self.snapshot(item, emitter, now)
-        else:
-            raise ValueError(f"{phase} is not a fetching phase")
+        await runner_of(phase)(self, item, emitter, now)
         return emitter.count - before
 
-    async def flatpack(self, item: WorkItem, emitter: Emitter) -> None:
+    async def flatpack(self, item: WorkItem, emitter: Emitter, now: datetime) -> None:
+        """The day files of ``[start, end]`` not covered yet (``now`` is not needed: a day
+        file exists or not)."""
         tf = TIMEFRAMES[item.timeframe]
         start = item.start or item.end - timedelta(days=self.settings.backfill_lookback_days)
         kind: Kind = "day_aggs_v1" if tf.timespan == "day" else "minute_aggs_v1"
@@ -140,6 +141,7 @@ class PhaseRunner:
             self.coverage.mark_fetched(item.symbol, tf.name, session)
 
     async def api(self, item: WorkItem, emitter: Emitter, now: datetime) -> None:
+        """REST aggregates for the gaps, one checkpointed window at a time."""
         tf = TIMEFRAMES[item.timeframe]
         coverage = self.coverage.get(item.symbol, tf.name)
         if item.refetch:  # a refill: what is covered may have changed at the source since
@@ -153,6 +155,7 @@ class PhaseRunner:
             self.coverage.mark_fetched(item.symbol, tf.name, window)
 
     async def snapshot(self, item: WorkItem, emitter: Emitter, now: datetime) -> None:
+        """The current state by the item's snapshot method."""
         if item.snapshot_method == "snapshot":
             snap = await self.rest.snapshot(item.symbol)
             bars = [b for b in (snap.minute, snap.day) if b is not None]
@@ -165,3 +168,8 @@ class PhaseRunner:
             bars = await collect(self.rest.aggregates(item.symbol, tf, session_start, now))
         # In-progress bars are emitted too: their source rank keeps them provisional.
         await emitter.emit(bars, "snapshot")
+
+
+for _name, _runner in (("flatpack", PhaseRunner.flatpack), ("api", PhaseRunner.api),
+                       ("snapshot", PhaseRunner.snapshot)):  # fmt: skip
+    declare_source(spec_of(_name), _runner)
