@@ -46,7 +46,8 @@ def declare_source(spec: SourceSpec, runner: Runner) -> SourceSpec:
 
 
 def runner_of(phase: str) -> Runner:
-    """The runner of a fetching phase; ``ValueError`` for any other."""
+    """The runner of a fetching phase; ``ValueError`` for any other. The built-in runners
+    are bound by ``sources.phases``, imported wherever a ``PhaseRunner`` exists to run one."""
     try:
         return _runners[phase]
     except KeyError:

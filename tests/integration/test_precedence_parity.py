@@ -3,6 +3,8 @@
 Every pair of (kept bar, new bar) over a set of field variants and every pair of sources
 is written to a real schema, one key per case, first the kept bar, then the new one; the
 row must be what ``precedence.merge`` says, with ``revision`` 2 exactly for a correction.
+The cases of ``domain.identity`` (how numbers and absent fields compare) go through the
+dedup table's rule, ``merge`` and PostgreSQL alike.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ import asyncpg
 import pytest
 
 from chronox_stream.domain.bars import SOURCE_RANK, Bar, Source
+from chronox_stream.domain.dedup import admit, emitted_of
 from chronox_stream.domain.precedence import merge
 from chronox_stream.settings import Settings
 from chronox_stream.sinks.postgres import PostgresSink
+from tests.unit.test_identity import CASES as IDENTITY_CASES
 
 pytestmark = pytest.mark.integration
 
@@ -114,3 +118,27 @@ async def test_one_batch_holding_both_bars_ends_as_the_python_rule(
         bar, source = (at(old, i), old_source) if merged is None else (merged.bar, merged.source)
         row = after[T0 + timedelta(minutes=i)]
         assert (*stored(row), row["revision"]) == (bar, source, 1)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("source", ["api", "stream"])
+async def test_postgres_compares_numbers_as_dedup_and_precedence_do(
+    stack: Settings, schema: str, sink: PostgresSink, source: Source
+) -> None:
+    """The identity cases (``tests/unit/test_identity.py``: ``100`` and ``100.0``, ``-0.0``,
+    float noise, absent fields) end in PostgreSQL as in the dedup table and ``merge``."""
+    await sink.write([(at(old, i), source) for i, (_, old, _, _) in enumerate(IDENTITY_CASES)])
+    first = await rows(stack, schema)
+    await sink.write([(at(new, i), source) for i, (_, _, new, _) in enumerate(IDENTITY_CASES)])
+    after = await rows(stack, schema)
+    for i, (name, old, new, rel) in enumerate(IDENTITY_CASES):
+        ts = T0 + timedelta(minutes=i)
+        merged = merge(at(old, i), source, at(new, i), source)
+        passed = admit(emitted_of(old, source), new, source) is not None
+        assert passed == (merged is not None) == (rel in ("correction", "enrichment")), name
+        row = after[ts]
+        if merged is None:
+            assert row["updated_at"] == first[ts]["updated_at"], f"{name}: PostgreSQL changed it"
+        else:
+            got = (*stored(row), row["revision"])
+            assert got == (merged.bar, source, 2 if merged.revised else 1), name
