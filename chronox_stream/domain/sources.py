@@ -93,6 +93,7 @@ def spec_of(name: str) -> SourceSpec:
 
 
 def in_phase_order(specs: Iterable[SourceSpec]) -> tuple[SourceSpec, ...]:
+    """The order phases run in and strategies are written in (lowest ``order`` first)."""
     return tuple(sorted(specs, key=lambda s: s.order))
 
 
