@@ -195,10 +195,12 @@ def _send_registry(commands: list[Any]) -> None:
 
 
 def _registry_command(op: str, symbols: tuple[str, ...], **fields: Any) -> list[Any]:
-    """Validated commands (the same parser the worker applies), one per symbol."""
+    """Validated commands (the same parser the worker applies, with the same declared
+    sources), one per symbol."""
     from chronox_stream.contracts.rejects import Rejected
     from chronox_stream.domain.registry import RegistryCommand, parse_command
 
+    _settings()  # declares the extra sources a strategy may name
     commands = []
     for symbol in symbols:
         raw = RegistryCommand(op=op, symbol=symbol, **fields).to_json()  # type: ignore[arg-type]
