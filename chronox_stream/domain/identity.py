@@ -11,6 +11,9 @@ Two bars of one ``dedup_key`` have the same values when:
   either absent or a value; ``None``, ``null`` and a missing key are all absent. Whether an
   absent field makes a bar poorer or the other an enrichment is ``domain.precedence``'s rule.
 
+Every value is finite (the envelope's and the sources' bounds refuse the others), so the
+one place where PostgreSQL's doubles and Python's floats part, ``NaN``, never arises.
+
 :func:`ohlcv_key` and :func:`features_of` are that definition in Python, :func:`ohlcv_digest`
 its 8-byte form in the dedup table, and :func:`sql_ohlcv_differs` / :func:`sql_feature_differs`
 the same comparison in PostgreSQL's merge; ``tests/integration/test_precedence_parity.py``

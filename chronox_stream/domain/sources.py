@@ -21,7 +21,7 @@ declaring another source under a taken name, or in a taken place of the order, i
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -79,6 +79,7 @@ def declare(spec: SourceSpec) -> SourceSpec:
     if clash:
         raise ValueError(f"source {spec.name!r} takes the order {spec.order} of {clash[0]!r}")
     _declared[spec.name] = spec
+    _derive()
     return spec
 
 
@@ -109,33 +110,21 @@ def strategy_pattern(specs: Iterable[SourceSpec]) -> str:
     return rf"^({names})(\+({names}))*$"
 
 
-class _Ranks(Mapping[Source, int]):
-    """Precedence rank by source name, over the sources declared when it is read."""
-
-    def __getitem__(self, name: Source) -> int:
-        return _declared[name].rank
-
-    def __iter__(self) -> Iterator[Source]:
-        return (s.name for s in by_precedence(_declared.values()))
-
-    def __len__(self) -> int:
-        return len(_declared)
+_ranks: dict[Source, int] = {}
+_fields: dict[Phase, RegistryField] = {}
 
 
-class _Fields(Mapping[Phase, RegistryField]):
-    """The registry field each phase's completion time is kept in, by phase name."""
-
-    def __getitem__(self, name: Phase) -> RegistryField:
-        return _declared[name].registry_field
-
-    def __iter__(self) -> Iterator[Phase]:
-        return (s.name for s in declared())
-
-    def __len__(self) -> int:
-        return len(_declared)
+def _derive() -> None:
+    """Refresh the lookups below from the declarations (in place: importers hold them)."""
+    _ranks.clear()
+    _ranks.update((s.name, s.rank) for s in by_precedence(_declared.values()))
+    _fields.clear()
+    _fields.update((s.name, s.registry_field) for s in declared())
 
 
-#: Source precedence: a bar may replace an emitted one only from a source ranked at least as high.
-SOURCE_RANK: Mapping[Source, int] = _Ranks()
-#: The registry field each phase's completion time is kept in.
-PHASE_FIELD: Mapping[Phase, RegistryField] = _Fields()
+#: Source precedence: a bar may replace an emitted one only from a source ranked at least as
+#: high. Highest first; kept in step with the declarations (a plain lookup: dedup reads it per bar).
+SOURCE_RANK: Mapping[Source, int] = _ranks
+#: The registry field each phase's completion time is kept in, in phase order.
+PHASE_FIELD: Mapping[Phase, RegistryField] = _fields
+_derive()
