@@ -19,6 +19,7 @@ from typing import Any
 
 import faust
 
+from chronox_stream.agents import attach_all
 from chronox_stream.domain.market_calendar import load_calendar
 from chronox_stream.runtime.app import build_runtime
 from chronox_stream.runtime.logs import logging_config
@@ -77,6 +78,7 @@ def run_worker(settings: Settings) -> None:
     loop.run_until_complete(ensure_topics(settings))
     load_calendar()
     runtime = build_runtime(settings)
+    attach_all(runtime)
     tune_gc()
     worker = GracefulWorker(
         runtime.app,
