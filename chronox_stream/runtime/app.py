@@ -29,8 +29,8 @@ from chronox_stream.domain.bars import Bar, Source
 from chronox_stream.domain.registry import RegistryCommand
 from chronox_stream.runtime import faust_consumer
 from chronox_stream.runtime.emit import EmitPolicy, Emitter
+from chronox_stream.runtime.names import TopicNames
 from chronox_stream.runtime.retry import settle, until_world_recovers
-from chronox_stream.runtime.topics import TopicNames
 from chronox_stream.runtime.web_server import OwnPagesWeb
 from chronox_stream.settings import Settings
 from chronox_stream.sinks.health import SinkHealth
