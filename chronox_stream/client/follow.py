@@ -95,7 +95,7 @@ def _show(
     key = (symbol, phase)
     if key not in tasks:
         tasks[key] = progress.add_task(f"{symbol:<8} {phase:<9}", total=1, status=state)
-    finished = state in ("done", "failed", "skipped")
+    finished = state in ("done", "failed")
     label = f"{state} ({event['count']} bars)" if state == "done" else state
     progress.update(tasks[key], completed=1 if finished else 0, status=label)
 
