@@ -21,7 +21,6 @@ import logging
 import time
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 from chronox_stream.agents.scheduler import fetch_splits
 from chronox_stream.contracts.rejects import Rejected
@@ -30,7 +29,7 @@ from chronox_stream.contracts.work import WorkItem
 from chronox_stream.domain.registry import Op, RegistryCommand
 from chronox_stream.domain.strategy import Phase, format_strategy
 from chronox_stream.runtime.app import Runtime, utcnow
-from chronox_stream.runtime.retry import settle, until_world_recovers
+from chronox_stream.runtime.retry import until_world_recovers
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +113,6 @@ async def run_raw_item(runtime: Runtime, raw: bytes | None) -> None:
 
 
 def attach(runtime: Runtime) -> None:
-    @runtime.app.agent(runtime.topics.work, name="chronox.agents.backfill", concurrency=1)
-    async def backfill(stream: Any) -> None:
-        async for event in stream.events():
-            await settle(
-                "work item",
-                partial(run_raw_item, runtime, event.value),
-                partial(runtime.dead_letter, event.message),
-            )
+    runtime.settle_each(
+        runtime.topics.work, "chronox.agents.backfill", "work item", partial(run_raw_item, runtime)
+    )

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from typing import Any
 
 from chronox_stream.contracts.control import parse_backfill_request
 from chronox_stream.contracts.status import StatusEvent
 from chronox_stream.contracts.work import plan_work
 from chronox_stream.domain.strategy import parse_strategy
 from chronox_stream.runtime.app import Runtime, utcnow
-from chronox_stream.runtime.retry import settle
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +40,6 @@ async def accept(runtime: Runtime, raw: bytes | None) -> None:
 
 
 def attach(runtime: Runtime) -> None:
-    @runtime.app.agent(runtime.topics.control, name="chronox.agents.control", concurrency=1)
-    async def control(stream: Any) -> None:
-        async for event in stream.events():
-            await settle(
-                "control request",
-                partial(accept, runtime, event.value),
-                partial(runtime.dead_letter, event.message),
-            )
+    accept_raw = partial(accept, runtime)
+    runtime.settle_each(runtime.topics.control, "chronox.agents.control", "control request",
+                        accept_raw)  # fmt: skip

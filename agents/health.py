@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from chronox_stream.runtime.app import Runtime
+from chronox_stream.runtime.faust_shims import tables_recovered
 from chronox_stream.runtime.topics import partitions_of
 
 CHECK_TIMEOUT_S = 2.0
@@ -45,8 +46,7 @@ async def readiness(runtime: Runtime) -> dict[str, str]:
         await runtime.redis().ping()
 
     async def tables() -> None:
-        manager: Any = runtime.app.tables  # TableManagerT does not declare its recovery
-        if not manager.recovery.completed.is_set():
+        if not tables_recovered(runtime.app):
             raise RuntimeError("recovering")
 
     names = ("kafka", "postgres", "redis", "tables")

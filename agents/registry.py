@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from functools import partial
-from typing import Any
-
 from chronox_stream.domain.registry import apply, parse_command
 from chronox_stream.runtime.app import Runtime
-from chronox_stream.runtime.retry import settle
 
 
 def attach(runtime: Runtime) -> None:
@@ -17,11 +13,6 @@ def attach(runtime: Runtime) -> None:
         command = parse_command(raw or b"")
         table.put(apply(table.get(command.symbol), command), command.symbol)
 
-    @runtime.app.agent(runtime.topics.registry, name="chronox.agents.registry", concurrency=1)
-    async def registry(stream: Any) -> None:
-        async for event in stream.events():
-            await settle(
-                "registry command",
-                partial(apply_command, event.value),
-                partial(runtime.dead_letter, event.message),
-            )
+    runtime.settle_each(
+        runtime.topics.registry, "chronox.agents.registry", "registry command", apply_command
+    )

@@ -38,6 +38,7 @@ from chronox_stream.contracts.rejects import Rejected
 from chronox_stream.domain.bars import Bar, Source
 from chronox_stream.runtime.app import Runtime
 from chronox_stream.runtime.failures import rejection_for
+from chronox_stream.runtime.names import sink_group
 from chronox_stream.runtime.retry import until_done, until_world_recovers
 from chronox_stream.runtime.topics import BatchFence, group_consumer
 
@@ -135,7 +136,7 @@ def next_offsets(
 
 async def consume_bars(runtime: Runtime, sink: Sink) -> None:
     """One consumer's life: batches in, writes out, offsets committed after the writes."""
-    consumer = group_consumer(runtime.settings, f"sink-{sink.name}")
+    consumer = group_consumer(runtime.settings, sink_group(sink.name))
     fence = BatchFence()
     consumer.subscribe(runtime.topics.bar_names, listener=fence)
     await consumer.start()

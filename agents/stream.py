@@ -46,20 +46,22 @@ import aiohttp
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from chronox_stream.client.status import STREAM_STATE_KEY, STREAM_STATE_TTL_S
 from chronox_stream.contracts.rejects import Rejected
 from chronox_stream.contracts.ticks import FeedMarker, Tick, parse_tick, tick_from_polygon
 from chronox_stream.domain.refill import Outage, Refill, refills
 from chronox_stream.domain.registry import streaming_symbols
 from chronox_stream.runtime.app import Runtime
+from chronox_stream.runtime.names import TopicNames, stream_state_key
 from chronox_stream.runtime.retry import best_effort, until_done
-from chronox_stream.runtime.topics import TopicNames, partitions_of, read_partitions
+from chronox_stream.runtime.topics import partitions_of, read_partitions
 from chronox_stream.settings import Settings
 from chronox_stream.sources.polygon_ws import ConnectionChange, PolygonStream
 
 log = logging.getLogger(__name__)
 
 CHECK_EVERY_S = 1.0
+#: The stream state for ``chronox status`` expires this long after the leader last wrote it.
+STREAM_STATE_TTL_S = 10
 #: How long a symbol's first trades on a subscription are held before its feed marker.
 SETTLE_S = 1.0
 
@@ -157,7 +159,7 @@ class StreamOwner:
         Best effort: with Redis down the status is missing, the stream goes on.
         """
         state = {**self._state, "symbols": sorted(self._symbols)}
-        key = f"{self._runtime.settings.redis_prefix}{STREAM_STATE_KEY}"
+        key = stream_state_key(self._runtime.settings.redis_prefix)
         client = self._runtime.redis().client
         await best_effort("stream state for chronox status", partial(
             client.set, key, orjson.dumps(state), ex=STREAM_STATE_TTL_S))  # fmt: skip

@@ -80,8 +80,9 @@ from chronox_stream.domain.tick_state import (
 from chronox_stream.domain.timeframes import TIMEFRAMES
 from chronox_stream.runtime.app import Runtime
 from chronox_stream.runtime.failures import rejection_for
+from chronox_stream.runtime.names import TICKS_GROUP, TopicNames
 from chronox_stream.runtime.retry import best_effort, until_done
-from chronox_stream.runtime.topics import TopicNames, group_consumer, read_partitions
+from chronox_stream.runtime.topics import group_consumer, read_partitions
 from chronox_stream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -455,7 +456,7 @@ async def aggregate_ticks(runtime: Runtime) -> None:
         enable_idempotence=True,
         linger_ms=5,
     )
-    consumer = group_consumer(s, "ticks")
+    consumer = group_consumer(s, TICKS_GROUP)
     await producer.start()
     try:
         aggregator = TickAggregator(runtime, producer, consumer)

@@ -84,7 +84,8 @@ def worker(**overrides: Any) -> None:
 
 
 def ingest_parser() -> argparse.ArgumentParser:
-    """The seed's flags, parsed exactly as its argparse CLI did (``--symbols A B C``)."""
+    """The flags of ``chronox ingest`` (the README's table), parsed by argparse so that a list
+    takes several words (``--symbols A B C``)."""
     parser = argparse.ArgumentParser(
         prog="chronox ingest", description="Send a backfill request to the control topic."
     )

@@ -8,14 +8,13 @@ import faust
 
 from chronox_stream.domain.coverage import Coverage
 from chronox_stream.domain.gaps import Interval
+from chronox_stream.runtime.names import BACKFILL_STATE_TABLE
 from chronox_stream.tables.raw import raw_table
-
-NAME = "backfill-state"
 
 
 class BackfillStateTable:
     def __init__(self, app: faust.App, *, partitions: int) -> None:
-        self.table: Any = raw_table(app, NAME, partitions=partitions)
+        self.table: Any = raw_table(app, BACKFILL_STATE_TABLE, partitions=partitions)
 
     def get(self, symbol: str, tf: str) -> Coverage:
         raw = self.table.get(f"{symbol}|{tf}".encode())

@@ -45,11 +45,11 @@ from chronox_stream.domain.dedup import (
     stale_buckets,
     written_at,
 )
+from chronox_stream.runtime.names import DEDUP_TABLE
 from chronox_stream.tables.raw import raw_table
 
 log = logging.getLogger(__name__)
 
-NAME = "dedup"
 
 
 def symbol_partition(symbol: str, partitions: int) -> int:
@@ -60,7 +60,7 @@ def symbol_partition(symbol: str, partitions: int) -> int:
 
 class DedupTable:
     def __init__(self, app: faust.App, *, partitions: int, horizon_ms: int) -> None:
-        self.table: Any = raw_table(app, NAME, partitions=partitions)
+        self.table: Any = raw_table(app, DEDUP_TABLE, partitions=partitions)
         self._partitions = partitions
         self._horizon_ms = horizon_ms
         self._scan_every_s = horizon_ms / 4000

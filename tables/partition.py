@@ -11,19 +11,16 @@ agent groups its events by partition and writes each group inside
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from faust.streams import _current_event
 from faust.types import EventT
+
+from chronox_stream.runtime.faust_shims import current_event
 
 
 @contextmanager
 def writing_for(event: EventT[Any]) -> Iterator[None]:
-    token = _current_event.set(weakref.ref(event))
-    try:
+    with current_event(event):
         yield
-    finally:
-        _current_event.reset(token)

@@ -8,14 +8,13 @@ from typing import Any
 import faust
 
 from chronox_stream.domain.registry import RegistryEntry
+from chronox_stream.runtime.names import REGISTRY_TABLE
 from chronox_stream.tables.raw import raw_table
-
-NAME = "registry"
 
 
 class RegistryTable:
     def __init__(self, app: faust.App, *, partitions: int) -> None:
-        self.table: Any = raw_table(app, NAME, partitions=partitions, global_=True)
+        self.table: Any = raw_table(app, REGISTRY_TABLE, partitions=partitions, global_=True)
 
     def get(self, symbol: str) -> RegistryEntry | None:
         raw = self.table.get(symbol.encode())

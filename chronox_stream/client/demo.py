@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from chronox_stream.client.children import Child
 from chronox_stream.client.follow import follow
 from chronox_stream.client.ingest import new_request_id, send_request
+from chronox_stream.runtime.names import bars_channel
 from chronox_stream.runtime.topics import ensure_topics
 from chronox_stream.settings import Settings
 
@@ -66,7 +67,7 @@ async def _run(settings: Settings, days: int) -> DemoSummary:
     await ensure_topics(settings)
     redis = aioredis.Redis.from_url(settings.redis_url.get_secret_value())
     pubsub = redis.pubsub()
-    await pubsub.psubscribe(f"{settings.redis_prefix}bars:*")
+    await pubsub.psubscribe(bars_channel(settings.redis_prefix, "*", "*"))  # every bar channel
     counter = {"n": 0}
 
     async def count_messages() -> None:

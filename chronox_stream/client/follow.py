@@ -15,6 +15,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
+from chronox_stream.runtime.names import TopicNames
 from chronox_stream.runtime.topics import ensure_topics, partitions_of
 from chronox_stream.settings import Settings
 
@@ -57,7 +58,7 @@ async def follow(
 ) -> Outcome:
     """Send the request with ``send`` and read its status events until every symbol finished."""
     await ensure_topics(settings)
-    topic = settings.topic("status")
+    topic = TopicNames.for_settings(settings).status
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, group_id=None
     )
@@ -94,7 +95,7 @@ def _show(
     key = (symbol, phase)
     if key not in tasks:
         tasks[key] = progress.add_task(f"{symbol:<8} {phase:<9}", total=1, status=state)
-    finished = state in ("done", "failed", "skipped")
+    finished = state in ("done", "failed")
     label = f"{state} ({event['count']} bars)" if state == "done" else state
     progress.update(tasks[key], completed=1 if finished else 0, status=label)
 

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from chronox_stream.runtime.names import TopicNames
 from chronox_stream.runtime.topics import ensure_topics
 from chronox_stream.settings import Settings
 
@@ -23,7 +24,7 @@ async def send_request(settings: Settings, request: dict[str, Any]) -> None:
     await producer.start()
     try:
         await producer.send_and_wait(
-            settings.topic("control"),
+            TopicNames.for_settings(settings).control,
             key=str(request["request_id"]).encode(),
             value=orjson.dumps(request),
         )

@@ -10,12 +10,9 @@ from __future__ import annotations
 from aiokafka import AIOKafkaProducer
 
 from chronox_stream.domain.registry import RegistryCommand, RegistryEntry
+from chronox_stream.runtime.names import REGISTRY_TABLE, TopicNames, changelog_topic
 from chronox_stream.runtime.topics import ensure_topics, read_to_end
 from chronox_stream.settings import Settings
-
-
-def changelog_topic(settings: Settings) -> str:
-    return f"{settings.app_id}-registry-changelog"
 
 
 async def send_commands(settings: Settings, commands: list[RegistryCommand]) -> None:
@@ -23,9 +20,10 @@ async def send_commands(settings: Settings, commands: list[RegistryCommand]) -> 
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
     await producer.start()
     try:
+        topic = TopicNames.for_settings(settings).registry
         for command in commands:
             await producer.send_and_wait(
-                settings.topic("registry"), key=command.symbol.encode(), value=command.to_json()
+                topic, key=command.symbol.encode(), value=command.to_json()
             )
     finally:
         await producer.stop()
@@ -34,7 +32,7 @@ async def send_commands(settings: Settings, commands: list[RegistryCommand]) -> 
 async def read_entries(settings: Settings) -> list[RegistryEntry]:
     """Every registered symbol, from the changelog (empty before a worker created it)."""
     latest: dict[bytes, bytes | None] = {}
-    for record in await read_to_end(settings, changelog_topic(settings)):
+    for record in await read_to_end(settings, changelog_topic(settings, REGISTRY_TABLE)):
         if record.key is not None:
             latest[record.key] = record.value
     entries = [RegistryEntry.from_json(value) for value in latest.values() if value]

@@ -21,13 +21,17 @@ from chronox_stream.domain.coverage import Coverage
 from chronox_stream.domain.gaps import Interval
 from chronox_stream.domain.registry import RegistryEntry
 from chronox_stream.domain.timeframes import TIMEFRAMES
+from chronox_stream.runtime.names import (
+    BACKFILL_STATE_TABLE,
+    TICKS_GROUP,
+    changelog_topic,
+    group_id,
+    sink_group,
+    stream_state_key,
+)
 from chronox_stream.runtime.topics import read_to_end
 from chronox_stream.settings import Settings
 from chronox_stream.sources.phases import planned_api_windows
-
-#: Redis key (after the prefix) of the leader's stream state; refreshed every second.
-STREAM_STATE_KEY = "stream:state"
-STREAM_STATE_TTL_S = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +55,7 @@ def open_gaps(settings: Settings, coverage: Coverage, now: datetime) -> list[Int
 
 async def coverages(settings: Settings) -> dict[str, Coverage]:
     latest: dict[str, bytes | None] = {}
-    for record in await read_to_end(settings, f"{settings.app_id}-backfill-state-changelog"):
+    for record in await read_to_end(settings, changelog_topic(settings, BACKFILL_STATE_TABLE)):
         if record.key is not None:
             latest[record.key.decode()] = record.value
     return {key: Coverage.from_bytes(value) for key, value in latest.items() if value}
@@ -60,7 +64,7 @@ async def coverages(settings: Settings) -> dict[str, Coverage]:
 async def stream_state(settings: Settings) -> dict[str, object] | None:
     client = aioredis.from_url(settings.redis_url.get_secret_value())
     try:
-        raw = await client.get(f"{settings.redis_prefix}{STREAM_STATE_KEY}")
+        raw = await client.get(stream_state_key(settings.redis_prefix))
     finally:
         await client.aclose()
     return orjson.loads(raw) if raw else None
@@ -68,9 +72,9 @@ async def stream_state(settings: Settings) -> dict[str, object] | None:
 
 async def group_lag(settings: Settings) -> dict[str, int]:
     """Messages not yet committed, per consumer group of the app (-1: the group has none)."""
-    groups = {"agents": settings.app_id, "ticks": f"{settings.app_id}-ticks",
-              "postgres sink": f"{settings.app_id}-sink-postgres",
-              "redis sink": f"{settings.app_id}-sink-redis"}  # fmt: skip
+    groups = {"agents": group_id(settings), "ticks": group_id(settings, TICKS_GROUP),
+              "postgres sink": group_id(settings, sink_group("postgres")),
+              "redis sink": group_id(settings, sink_group("redis"))}  # fmt: skip
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
     await admin.start()

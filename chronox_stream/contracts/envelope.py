@@ -1,4 +1,4 @@
-"""Envelope v1: the seed's standard bar message, byte-stable, serialized with orjson.
+"""Envelope v1: the bar message of the bar topics and Redis, byte-stable, serialized with orjson.
 
 The shape is a public contract of the bar topics, Redis and downstream
 consumers: anything new goes under ``features`` or into a new ``version``. Any
@@ -60,7 +60,7 @@ class Envelope:
         return f"{self.symbol}|{self.tf}|{self.ts}"
 
     def to_json(self) -> bytes:
-        """The wire form, with keys in the seed's order."""
+        """The wire form, with keys in the order of the README's Envelope v1 section."""
         return orjson.dumps(
             {
                 "event": self.event,

@@ -8,9 +8,9 @@ from typing import Literal
 
 import orjson
 
-State = Literal["accepted", "started", "done", "failed", "skipped", "finished"]
-"""``accepted``: request split into ``count`` work items; ``started``/``done``/``failed``/
-``skipped``: one phase of one symbol; ``finished``: every phase of one symbol ran."""
+State = Literal["accepted", "started", "done", "failed", "finished"]
+"""``accepted``: request split into ``count`` work items; ``started``/``done``/``failed``:
+one phase of one symbol; ``finished``: every phase of one symbol ran."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

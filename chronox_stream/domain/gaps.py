@@ -1,4 +1,4 @@
-"""Gap maths (pure): the seed's threshold rule, window splitting, and holes in coverage.
+"""Gap maths (pure): the threshold rule, window splitting, and holes in coverage.
 
 Coverage is about ranges *fetched*, not bars present: a minute without trades
 has no bar, so the only way to know a range is done is to record that it was
@@ -65,23 +65,24 @@ def split(interval: Interval, max_length: timedelta = DEFAULT_WINDOW) -> list[In
     return windows
 
 
-def threshold_gap(
+def default_start(
     last_backfill: datetime | None,
-    now: datetime,
     *,
-    default_start: datetime,
+    end: datetime,
+    now: datetime,
+    lookback: timedelta,
     threshold: timedelta = DEFAULT_THRESHOLD,
-    window: timedelta = DEFAULT_WINDOW,
-) -> list[Interval]:
-    """The seed's rule: a gap from ``last_backfill`` to now when it is older than ``threshold``.
+) -> datetime | None:
+    """The threshold rule: where a run without an explicit start begins (``None``: no run).
 
-    Never backfilled: the gap starts at ``default_start``. Recent: no gap.
+    Never backfilled: ``lookback`` before ``end``. Last backfill older than
+    ``threshold``: from it. Recent (at most ``threshold`` ago): nothing to fetch.
     """
     if last_backfill is None:
-        return split(Interval(default_start, now), window)
-    if now - last_backfill <= threshold:
-        return []
-    return split(Interval(last_backfill, now), window)
+        return end - lookback
+    if now - last_backfill > threshold:
+        return last_backfill
+    return None
 
 
 def trading_holes(
@@ -127,17 +128,12 @@ def api_windows(
     """The api windows to fetch for one symbol and timeframe, at most ``window`` long each.
 
     With an explicit start, every trading-hours hole of ``[start, end)`` is
-    fetched. Without one, the seed's rule decides the range: never backfilled
-    -> ``lookback`` before ``end``; last backfill older than ``threshold`` ->
-    from it to ``end``; recent -> nothing.
+    fetched. Without one, :func:`default_start` decides where the range begins.
     """
-    if requested_start is not None:
-        start = requested_start
-    elif last_backfill is None:
-        start = end - lookback
-    elif now - last_backfill > threshold:
-        start = last_backfill
-    else:
+    start = requested_start or default_start(
+        last_backfill, end=end, now=now, lookback=lookback, threshold=threshold
+    )
+    if start is None:
         return []
     holes = trading_holes(
         Interval(start, end), covered, trading_days=trading_days, trading_hours=trading_hours

@@ -29,13 +29,3 @@ TIMEFRAMES: dict[str, Timeframe] = {
         Timeframe("1d", 1, "day", 86400),
     )
 }
-
-
-def parse_timeframe(name: str) -> Timeframe:
-    """Return the timeframe called ``name``; ``ValueError`` names the valid ones otherwise."""
-    try:
-        return TIMEFRAMES[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown timeframe {name!r}; expected one of {', '.join(TIMEFRAMES)}"
-        ) from None

@@ -1,18 +1,21 @@
 """The Faust application and the runtime its agents share.
 
-``build_runtime`` creates one Faust app for one settings object, declares the
-topics, and attaches the agents from ``agents/``. I/O resources (HTTP session,
-PostgreSQL pool, Redis client) are opened on first use inside the worker's
-event loop and closed when the app shuts down.
+``build_runtime`` creates one Faust app for one settings object and declares its
+topics and tables; the agents of ``chronox_stream.agents`` attach themselves to
+it (``chronox_stream.agents.attach_all``), so agents depend on the runtime and
+never the other way round. I/O resources (HTTP session, PostgreSQL pool, Redis
+client) are opened on first use inside the worker's event loop and closed when
+the app shuts down.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Protocol
 
 import aiohttp
@@ -26,8 +29,8 @@ from chronox_stream.domain.bars import Bar, Source
 from chronox_stream.domain.registry import RegistryCommand
 from chronox_stream.runtime import faust_consumer
 from chronox_stream.runtime.emit import EmitPolicy, Emitter
-from chronox_stream.runtime.retry import until_world_recovers
-from chronox_stream.runtime.topics import TopicNames
+from chronox_stream.runtime.names import TopicNames
+from chronox_stream.runtime.retry import settle, until_world_recovers
 from chronox_stream.runtime.web_server import OwnPagesWeb
 from chronox_stream.settings import Settings
 from chronox_stream.sinks.health import SinkHealth
@@ -160,6 +163,18 @@ class Runtime:
 
         return Emitter(policy, dedup=self.tables.dedup, send=send, write_db=write_db)
 
+    def settle_each(
+        self, topic: TopicT, name: str, what: str, handle: Callable[[bytes | None], Awaitable[None]]
+    ) -> None:
+        """Register the agent ``name``: each event of ``topic`` in turn, its value handled to
+        the end (world failures retried) or the message dead-lettered with the reason."""
+
+        @self.app.agent(topic, name=name, concurrency=1)
+        async def agent(stream: Any) -> None:
+            async for event in stream.events():
+                await settle(what, partial(handle, event.value),
+                             partial(self.dead_letter, event.message))  # fmt: skip
+
     async def send_registry(self, command: RegistryCommand) -> None:
         await self.topics.registry.send(key=command.symbol.encode(), value=command.to_json())
 
@@ -262,20 +277,8 @@ def build_app(settings: Settings) -> faust.App:
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    """The app with its topics, tables and agents, ready for a ``faust.Worker``; the extra
+    """The app with its topics and tables, ready for the agents to attach to; the extra
     sources of ``CHRONOX_SOURCE_MODULES`` are declared first."""
-    from chronox_stream.agents import (
-        backfill,
-        control,
-        health,
-        registry,
-        scheduler,
-        sink,
-        stream,
-        stream_bars,
-        ticks,
-    )  # fmt: skip
-
     import_source_modules(settings.source_modules)
     app = build_app(settings)
     names = TopicNames.for_settings(settings)
@@ -297,9 +300,6 @@ def build_runtime(settings: Settings) -> Runtime:
         backfill_state=BackfillStateTable(app, partitions=n),
     )
     runtime = Runtime(settings=settings, app=app, topics=topics, tables=tables)
-    for module in (control, registry, backfill, sink, ticks, stream_bars, stream, scheduler,
-                   health):  # fmt: skip
-        module.attach(runtime)
 
     @app.on_before_shutdown.connect
     async def _close_resources(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:

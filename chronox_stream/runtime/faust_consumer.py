@@ -10,6 +10,9 @@ symbol stayed on ``ticks.bars`` while the new owner's position sat at the end.
 Here such a partition is sought to where the consumer's reset policy starts a
 partition without a commit (the beginning, for ``earliest``). Reading it again
 is safe: everything downstream is deduplicated and idempotent.
+
+Two of Faust's internals are used here (see :mod:`chronox_stream.runtime.faust_shims`):
+the consumer thread's aiokafka consumer and the factory method that makes the thread.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from typing import Any
 import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, Transport
+
+from chronox_stream.runtime.faust_shims import kafka_consumer
 
 
 async def seek_to_committed_or_reset(
@@ -39,7 +44,7 @@ async def seek_to_committed_or_reset(
 class RereadingConsumerThread(AIOKafkaConsumerThread):
     async def seek_to_committed(self) -> Mapping[Any, int]:
         reset = self.app.conf.consumer_auto_offset_reset
-        consumer = self._ensure_consumer()
+        consumer = kafka_consumer(self)
         committed: Mapping[Any, int] = await self.call_thread(
             seek_to_committed_or_reset, consumer, reset
         )

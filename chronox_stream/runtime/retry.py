@@ -1,5 +1,10 @@
 """Retrying I/O with capped exponential backoff and full jitter, and settling one record.
 
+:class:`Backoff` is the one backoff of the code base (these loops, the REST client's
+retries, the WebSocket client's reconnects): a wait drawn anywhere between 0 and
+``initial_s * factor**attempt``, at most ``cap_s``, so clients that failed together do
+not come back in step.
+
 Three loops, one backoff:
 
 - :func:`until_done` restarts an action whatever it raises: for the supervisor of a
@@ -20,9 +25,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from chronox_stream.contracts.rejects import Rejected
@@ -30,13 +37,41 @@ from chronox_stream.runtime.failures import is_world_failure, rejection_for
 
 log = logging.getLogger(__name__)
 
-BACKOFF_CAP_S = 15.0
 T = TypeVar("T")
 
 
-def backoff_delay(attempt: int) -> float:
-    """Full jitter under ``0.2 s * 2**attempt``, capped at ``BACKOFF_CAP_S``."""
-    return random.uniform(0, min(BACKOFF_CAP_S, 0.2 * 2 ** min(attempt, 16)))
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Capped exponential backoff with full jitter (attempt 0 is the first retry)."""
+
+    initial_s: float = 0.5
+    cap_s: float = 30.0
+    factor: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.initial_s <= self.cap_s:
+            raise ValueError("Backoff needs 0 < initial_s <= cap_s")
+        if self.factor < 1:
+            raise ValueError("Backoff needs factor >= 1")
+
+    def ceiling(self, attempt: int) -> float:
+        """The longest wait of ``attempt``: ``initial_s * factor**attempt``, at most the cap."""
+        # Compared in log space: factor**attempt overflows a float long before attempts run out.
+        if self.factor == 1 or attempt * math.log(self.factor) < math.log(
+            self.cap_s / self.initial_s
+        ):
+            return min(self.cap_s, self.initial_s * self.factor ** max(attempt, 0))
+        return self.cap_s
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Anywhere between 0 and the ceiling (drawn from ``rng``, else the module's
+        generator): clients that failed together spread out."""
+        draw = random.uniform if rng is None else rng.uniform
+        return draw(0, self.ceiling(attempt))
+
+
+#: The loops' backoff: a supervisor or a world failure waits at most 15 s between attempts.
+LOOP_BACKOFF = Backoff(initial_s=0.2, cap_s=15.0)
 
 
 async def until_done(what: str, action: Callable[[], Awaitable[Any]]) -> None:
@@ -60,7 +95,7 @@ async def _retrying(
             if not retryable(failure):
                 raise
             error = failure
-        delay = backoff_delay(attempt)
+        delay = LOOP_BACKOFF.delay(attempt)
         attempt += 1
         log.warning("%s failed (attempt %d), retrying in %.1fs: %s: %s",
                     what, attempt, delay, type(error).__name__, error)  # fmt: skip

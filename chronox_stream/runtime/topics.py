@@ -1,4 +1,4 @@
-"""The topics chronox-stream owns: names, partition counts, configs, and their creation.
+"""The topics chronox-stream owns: partition counts, configs, and their creation.
 
 The broker runs with automatic topic creation off, so every process that
 produces or consumes (workers, ``chronox ingest``, tests) first calls
@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
 
-from chronox_stream.domain.timeframes import TIMEFRAMES
+from chronox_stream.runtime.names import TopicNames, group_id
 from chronox_stream.settings import Settings
 
 
@@ -24,35 +24,6 @@ class TopicSpec:
     name: str
     partitions: int
     config: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class TopicNames:
-    """Full names of the application's topics for one prefix."""
-
-    control: str
-    registry: str
-    work: str
-    status: str
-    dlq: str
-    bars: dict[str, str]
-    ticks_raw: str
-    ticks_state: str
-    ticks_bars: str
-
-    @classmethod
-    def for_settings(cls, settings: Settings) -> TopicNames:
-        return cls(
-            control=settings.topic("control"),
-            registry=settings.topic("registry"),
-            work=settings.topic("work"),
-            status=settings.topic("status"),
-            dlq=settings.topic("dlq"),
-            bars={tf: settings.topic(f"bars.{tf}") for tf in TIMEFRAMES},
-            ticks_raw=settings.topic("ticks.raw"),
-            ticks_state=settings.topic("ticks.state"),
-            ticks_bars=settings.topic("ticks.bars"),
-        )
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
@@ -141,13 +112,14 @@ async def read_partitions(
 
 
 def group_consumer(settings: Settings, group: str) -> AIOKafkaConsumer:
-    """A consumer of the ``<app id>-<group>`` group that commits by hand, from the earliest
+    """A consumer of the app's ``group`` (:func:`~chronox_stream.runtime.names.group_id`) that
+    commits by hand, from the earliest
     offset when the group has none: for the tasks that read Kafka outside Faust's streams.
     The caller subscribes it, with its rebalance listener."""
     return AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
-        group_id=f"{settings.app_id}-{group}",
-        client_id=f"{settings.app_id}-{group}",
+        group_id=group_id(settings, group),
+        client_id=group_id(settings, group),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )

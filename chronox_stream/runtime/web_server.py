@@ -5,7 +5,8 @@ worker of the group), ``/table`` (the tables' data, key by key), ``/`` (a status
 index or the sensors' statistics), ``/graph``, ``/assignment/`` and
 ``/performance/``. They expose topology and state and none of them is needed here,
 so this driver mounts none: the worker serves ``/health`` and ``/ready``
-(``agents/health.py``) and answers 404 to anything else.
+(``agents/health.py``) and answers 404 to anything else. The blueprint lists are
+Faust internals (:mod:`chronox_stream.runtime.faust_shims`).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ in-flight event is acknowledged, which never happens while, say, PostgreSQL is
 down and the sink retries its batch. So a stop signal also arms a timer: when
 the grace period is over the process exits at once, like a crash. That loses
 nothing: unacknowledged events are redelivered, state lives in changelogs, and
-every sink write is idempotent.
+every sink write is idempotent. The signal handlers wrapped here are Faust
+internals (:mod:`chronox_stream.runtime.faust_shims`, checked before the worker starts).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from typing import Any
 
 import faust
 
+from chronox_stream.agents import attach_all
 from chronox_stream.domain.market_calendar import load_calendar
+from chronox_stream.runtime import faust_shims
 from chronox_stream.runtime.app import build_runtime
 from chronox_stream.runtime.logs import logging_config
 from chronox_stream.runtime.topics import ensure_topics
@@ -72,11 +75,13 @@ def tune_gc() -> None:
 
 def run_worker(settings: Settings) -> None:
     """Block until the worker is stopped (SIGINT/SIGTERM drain it gracefully)."""
+    faust_shims.check()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(ensure_topics(settings))
     load_calendar()
     runtime = build_runtime(settings)
+    attach_all(runtime)
     tune_gc()
     worker = GracefulWorker(
         runtime.app,

@@ -51,8 +51,8 @@ class LocalFlatFiles:
 class S3FlatFiles:
     """The S3-compatible endpoint, SigV4, credentials from the settings (never logged).
 
-    One client serves every fetch: making a botocore client costs about 0.2 s,
-    twenty times the fetch of a day file. Requests are signed with the S3 keys,
+    One client serves every fetch: making a botocore client costs far more than
+    fetching a day file. Requests are signed with the S3 keys,
     so an ``http://`` endpoint on another machine is refused at construction
     (``UnsafeUrl``) unless ``allow_insecure_urls`` says otherwise.
     """

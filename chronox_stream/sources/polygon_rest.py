@@ -6,7 +6,8 @@ adjustment policy); split adjustment happens on read.
 
 Transient faults (the statuses the official client retries, timeouts, broken
 connections, malformed bodies) are retried with exponential backoff and full
-jitter; a ``Retry-After`` sent with such a status is honoured up to a cap.
+jitter (:class:`~chronox_stream.runtime.retry.Backoff`); a ``Retry-After`` sent
+with such a status is honoured up to a cap.
 
 What the client refuses, each time with a :class:`PolygonError` that says why
 rather than a hang:
@@ -34,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import random
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,6 +50,7 @@ from yarl import URL
 from chronox_stream.domain.bars import Bar
 from chronox_stream.domain.splits import SplitRecord, parse_splits_page
 from chronox_stream.domain.timeframes import Timeframe
+from chronox_stream.runtime.retry import Backoff
 from chronox_stream.sources.polygon_pages import (
     MalformedPage,
     Snapshot,
@@ -122,8 +123,11 @@ class RetryPolicy:
     cap_s: float = 10.0
     retry_after_cap_s: float = 60.0
 
+    def __post_init__(self) -> None:
+        Backoff(initial_s=self.base_s, cap_s=self.cap_s)  # ValueError now, not at a retry
+
     def delay(self, attempt: int) -> float:
-        return random.uniform(0, min(self.cap_s, self.base_s * 2**attempt))
+        return Backoff(initial_s=self.base_s, cap_s=self.cap_s).delay(attempt)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -14,7 +14,8 @@ the connection dropped (Polygon disconnects slow consumers) rather than
 buffering without bound. An exception raised by a callback ends ``run()``:
 losing trades silently would be worse than stopping.
 
-Reconnects back off exponentially with full jitter, so many clients that lost
+Reconnects back off exponentially with full jitter
+(:class:`~chronox_stream.runtime.retry.Backoff`), so many clients that lost
 the same server do not return in step; the attempt count starts over once a
 connection delivered data or stayed authenticated longer than the backoff's
 cap. Two refusals wait the cap itself: ``auth_failed`` (a wrong key does not
@@ -42,7 +43,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import random
 from collections.abc import Awaitable, Callable, Iterable, Set
 from dataclasses import dataclass
@@ -53,6 +53,7 @@ import aiohttp
 import orjson
 from pydantic import SecretStr
 
+from chronox_stream.runtime.retry import Backoff
 from chronox_stream.sources.urls import WS_URL, check_transport
 
 log = logging.getLogger(__name__)
@@ -62,35 +63,10 @@ MAX_PARAMS = 500
 #: How long closing a connection may wait for the server's close frame; a dead peer never sends it.
 CLOSE_TIMEOUT_S = 2.0
 
+#: Reconnects: at most 30 s apart, and the wait of the two refusals named above.
+RECONNECT_BACKOFF = Backoff(initial_s=0.5, cap_s=30.0)
+
 Action = Literal["subscribe", "unsubscribe"]
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Capped exponential backoff with full jitter (attempt 0 is the first retry)."""
-
-    initial_s: float = 0.5
-    cap_s: float = 30.0
-    factor: float = 2.0
-
-    def __post_init__(self) -> None:
-        if not 0 < self.initial_s <= self.cap_s:
-            raise ValueError("Backoff needs 0 < initial_s <= cap_s")
-        if self.factor < 1:
-            raise ValueError("Backoff needs factor >= 1")
-
-    def ceiling(self, attempt: int) -> float:
-        """The longest wait of ``attempt``: ``initial_s * factor**attempt``, at most the cap."""
-        # Compared in log space: factor**attempt overflows a float long before attempts run out.
-        if self.factor == 1 or attempt * math.log(self.factor) < math.log(
-            self.cap_s / self.initial_s
-        ):
-            return min(self.cap_s, self.initial_s * self.factor ** max(attempt, 0))
-        return self.cap_s
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        """Anywhere between 0 and the ceiling: clients that failed together spread out."""
-        return rng.uniform(0, self.ceiling(attempt))
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +188,7 @@ class PolygonStream:
         on_connection: Callable[[ConnectionChange], Awaitable[None]] | None = None,
         channels: tuple[str, ...] = ("T",),
         idle_timeout_s: float = 30.0,
-        backoff: Backoff = Backoff(),
+        backoff: Backoff = RECONNECT_BACKOFF,
         allow_insecure: bool = False,
     ) -> None:
         """``UnsafeUrl`` if ``url`` is ``ws://`` to another machine and that is not allowed."""

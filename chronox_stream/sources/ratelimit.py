@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 import redis.asyncio as aioredis
 
 from chronox_stream.runtime.failures import is_world_failure
+from chronox_stream.runtime.names import rest_rate_key
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class RedisRateLimiter:
             await self._sleep((window + 1) * 60 - now + 0.01)
 
     async def _count_shared(self, window: int) -> int:
-        key = f"{self._prefix}ratelimit:rest:{window}"
+        key = rest_rate_key(self._prefix, window)
         async with self._client.pipeline(transaction=True) as pipe:
             pipe.incr(key)
             pipe.expire(key, 120)

@@ -33,7 +33,8 @@ from chronox_stream.contracts.envelope import envelope_for
 from chronox_stream.contracts.ticks import Tick
 from chronox_stream.domain.bars import Bar
 from chronox_stream.domain.registry import RegistryCommand
-from chronox_stream.runtime.topics import TopicNames, partitions_of, read_to_end, topic_specs
+from chronox_stream.runtime.names import TopicNames
+from chronox_stream.runtime.topics import partitions_of, read_to_end, topic_specs
 from chronox_stream.settings import Settings
 from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import consume, fetch_rows, poll

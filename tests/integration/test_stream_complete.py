@@ -23,7 +23,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from chronox_stream.client.ingest import send_request
-from chronox_stream.client.status import STREAM_STATE_KEY
+from chronox_stream.runtime.names import stream_state_key
 from chronox_stream.runtime.topics import read_to_end
 from chronox_stream.settings import Settings
 from chronox_stream.sim.aggregate import Agg, fold, merge
@@ -114,7 +114,7 @@ async def stream_envelopes(settings: Settings) -> list[dict[str, Any]]:
 async def streaming(settings: Settings) -> bool:
     client = aioredis.from_url(settings.redis_url.get_secret_value())
     try:
-        raw = await client.get(f"{settings.redis_prefix}{STREAM_STATE_KEY}")
+        raw = await client.get(stream_state_key(settings.redis_prefix))
     finally:
         await client.aclose()
     state = orjson.loads(raw) if raw else {}

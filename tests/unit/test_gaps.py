@@ -1,4 +1,4 @@
-"""Gap maths: the seed's threshold rule and holes judged on the trading calendar."""
+"""Gap maths: the threshold rule and holes judged on the trading calendar."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -8,10 +8,10 @@ from hypothesis import strategies as st
 from chronox_stream.domain.gaps import (
     Interval,
     api_windows,
+    default_start,
     merge,
     split,
     subtract,
-    threshold_gap,
     trading_holes,
 )
 from chronox_stream.domain.market_calendar import extended_hours, trading_days
@@ -23,26 +23,30 @@ def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
+def seed_start(last_backfill: datetime | None) -> datetime | None:
+    return default_start(last_backfill, end=NOW, now=NOW, lookback=timedelta(days=3))
+
+
 def test_gap_detected_when_last_backfill_old() -> None:
-    windows = threshold_gap(NOW - timedelta(days=10), NOW, default_start=NOW)
-    assert windows[0].start == NOW - timedelta(days=10)
-    assert windows[-1].end == NOW
+    assert seed_start(NOW - timedelta(days=10)) == NOW - timedelta(days=10)
 
 
 def test_no_gaps_when_last_backfill_recent() -> None:
-    assert threshold_gap(NOW - timedelta(days=2), NOW, default_start=NOW) == []
+    assert seed_start(NOW - timedelta(days=2)) is None
+    assert seed_start(NOW - timedelta(days=7)) is None
 
 
 def test_multiple_gap_windows_handled() -> None:
-    windows = threshold_gap(NOW - timedelta(days=30), NOW, default_start=NOW)
+    start = seed_start(NOW - timedelta(days=30))
+    assert start is not None
+    windows = split(Interval(start, NOW))
     assert len(windows) == 5
     assert all(w.end - w.start <= timedelta(days=7) for w in windows)
     assert all(a.end == b.start for a, b in zip(windows, windows[1:], strict=False))
 
 
-def test_never_backfilled_starts_at_the_default() -> None:
-    windows = threshold_gap(None, NOW, default_start=NOW - timedelta(days=3))
-    assert windows == [Interval(NOW - timedelta(days=3), NOW)]
+def test_never_backfilled_starts_at_the_lookback() -> None:
+    assert seed_start(None) == NOW - timedelta(days=3)
 
 
 moments = st.integers(min_value=0, max_value=10_000).map(
