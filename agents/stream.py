@@ -44,13 +44,13 @@ from typing import Any
 
 import aiohttp
 import orjson
-from aiokafka import AIOKafkaProducer
 
 from chronox_stream.client.status import STREAM_STATE_KEY, STREAM_STATE_TTL_S
 from chronox_stream.contracts.rejects import Rejected
 from chronox_stream.contracts.ticks import FeedMarker, Tick, parse_tick, tick_from_polygon
 from chronox_stream.domain.refill import Outage, Refill, refills
 from chronox_stream.domain.registry import streaming_symbols
+from chronox_stream.runtime import kafka
 from chronox_stream.runtime.app import Runtime
 from chronox_stream.runtime.retry import best_effort, until_done
 from chronox_stream.runtime.topics import TopicNames, partitions_of, read_partitions
@@ -71,13 +71,7 @@ class StreamOwner:
         s = runtime.settings
         self._runtime = runtime
         self._names = TopicNames.for_settings(s)
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=s.kafka_bootstrap,
-            client_id=f"{s.app_id}-stream",
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=5,
-        )
+        self._producer = kafka.producer(s, client_id=f"{s.app_id}-stream")
         self.stream = PolygonStream(
             session,
             url=s.polygon_ws_url,

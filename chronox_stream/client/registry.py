@@ -7,9 +7,8 @@ topic that Faust keeps for it.
 
 from __future__ import annotations
 
-from aiokafka import AIOKafkaProducer
-
 from chronox_stream.domain.registry import RegistryCommand, RegistryEntry
+from chronox_stream.runtime import kafka
 from chronox_stream.runtime.topics import ensure_topics, read_to_end
 from chronox_stream.settings import Settings
 
@@ -20,7 +19,7 @@ def changelog_topic(settings: Settings) -> str:
 
 async def send_commands(settings: Settings, commands: list[RegistryCommand]) -> None:
     await ensure_topics(settings)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = kafka.producer(settings, client_id=f"{settings.app_id}-cli")
     await producer.start()
     try:
         for command in commands:

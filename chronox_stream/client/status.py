@@ -13,14 +13,13 @@ from datetime import datetime
 
 import orjson
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
 
 from chronox_stream.client.registry import read_entries
 from chronox_stream.domain.coverage import Coverage
 from chronox_stream.domain.gaps import Interval
 from chronox_stream.domain.registry import RegistryEntry
 from chronox_stream.domain.timeframes import TIMEFRAMES
+from chronox_stream.runtime import kafka
 from chronox_stream.runtime.topics import read_to_end
 from chronox_stream.settings import Settings
 from chronox_stream.sources.phases import planned_api_windows
@@ -71,8 +70,8 @@ async def group_lag(settings: Settings) -> dict[str, int]:
     groups = {"agents": settings.app_id, "ticks": f"{settings.app_id}-ticks",
               "postgres sink": f"{settings.app_id}-sink-postgres",
               "redis sink": f"{settings.app_id}-sink-redis"}  # fmt: skip
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    admin = kafka.admin(settings)
+    consumer = kafka.reader(settings)
     await admin.start()
     await consumer.start()
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -24,7 +24,7 @@ from chronox_stream.contracts.rejects import Rejected
 from chronox_stream.contracts.status import StatusEvent
 from chronox_stream.domain.bars import Bar, Source
 from chronox_stream.domain.registry import RegistryCommand
-from chronox_stream.runtime import faust_consumer
+from chronox_stream.runtime import faust_consumer, kafka
 from chronox_stream.runtime.emit import EmitPolicy, Emitter
 from chronox_stream.runtime.retry import until_world_recovers
 from chronox_stream.runtime.topics import TopicNames
@@ -148,7 +148,7 @@ class Runtime:
         """An emitter under ``policy`` (a work item's, or the stream's): dedup table, bar
         topics, db-first writes."""
 
-        async def send(tf: str, key: bytes, value: bytes) -> Any:
+        async def send(tf: str, key: bytes, value: bytes) -> Awaitable[Any]:
             # Straight to the producer: Faust's Topic.send costs several times more per
             # message, and our exactness comes from dedup and idempotent sinks anyway.
             topic = self.topics.bars[tf].get_topic_name()
@@ -248,10 +248,7 @@ def build_app(settings: Settings) -> faust.App:
         web_port=settings.web_port,
         web_bind=settings.web_bind,
         web_host="127.0.0.1",
-        # Backfills send bursts of small envelopes to one partition per symbol: Faust's
-        # 16 KiB batches (about 60 envelopes) would cap them at one round trip per batch.
-        producer_max_batch_size=1024 * 1024,
-        producer_linger_ms=5,
+        **{f"producer_{name}": value for name, value in kafka.PRODUCER_TUNING.items()},
         autodiscover=False,
     )
     # Before any page is added: Faust's own pages (router, tables, index, statistics) stay off.
