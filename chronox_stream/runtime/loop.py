@@ -113,7 +113,9 @@ class Handler(Protocol):
 
     async def process(self, batch: Batch) -> None:
         """Decode (dead-lettering what is refused), process, produce outputs and wait for
-        their acks (or write them to the store). Raises only when the loop must stop."""
+        their acks (or write them to the store). Raises only when the loop must stop.
+        Called after every poll, with an empty batch too: work due by the clock (live
+        bars) does not wait for the next record."""
 
     async def flush(self, partitions: Collection[TopicPartition]) -> None:
         """Write the state changes of ``partitions`` (proven ours) and wait for the acks."""
@@ -171,11 +173,10 @@ class BatchLoop(ConsumerRebalanceListener):  # type: ignore[misc]
                 await self._rewind(batch)
                 return
             mine = {tp: records for tp, records in batch.items() if records and tp in self._owned}
-            if mine:
-                await self._handler.process(mine)
-                for tp, records in mine.items():
-                    self._standing.setdefault(tp, OffsetAndMetadata(records[0].offset, ""))
-                    self._pending[tp] = OffsetAndMetadata(records[-1].offset + 1, "")
+            await self._handler.process(mine)
+            for tp, records in mine.items():
+                self._standing.setdefault(tp, OffsetAndMetadata(records[0].offset, ""))
+                self._pending[tp] = OffsetAndMetadata(records[-1].offset + 1, "")
             if self._clock() - self._checkpointed_at >= self._every_s:
                 if self._handler.stateful:
                     await self._stand_quiet()
