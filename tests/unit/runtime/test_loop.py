@@ -209,3 +209,22 @@ async def test_isolate_retries_a_world_failure_and_loses_nothing(no_backoff: Non
 
     await isolate("test write", list(range(10)), write, reject)
     assert written == list(range(10)), "written once, whole, after the world recovered"
+
+
+async def test_a_failed_restore_stops_the_loop_before_anything_is_processed() -> None:
+    log: Log = []
+    consumer = FakeConsumer(log, {TP0})
+    handler = Handler(log, FakeProducer(log))
+
+    async def unreachable(partitions: Collection[TopicPartition]) -> None:
+        raise ConnectionError("changelog unreachable")
+
+    handler.assigned = unreachable  # type: ignore[method-assign]
+    loop = BatchLoop("test", cast(AIOKafkaConsumer, consumer), handler,
+                     batch_size=100, within_ms=1)  # fmt: skip
+    with pytest.raises(ConnectionError):
+        await loop.on_partitions_assigned([TP0])
+    consumer.batches = [batch(TP0, 0, 2)]
+    with pytest.raises(ConnectionError):
+        await loop.step()  # its supervisor builds a new consumer, which starts over
+    assert log == [] and consumer.committed_offsets == {}
