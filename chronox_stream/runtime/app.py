@@ -238,7 +238,7 @@ class Runtime:
 def build_app(settings: Settings) -> faust.App:
     app = faust.App(
         settings.app_id,
-        broker=f"kafka://{settings.kafka_bootstrap}",
+        broker=kafka.faust_broker(settings),
         store=settings.store,
         datadir=str(settings.data_dir),
         topic_partitions=settings.topic_partitions,

@@ -3,8 +3,8 @@
 One place holds how the process reaches the brokers (:func:`connection`), so a setting of
 the connection (bootstrap servers today; authentication and TLS when they come) is written
 once and reaches every client: the workers' aiokafka producers and batch consumers, the
-command-line clients, and Faust's own producer (:data:`PRODUCER_TUNING`, read by
-``runtime/app.py``).
+command-line clients, and the Faust app (:func:`faust_broker` and :data:`PRODUCER_TUNING`,
+read by ``runtime/app.py``). A unit test keeps every other module from building a client.
 """
 
 from __future__ import annotations
@@ -25,6 +25,11 @@ PRODUCER_TUNING: dict[str, Any] = {"linger_ms": 5, "max_batch_size": 1024 * 1024
 def connection(settings: Settings) -> dict[str, Any]:
     """The keyword arguments every aiokafka client takes to reach the brokers."""
     return {"bootstrap_servers": settings.kafka_bootstrap}
+
+
+def faust_broker(settings: Settings) -> str:
+    """The broker URL of the Faust app, from the same connection settings."""
+    return f"kafka://{connection(settings)['bootstrap_servers']}"
 
 
 def producer(settings: Settings, *, client_id: str | None = None) -> AIOKafkaProducer:
