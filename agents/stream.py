@@ -44,12 +44,12 @@ from typing import Any
 
 import aiohttp
 import orjson
-from aiokafka import AIOKafkaProducer
 
 from chronox_stream.contracts.rejects import Rejected
 from chronox_stream.contracts.ticks import FeedMarker, Tick, parse_tick, tick_from_polygon
 from chronox_stream.domain.refill import Outage, Refill, refills
 from chronox_stream.domain.registry import streaming_symbols
+from chronox_stream.runtime import kafka
 from chronox_stream.runtime.app import Runtime
 from chronox_stream.runtime.names import TopicNames, stream_state_key
 from chronox_stream.runtime.retry import best_effort, until_done
@@ -73,13 +73,7 @@ class StreamOwner:
         s = runtime.settings
         self._runtime = runtime
         self._names = TopicNames.for_settings(s)
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=s.kafka_bootstrap,
-            client_id=f"{s.app_id}-stream",
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=5,
-        )
+        self._producer = kafka.producer(s, client_id=f"{s.app_id}-stream")
         self.stream = PolygonStream(
             session,
             url=s.polygon_ws_url,

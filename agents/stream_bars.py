@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, TypeAlias
 
 from faust.types import EventT
 
@@ -27,38 +27,40 @@ from chronox_stream.domain.bars import Bar
 from chronox_stream.domain.registry import RegistryCommand
 from chronox_stream.runtime.app import Runtime
 from chronox_stream.runtime.emit import Emitter, LivePolicy
-from chronox_stream.runtime.retry import settle, until_world_recovers
+from chronox_stream.runtime.loop import isolate
 from chronox_stream.tables.partition import writing_for
 
 BATCH_SIZE = 2_000
 BATCH_WITHIN_S = 0.05
+
+Decoded: TypeAlias = tuple[EventT[Any], Bar]
 
 
 async def emit_partition(runtime: Runtime, emitter: Emitter, events: Sequence[EventT[Any]]) -> None:
     """Emit the bars of one partition's events; dead-letter what is not a stream bar.
 
     The bars go out together (one dedup decision, one wait for Kafka); if that fails
-    for a reason other than the world's, they go again one by one, so only the bar at
-    fault is dead-lettered.
+    for a reason other than the world's, the batch is split (the batch loop's
+    :func:`~chronox_stream.runtime.loop.isolate`) until the bar at fault is found, and
+    only it is dead-lettered.
     """
-    decoded: list[tuple[EventT[Any], Bar]] = []
+    decoded: list[Decoded] = []
     for event in events:
         try:
             decoded.append((event, decode_stream_bar(event.value)))
         except Rejected as rejected:
             await runtime.dead_letter(event.message, rejected)
-    if not decoded:
-        return
-    bars = [bar for _, bar in decoded]
-    try:
-        await until_world_recovers("stream bars", partial(emit, runtime, emitter, events[-1], bars))
-    except Exception:  # the record's fault, one of them: find it
-        for event, bar in decoded:
-            await settle(
-                "stream bar",
-                partial(emit, runtime, emitter, event, [bar]),
-                partial(runtime.dead_letter, event.message),
-            )
+    if decoded:
+        await isolate("stream bars", decoded, partial(emit_decoded, runtime, emitter),
+                      partial(reject, runtime))  # fmt: skip
+
+
+async def emit_decoded(runtime: Runtime, emitter: Emitter, decoded: Sequence[Decoded]) -> None:
+    await emit(runtime, emitter, decoded[-1][0], [bar for _, bar in decoded])
+
+
+async def reject(runtime: Runtime, item: Decoded, rejected: Rejected) -> None:
+    await runtime.dead_letter(item[0].message, rejected)
 
 
 def decode_stream_bar(raw: bytes | None) -> Bar:

@@ -7,7 +7,9 @@ machine, a tenth of a live feed's rate, while ``getmany`` hands over batches.
 
 Each symbol of an owned partition has a :class:`~chronox_stream.domain.tick_bars.BarBuilder`
 whose state lives in memory and on the compacted ``ticks.state`` changelog, in the
-partition of the same number. Per batch the order of effects is:
+partition of the same number. The aggregator is a handler of the batch loop
+(:mod:`chronox_stream.runtime.loop`), which owns the order of effects and the rebalance
+rule. Per batch:
 
 1. fold the ticks (each minute partial records the offset of its last tick);
 2. send the bars that closed or were corrected to ``ticks.bars`` (source
@@ -15,10 +17,13 @@ partition of the same number. Per batch the order of effects is:
 
 then, with ``CHRONOX_TICK_LIVE_MS``, the in-progress bars of the symbols that
 traded go to Redis only (``live:`` channels: never final, never on Kafka);
-and about once a second (and before partitions are handed over):
+and at each checkpoint, about once a second (and before partitions are handed over):
 
-3. write the state keys changed since the last flush to the changelog and wait;
-4. commit the offsets of the ticks folded so far.
+3. the loop proves the partitions are still this worker's; the windows of idle
+   symbols are closed and silent symbols purged, their bars sent and acknowledged;
+   then the state keys changed since the last flush go to the changelog, and are
+   acknowledged;
+4. the loop commits the offsets of the ticks folded so far.
 
 Flushing once a second, not per batch, keeps the changelog at one record per
 window touched per second, whatever the tick rate.
@@ -49,19 +54,15 @@ partition's state is read back from its changelog before its first batch.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import TypeAlias
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError
-from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from chronox_stream.contracts.envelope import envelope_for
 from chronox_stream.contracts.rejects import Rejected
@@ -80,9 +81,11 @@ from chronox_stream.domain.tick_state import (
 from chronox_stream.domain.timeframes import TIMEFRAMES
 from chronox_stream.runtime.app import Runtime
 from chronox_stream.runtime.failures import rejection_for
-from chronox_stream.runtime.names import TICKS_GROUP, TopicNames
+from chronox_stream.runtime.kafka import group_consumer, producer
+from chronox_stream.runtime.loop import Batch, BatchLoop, Record, deliver
+from chronox_stream.runtime.names import TICKS_GROUP, TopicNames, group_id
 from chronox_stream.runtime.retry import best_effort, until_done
-from chronox_stream.runtime.topics import group_consumer, read_partitions
+from chronox_stream.runtime.topics import read_partitions
 from chronox_stream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -92,8 +95,6 @@ BATCH_WITHIN_MS = 100
 FLUSH_EVERY_S = 1.0
 DAY_MS = 86_400_000
 END_OF_TIME = 2**62  # a watermark that closes and forgets every window
-
-Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
 @dataclass(eq=False)
@@ -142,100 +143,78 @@ def symbol_bars(
     return own
 
 
-class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Folds batches of raw ticks per symbol and publishes what they close."""
+class TickAggregator:
+    """Folds batches of raw ticks per symbol and publishes what they close: the batch
+    loop's handler for the raw ticks (a :class:`~chronox_stream.runtime.loop.Handler`)."""
 
-    def __init__(
-        self, runtime: Runtime, producer: AIOKafkaProducer, consumer: AIOKafkaConsumer
-    ) -> None:
+    stateful = True
+
+    def __init__(self, runtime: Runtime, producer: AIOKafkaProducer) -> None:
         self._runtime = runtime
         self._settings = runtime.settings
         self._names = TopicNames.for_settings(runtime.settings)
         self._producer = producer
-        self._consumer = consumer
         self._partitions: dict[int, dict[str, SymbolBars]] = {}
-        self._uncommitted: dict[TopicPartition, OffsetAndMetadata] = {}
-        # Per partition read since assignment: an offset this worker may commit again at no
-        # cost (its last commit, else its first record), which proves it still owns it.
-        self._fence: dict[TopicPartition, OffsetAndMetadata] = {}
-        self._flushed_at = time.monotonic()
         self._lived_at = time.monotonic()
         self._touched: set[SymbolBars] = set()  # since the last in-progress publish, if live
         self._purged: list[tuple[int, list[tuple[bytes, bytes | None]]]] = []  # to write
         self._refills: list[Window] = []  # incomplete windows to request from REST
-        self._lock = asyncio.Lock()  # a rebalance waits for the batch in progress
 
-    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        """Write what the partitions hold, if still theirs, and let them go whatever happens:
-        a partition kept after a failed flush would be written later, over its new owner's."""
-        async with self._lock:
-            try:
-                await self._flush()
-            finally:
-                for tp in revoked:
-                    self._release(tp)
+    def released(self, partitions: Collection[TopicPartition]) -> None:
+        """Forget the partitions' state: read back from the changelog if assigned again."""
+        for tp in partitions:
+            self._partitions.pop(tp.partition, None)
 
-    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        async with self._lock:
-            fresh = [tp.partition for tp in assigned if tp.partition not in self._partitions]
-            changelog = [TopicPartition(self._names.ticks_state, p) for p in fresh]
-            records: dict[int, list[tuple[bytes, bytes | None]]] = {p: [] for p in fresh}
-            for record in await read_partitions(self._settings, changelog):
-                if record.key is not None:
-                    records[record.partition].append((record.key, record.value))
-            pending: list[Bar] = []
-            now_ms = int(time.time() * 1000)
-            for partition in fresh:
-                symbols = {
-                    symbol: symbol_bars(self._settings, symbol, state, now_ms)
-                    for symbol, state in restore(records[partition]).items()
-                }
-                self._partitions[partition] = symbols
-                for bars in symbols.values():  # windows closed before the crash, maybe unsent
-                    pending.extend(bars.builder.advance(bars.builder.watermark))
-                    self._refills.extend(bars.builder.take_refills())
-            await self._publish(pending)
-            await self._request_refills()
-            if fresh:
-                log.info("tick partitions restored: %s", sorted(fresh),
-                         extra={"count": sum(len(r) for r in records.values())})  # fmt: skip
+    async def assigned(self, partitions: Collection[TopicPartition]) -> None:
+        """Restore the partitions' state from the changelog; send what it closed."""
+        fresh = [tp.partition for tp in partitions if tp.partition not in self._partitions]
+        changelog = [TopicPartition(self._names.ticks_state, p) for p in fresh]
+        records: dict[int, list[tuple[bytes, bytes | None]]] = {p: [] for p in fresh}
+        for record in await read_partitions(self._settings, changelog):
+            if record.key is not None:
+                records[record.partition].append((record.key, record.value))
+        pending: list[Bar] = []
+        now_ms = int(time.time() * 1000)
+        for partition in fresh:
+            symbols = {
+                symbol: symbol_bars(self._settings, symbol, state, now_ms)
+                for symbol, state in restore(records[partition]).items()
+            }
+            self._partitions[partition] = symbols
+            for bars in symbols.values():  # windows closed before the crash, maybe unsent
+                pending.extend(bars.builder.advance(bars.builder.watermark))
+                self._refills.extend(bars.builder.take_refills())
+        await self._publish(pending)
+        await self._request_refills()
+        if fresh:
+            log.info("tick partitions restored: %s", sorted(fresh),
+                     extra={"count": sum(len(r) for r in records.values())})  # fmt: skip
 
-    async def process(self, batch: dict[TopicPartition, list[Record]]) -> None:
-        """Fold and publish; flush state and offsets when due (see the module docstring)."""
-        async with self._lock:
-            now = time.monotonic()
-            now_ms = int(time.time() * 1000)
-            bars: list[Bar] = []
-            dropped: Counter[str] = Counter()
-            before: Counter[str] = Counter()
-            for tp, records in batch.items():
-                symbols = self._partitions.get(tp.partition)
-                if symbols is None:
-                    continue  # revoked while the batch was in flight: its new owner reads it
+    async def process(self, batch: Batch) -> None:
+        """Fold and publish (steps 1 and 2 of the module docstring), then live bars."""
+        now = time.monotonic()
+        now_ms = int(time.time() * 1000)
+        bars: list[Bar] = []
+        dropped: Counter[str] = Counter()
+        before: Counter[str] = Counter()
+        for tp, records in batch.items():
+            symbols = self._partitions.get(tp.partition)
+            if symbols is not None:
                 bars.extend(await self._fold(symbols, records, dropped, before, now, now_ms))
-                self._fence.setdefault(tp, OffsetAndMetadata(records[0].offset, ""))
-                self._uncommitted[tp] = OffsetAndMetadata(records[-1].offset + 1, "")
-            if dropped:
-                log.warning("dropped ticks later than the late limit (%d ms): %s",
-                            self._settings.tick_late_limit_ms, dict(dropped),
-                            extra={"count": sum(dropped.values())})  # fmt: skip
-            if before:
-                log.info("ticks of windows before their feed was complete: not emitted, "
-                         "refilled from REST: %s", dict(before),
-                         extra={"count": sum(before.values())})  # fmt: skip
-            due = now - self._flushed_at >= FLUSH_EVERY_S
-            if due:
-                bars.extend(self._close_idle(now))
-                bars.extend(self._purge_silent(now_ms))
-            await self._publish(bars)
-            await self._request_refills()
-            live_ms = self._settings.tick_live_ms
-            if live_ms and (now - self._lived_at) * 1000 >= live_ms:
-                await self._publish_live()
-                self._lived_at = now
-            if due:
-                await self._fence_quiet()
-                await self._flush()
+        if dropped:
+            log.warning("dropped ticks later than the late limit (%d ms): %s",
+                        self._settings.tick_late_limit_ms, dict(dropped),
+                        extra={"count": sum(dropped.values())})  # fmt: skip
+        if before:
+            log.info("ticks of windows before their feed was complete: not emitted, "
+                     "refilled from REST: %s", dict(before),
+                     extra={"count": sum(before.values())})  # fmt: skip
+        await self._publish(bars)
+        await self._request_refills()
+        live_ms = self._settings.tick_live_ms
+        if live_ms and (now - self._lived_at) * 1000 >= live_ms:
+            await self._publish_live()
+            self._lived_at = now
 
     async def _fold(
         self, symbols: dict[str, SymbolBars], records: list[Record], dropped: Counter[str],
@@ -331,16 +310,12 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
         return bars
 
     async def _publish(self, bars: list[Bar]) -> None:
-        deliveries = [
-            await self._producer.send(
-                self._names.ticks_bars,
-                envelope_for(bar, "stream").to_json(),
-                key=bar.symbol.encode(),
-            )
+        topic = self._names.ticks_bars
+        await deliver(
+            self._producer.send(topic, envelope_for(bar, "stream").to_json(),
+                                key=bar.symbol.encode())
             for bar in bars
-        ]
-        for delivery in deliveries:
-            await delivery
+        )  # fmt: skip
 
     async def _request_refills(self) -> None:
         """Ask for the incomplete windows met so far from REST (api backfills on the control
@@ -348,15 +323,14 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
         windows, self._refills = self._refills, []
         if not windows:
             return
-        deliveries = []
-        for refill in window_refills(windows):
-            request = refill.request()
-            key = orjson.loads(request)["request_id"].encode()
-            deliveries.append(await self._producer.send(self._names.control, request, key=key))
-        for delivery in deliveries:
-            await delivery
+        requests = [refill.request() for refill in window_refills(windows)]
+        sent = await deliver(
+            self._producer.send(self._names.control, request,
+                                key=orjson.loads(request)["request_id"].encode())
+            for request in requests
+        )  # fmt: skip
         log.info("refills requested for windows before the feed was complete",
-                 extra={"count": len(deliveries)})  # fmt: skip
+                 extra={"count": sent})  # fmt: skip
 
     async def _publish_live(self) -> None:
         """The in-progress bars of the symbols that traded since the last time, to Redis."""
@@ -372,104 +346,56 @@ class TickAggregator(ConsumerRebalanceListener):  # type: ignore[misc]
         if live:  # best effort: an in-progress bar is superseded within milliseconds
             await best_effort("in-progress bars", partial(self._runtime.redis().publish_live, live))
 
-    async def _fence_quiet(self) -> None:
-        """Look up where partitions no tick was read from since assignment stand: their
-        committed offset (their start when none), once per assignment."""
-        for partition in self._partitions:
-            tp = TopicPartition(self._names.ticks_raw, partition)
-            if tp in self._fence or tp not in self._consumer.assignment():
-                continue
-            committed = await self._consumer.committed(tp)
-            if committed is None:
-                committed = (await self._consumer.beginning_offsets([tp]))[tp]
-            self._fence[tp] = OffsetAndMetadata(committed, "")
+    async def flush(self, partitions: Collection[TopicPartition]) -> None:
+        """Step 3 of the module docstring, for ``partitions`` (proven this worker's by the
+        loop): close idle windows and purge silent symbols, send their bars, then write the
+        state of ``partitions`` to the changelog and wait for Kafka.
 
-    def _release(self, tp: TopicPartition) -> None:
-        self._partitions.pop(tp.partition, None)
-        self._fence.pop(tp, None)
-        self._uncommitted.pop(tp, None)
-
-    async def _flush(self) -> None:
-        """Proof of ownership, then state, then offsets: a committed tick is always in the
-        written state, and a worker that lost its partitions writes nothing for them.
-
-        The proof is a commit of offsets this worker already stands at: Kafka refuses it
-        from a member the group has moved on from (one that stalled past its session, a
-        zombie), whose state would overwrite what the new owner restored. A partition no
-        tick was read from since it was assigned stands at its committed offset
-        (:meth:`_fence_quiet`); inside a revocation that offset is not looked up, and such a
-        partition's changes (windows its restore closed, a purge) are left to its next owner,
-        which makes them again.
+        A partition not proven (no tick read from it since assignment, inside a revocation)
+        keeps its changes (windows its restore closed, a purge) for its next owner, which
+        makes them again.
         """
-        owned = {tp: at for tp, at in self._fence.items() if tp.partition in self._partitions}
-        if owned:
-            try:
-                await self._consumer.commit(owned)
-            except (CommitFailedError, IllegalStateError) as lost:
-                log.warning("tick partitions taken over before their state was written; "
-                            "their new owner replays them: %s", lost)  # fmt: skip
-                self._partitions.clear()  # read back from the changelog if assigned again
-                self._fence.clear()
-                self._uncommitted.clear()
-                return
-        deliveries = []
-        mine = {tp.partition for tp in owned}
+        now_ms = int(time.time() * 1000)
+        bars = self._close_idle(time.monotonic())
+        bars.extend(self._purge_silent(now_ms))
+        await self._publish(bars)
+        await self._request_refills()
+        mine = {tp.partition for tp in partitions}
         purged, self._purged = self._purged, []
+        writes: list[tuple[int, bytes, bytes | None]] = []
         for partition, records in purged:
             if partition not in mine:  # kept until proven ours, dropped once released
                 if partition in self._partitions:
                     self._purged.append((partition, records))
                 continue
-            for key, value in records:
-                deliveries.append(await self._producer.send(
-                    self._names.ticks_state, value, key=key, partition=partition
-                ))  # fmt: skip
-        for tp in owned:
-            for own in self._partitions[tp.partition].values():
-                for key, value in own.state.drain():
-                    deliveries.append(await self._producer.send(
-                        self._names.ticks_state, value, key=key, partition=tp.partition
-                    ))  # fmt: skip
-        for delivery in deliveries:
-            await delivery
-        self._flushed_at = time.monotonic()
-        if not self._uncommitted:
-            return
-        offsets, self._uncommitted = self._uncommitted, {}
-        try:
-            await self._consumer.commit(offsets)
-        except (CommitFailedError, IllegalStateError) as lost:
-            # The partitions moved on: their new owner replays onto the written state.
-            log.info("tick commit skipped after a rebalance: %s", lost)
-            return
-        self._fence.update(offsets)
+            writes.extend((partition, key, value) for key, value in records)
+        for partition in sorted(mine):
+            for own in self._partitions.get(partition, {}).values():
+                writes.extend((partition, key, value) for key, value in own.state.drain())
+        topic = self._names.ticks_state
+        await deliver(self._producer.send(topic, value, key=key, partition=partition)
+                      for partition, key, value in writes)  # fmt: skip
 
 
 async def aggregate_ticks(runtime: Runtime) -> None:
     """One consumer's life: batches in, bars out, state and offsets flushed behind them."""
     s = runtime.settings
     names = TopicNames.for_settings(s)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=s.kafka_bootstrap,
-        client_id=f"{s.app_id}-ticks",
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=5,
-    )
+    ticks_producer = producer(s, client_id=group_id(s, TICKS_GROUP))
     consumer = group_consumer(s, TICKS_GROUP)
-    await producer.start()
+    await ticks_producer.start()
     try:
-        aggregator = TickAggregator(runtime, producer, consumer)
-        consumer.subscribe([names.ticks_raw], listener=aggregator)
+        loop = BatchLoop("tick aggregator", consumer, TickAggregator(runtime, ticks_producer),
+                         batch_size=BATCH_SIZE, within_ms=BATCH_WITHIN_MS,
+                         checkpoint_every_s=FLUSH_EVERY_S)  # fmt: skip
+        consumer.subscribe([names.ticks_raw], listener=loop)
         await consumer.start()
         try:
-            while True:
-                batch = await consumer.getmany(timeout_ms=BATCH_WITHIN_MS, max_records=BATCH_SIZE)
-                await aggregator.process(batch)
+            await loop.run()
         finally:
             await consumer.stop()
     finally:
-        await producer.stop()
+        await ticks_producer.stop()
 
 
 def attach(runtime: Runtime) -> None:

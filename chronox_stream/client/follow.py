@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
+from chronox_stream.runtime import kafka
 from chronox_stream.runtime.names import TopicNames
 from chronox_stream.runtime.topics import ensure_topics, partitions_of
 from chronox_stream.settings import Settings
@@ -59,9 +59,7 @@ async def follow(
     """Send the request with ``send`` and read its status events until every symbol finished."""
     await ensure_topics(settings)
     topic = TopicNames.for_settings(settings).status
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, group_id=None
-    )
+    consumer = kafka.reader(settings)
     await consumer.start()
     outcome = Outcome()
     tasks: dict[tuple[str, str], TaskID] = {}

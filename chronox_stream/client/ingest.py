@@ -6,8 +6,8 @@ import uuid
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaProducer
 
+from chronox_stream.runtime import kafka
 from chronox_stream.runtime.names import TopicNames
 from chronox_stream.runtime.topics import ensure_topics
 from chronox_stream.settings import Settings
@@ -20,7 +20,7 @@ def new_request_id() -> str:
 async def send_request(settings: Settings, request: dict[str, Any]) -> None:
     """Produce one request document (validated by the worker, not here), keyed by request_id."""
     await ensure_topics(settings)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = kafka.producer(settings, client_id=f"{settings.app_id}-cli")
     await producer.start()
     try:
         await producer.send_and_wait(

@@ -7,9 +7,8 @@ topic that Faust keeps for it.
 
 from __future__ import annotations
 
-from aiokafka import AIOKafkaProducer
-
 from chronox_stream.domain.registry import RegistryCommand, RegistryEntry
+from chronox_stream.runtime import kafka
 from chronox_stream.runtime.names import REGISTRY_TABLE, TopicNames, changelog_topic
 from chronox_stream.runtime.topics import ensure_topics, read_to_end
 from chronox_stream.settings import Settings
@@ -17,7 +16,7 @@ from chronox_stream.settings import Settings
 
 async def send_commands(settings: Settings, commands: list[RegistryCommand]) -> None:
     await ensure_topics(settings)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = kafka.producer(settings, client_id=f"{settings.app_id}-cli")
     await producer.start()
     try:
         topic = TopicNames.for_settings(settings).registry

@@ -13,14 +13,13 @@ from datetime import datetime
 
 import orjson
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
 
 from chronox_stream.client.registry import read_entries
 from chronox_stream.domain.coverage import Coverage
 from chronox_stream.domain.gaps import Interval
 from chronox_stream.domain.registry import RegistryEntry
 from chronox_stream.domain.timeframes import TIMEFRAMES
+from chronox_stream.runtime import kafka
 from chronox_stream.runtime.names import (
     BACKFILL_STATE_TABLE,
     TICKS_GROUP,
@@ -75,8 +74,8 @@ async def group_lag(settings: Settings) -> dict[str, int]:
     groups = {"agents": group_id(settings), "ticks": group_id(settings, TICKS_GROUP),
               "postgres sink": group_id(settings, sink_group("postgres")),
               "redis sink": group_id(settings, sink_group("redis"))}  # fmt: skip
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    admin = kafka.admin(settings)
+    consumer = kafka.reader(settings)
     await admin.start()
     await consumer.start()
     try:

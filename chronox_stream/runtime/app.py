@@ -27,7 +27,7 @@ from chronox_stream.contracts.rejects import Rejected
 from chronox_stream.contracts.status import StatusEvent
 from chronox_stream.domain.bars import Bar, Source
 from chronox_stream.domain.registry import RegistryCommand
-from chronox_stream.runtime import faust_consumer
+from chronox_stream.runtime import faust_consumer, kafka
 from chronox_stream.runtime.emit import EmitPolicy, Emitter
 from chronox_stream.runtime.names import TopicNames
 from chronox_stream.runtime.retry import settle, until_world_recovers
@@ -152,7 +152,7 @@ class Runtime:
         """An emitter under ``policy`` (a work item's, or the stream's): dedup table, bar
         topics, db-first writes."""
 
-        async def send(tf: str, key: bytes, value: bytes) -> Any:
+        async def send(tf: str, key: bytes, value: bytes) -> Awaitable[Any]:
             # Straight to the producer: Faust's Topic.send costs several times more per
             # message, and our exactness comes from dedup and idempotent sinks anyway.
             topic = self.topics.bars[tf].get_topic_name()
@@ -254,7 +254,7 @@ class Runtime:
 def build_app(settings: Settings) -> faust.App:
     app = faust.App(
         settings.app_id,
-        broker=f"kafka://{settings.kafka_bootstrap}",
+        broker=kafka.faust_broker(settings),
         store=settings.store,
         datadir=str(settings.data_dir),
         topic_partitions=settings.topic_partitions,
@@ -264,10 +264,7 @@ def build_app(settings: Settings) -> faust.App:
         web_port=settings.web_port,
         web_bind=settings.web_bind,
         web_host="127.0.0.1",
-        # Backfills send bursts of small envelopes to one partition per symbol: Faust's
-        # 16 KiB batches (about 60 envelopes) would cap them at one round trip per batch.
-        producer_max_batch_size=1024 * 1024,
-        producer_linger_ms=5,
+        **{f"producer_{name}": value for name, value in kafka.PRODUCER_TUNING.items()},
         autodiscover=False,
     )
     # Before any page is added: Faust's own pages (router, tables, index, statistics) stay off.

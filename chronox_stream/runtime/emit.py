@@ -2,7 +2,8 @@
 
 Order of effects per chunk of bars: decide with the dedup table (without
 recording), then (db-first) write PostgreSQL, then send to the bar topic and
-wait until Kafka has the envelopes, and only then record them as emitted. A
+wait until Kafka has the envelopes (:func:`~chronox_stream.runtime.loop.deliver`,
+the produce step of the batch loop too), and only then record them as emitted. A
 crash in between can re-send a bar (downstream sinks are idempotent) but can
 never mark a bar emitted that is not on the topic.
 
@@ -28,6 +29,7 @@ from chronox_stream.contracts.envelope import envelope_for
 from chronox_stream.domain.bars import Bar, Source
 from chronox_stream.domain.dedup import Bucket
 from chronox_stream.domain.dry_run import DryRunDedup
+from chronox_stream.runtime.loop import deliver
 
 CHUNK = 1000
 
@@ -70,7 +72,7 @@ class Emitter:
         policy: EmitPolicy,
         *,
         dedup: Dedup,
-        send: Callable[[str, bytes, bytes], Awaitable[Any]],
+        send: Callable[[str, bytes, bytes], Awaitable[Awaitable[Any]]],
         write_db: Callable[[Sequence[tuple[Bar, Source]]], Awaitable[None]],
     ) -> None:
         self._policy = policy
@@ -100,20 +102,15 @@ class Emitter:
             return 0
         if self._policy.publish_mode == "db-first":
             await self._write_db([(b, source) for b in admitted])
-        deliveries = []
-        for bar in admitted:
-            await self._throttle()
-            envelope = envelope_for(bar, source)
-            deliveries.append(await self._send(bar.tf, bar.symbol.encode(), envelope.to_json()))
-        for delivery in deliveries:  # cheaper than gather: acks come in order, mostly all done
-            await delivery
+        await deliver(self._publish(bar, source) for bar in admitted)
         self._dedup.record(state)
         return len(admitted)
 
-    async def _throttle(self) -> None:
-        if self._gap_s <= 0:
-            return
-        wait = self._last_publish + self._gap_s - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        self._last_publish = time.monotonic()
+    async def _publish(self, bar: Bar, source: Source) -> Awaitable[Any]:
+        """Send one bar (after the throttle's gap); return its delivery."""
+        if self._gap_s > 0:
+            wait = self._last_publish + self._gap_s - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._last_publish = time.monotonic()
+        return await self._send(bar.tf, bar.symbol.encode(), envelope_for(bar, source).to_json())

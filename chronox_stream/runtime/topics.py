@@ -7,15 +7,14 @@ produces or consumes (workers, ``chronox ingest``, tests) first calls
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import TopicPartition
+from aiokafka.admin import NewTopic
 from aiokafka.structs import ConsumerRecord
 
-from chronox_stream.runtime.names import TopicNames, group_id
+from chronox_stream.runtime import kafka
+from chronox_stream.runtime.names import TopicNames
 from chronox_stream.settings import Settings
 
 
@@ -53,7 +52,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
 
 async def partitions_of(settings: Settings, topic: str) -> list[TopicPartition]:
     """The partitions of an existing topic (none if it does not exist)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = kafka.admin(settings)
     await admin.start()
     try:
         (description,) = await admin.describe_topics([topic])
@@ -70,7 +69,7 @@ async def message_count(settings: Settings, topic: str) -> int:
     partitions = await partitions_of(settings, topic)
     if not partitions:
         return 0
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    consumer = kafka.reader(settings)
     await consumer.start()
     try:
         return sum((await consumer.end_offsets(partitions)).values())
@@ -92,9 +91,7 @@ async def read_partitions(
     consumer group."""
     if not partitions:
         return []
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, group_id=None
-    )
+    consumer = kafka.reader(settings)
     await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []
     try:
@@ -111,57 +108,9 @@ async def read_partitions(
     return records
 
 
-def group_consumer(settings: Settings, group: str) -> AIOKafkaConsumer:
-    """A consumer of the app's ``group`` (:func:`~chronox_stream.runtime.names.group_id`) that
-    commits by hand, from the earliest
-    offset when the group has none: for the tasks that read Kafka outside Faust's streams.
-    The caller subscribes it, with its rebalance listener."""
-    return AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=group_id(settings, group),
-        client_id=group_id(settings, group),
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
-
-
-class BatchFence(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Keeps a rebalance and a batch apart: partitions are handed over between batches.
-
-    A write that lands after its partitions moved on could put back an older
-    version of a bar that the new owner already wrote. Hold ``lock`` while
-    handling a batch, and drop the batch if ``generation`` changed since it was
-    fetched: its partitions may belong to someone else now, or came back to us
-    and are read again from the committed offsets (:meth:`rewind`).
-    """
-
-    def __init__(self) -> None:
-        self.lock = asyncio.Lock()
-        self.generation = 0
-
-    async def on_partitions_revoked(self, revoked: object) -> None:
-        async with self.lock:
-            self.generation += 1
-
-    async def on_partitions_assigned(self, assigned: object) -> None:
-        return None
-
-    async def rewind(self, consumer: AIOKafkaConsumer, dropped: Iterable[TopicPartition]) -> None:
-        """Read the partitions of a dropped batch that are still ours again from their
-        committed offsets, in order: the consumer's position is already past the batch."""
-        mine = consumer.assignment()
-        for tp in dropped:
-            if tp in mine:
-                committed = await consumer.committed(tp)
-                if committed is None:
-                    await consumer.seek_to_beginning(tp)
-                else:
-                    consumer.seek(tp, committed)
-
-
 async def ensure_topics(settings: Settings) -> list[str]:
     """Create the missing topics; return the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = kafka.admin(settings)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -178,7 +127,7 @@ async def ensure_topics(settings: Settings) -> list[str]:
 async def delete_topics(settings: Settings) -> list[str]:
     """Delete every topic of these settings' prefix and app id (its changelogs too); return
     the names deleted. For throwaway runs: tests and benchmarks."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = kafka.admin(settings)
     await admin.start()
     try:
         prefixes = (settings.topic_prefix + ".", settings.app_id + "-")

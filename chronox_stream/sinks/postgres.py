@@ -30,6 +30,7 @@ from chronox_stream.domain.identity import (
 )
 from chronox_stream.domain.precedence import collapse
 from chronox_stream.domain.splits import SplitRecord, splits_ddl, upsert_splits_sql
+from chronox_stream.sinks.base import SinkRecord
 
 COLUMNS = (
     "symbol", "tf", "ts", "open", "high", "low", "close", "volume", "vwap", "transactions",
@@ -201,6 +202,10 @@ class PostgresSink:
             await conn.copy_records_to_table("bars_in", records=rows, columns=COLUMNS)
             status = await conn.execute(self._upsert)
         return int(status.rsplit(" ", 1)[-1])
+
+    async def store(self, batch: Sequence[SinkRecord]) -> None:
+        """:class:`~chronox_stream.sinks.base.BarSink`'s write: upsert the batch's bars."""
+        await self.write([(record.bar, record.source) for record in batch])
 
     async def write_splits(self, records: Sequence[SplitRecord]) -> int:
         """Upsert splits in one transaction; return how many rows were inserted or changed."""

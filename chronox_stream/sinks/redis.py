@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from chronox_stream.contracts.envelope import format_ts
 from chronox_stream.domain.bars import Bar
 from chronox_stream.runtime.names import bars_channel, latest_bar_key, live_channel
+from chronox_stream.sinks.base import SinkRecord
 
 #: KEYS: latest-bar keys; ARGV: (ts, envelope) per key, then (channel, envelope) per PUBLISH.
 #: The latest bars are set first, so a subscriber who reads the key on a message finds it.
@@ -58,6 +59,10 @@ class RedisSink:
             url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
         )
         return cls(client, prefix=prefix)
+
+    async def store(self, batch: Sequence[SinkRecord]) -> None:
+        """:class:`~chronox_stream.sinks.base.BarSink`'s write: publish the batch's envelopes."""
+        await self.publish([(record.bar, record.payload) for record in batch])
 
     async def publish(self, bars: Sequence[tuple[Bar, bytes]]) -> None:
         """Publish every bar's envelope, in order, and move the latest bars forward.
