@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import socket
 import statistics
 import tempfile
@@ -176,6 +177,9 @@ def main() -> None:
     parser.add_argument("--strategy", default="flatpack+api")
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
+    # A SIGTERM (``timeout``, a CI runner) unwinds like Ctrl-C, so the ``finally`` below stops
+    # the simulator and the workers: they run in sessions of their own and would outlive it.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     tag = uuid.uuid4().hex[:8]
     work = Path(tempfile.mkdtemp(prefix="chronox-bench-"))
     settings = Settings().with_overrides(
