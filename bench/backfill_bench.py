@@ -7,7 +7,14 @@ Runs against the local stack (``chronox stack up``). In one run it measures
   * raw baselines on the same envelopes: an aiokafka produce+consume loop, and asyncpg
     COPY of the same rows;
   * each worker's peak RSS (``--workers N`` runs N workers in one consumer group);
+  * the CPU time the workers used from the request to the last row, per bar, against the
+    CPU time per message of the aiokafka baseline: unlike the rates, it hardly moves with
+    the load of other jobs on a shared machine, so it shows what a change saves;
 and prints each stage's ratio to its baseline (target: end to end >= 50% of the slowest).
+
+The sink runs while the backfill publishes, so its rate is bounded by the backfill's: the
+"sink tail" (last row in PostgreSQL minus the backfill stage's end) says whether it keeps up.
+Each worker's pid is printed when it is ready, for a sampling profiler (py-spy) to attach.
 
     .venv/bin/python bench/backfill_bench.py [--symbols 10] [--workers 1] [--strategy flatpack+api]
 """
@@ -16,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import signal
 import socket
 import statistics
 import tempfile
@@ -47,6 +56,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -68,9 +83,11 @@ async def read_envelopes(settings: Settings, topic: str, n: int) -> list[bytes]:
     return out
 
 
-async def kafka_baseline(settings: Settings, payloads: list[bytes], round_no: int) -> float:
+async def kafka_baseline(
+    settings: Settings, payloads: list[bytes], round_no: int
+) -> tuple[float, float]:
     """Messages/s of a bare aiokafka produce-then-consume of the same envelopes, keyed by
-    symbol, with the worker's producer settings."""
+    symbol, with the worker's producer settings, and this process's CPU µs per message."""
     topic = f"{settings.topic_prefix}.baseline-{round_no}"
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
@@ -80,13 +97,14 @@ async def kafka_baseline(settings: Settings, payloads: list[bytes], round_no: in
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
                                 linger_ms=5, max_batch_size=1024 * 1024)  # fmt: skip
     await producer.start()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     futures = [await producer.send(topic, key=key, value=value) for key, value in keyed]
     for future in futures:
         await future
     await producer.stop()
     await read_envelopes(settings, topic, len(payloads))
-    return len(payloads) / (time.perf_counter() - started)
+    cpu_us = (time.process_time() - cpu_started) / len(payloads) * 1e6
+    return len(payloads) / (time.perf_counter() - started), cpu_us
 
 
 async def copy_baseline(settings: Settings, payloads: list[bytes]) -> float:
@@ -121,6 +139,7 @@ async def measure(
     rid = f"bench-{uuid.uuid4().hex[:6]}"
     request = {"request_id": rid, "symbols": symbols, "strategy": args.strategy,
                "start": args.start, "end": args.end}  # fmt: skip
+    cpu_started = sum(cpu_s(worker.process.pid) for worker in workers)
     started = time.perf_counter()
     outcome = await follow(settings, rid, lambda: send_request(settings, request), timeout_s=1800)
     bars = outcome.bars
@@ -130,18 +149,21 @@ async def measure(
     while (await conn.fetchval(f"SELECT count(*) FROM {schema}.bars")) < bars:
         await asyncio.sleep(0.05)
     e2e_s = time.perf_counter() - started
+    cpu_used = sum(cpu_s(worker.process.pid) for worker in workers) - cpu_started
     first, last = await conn.fetchrow(f"SELECT min(updated_at), max(updated_at) FROM {schema}.bars")
     await conn.close()
     rss = [peak_rss_mb(worker.process.pid) for worker in workers]
     payloads = await read_envelopes(settings, settings.topic("bars.1m"), bars)
+    kafka = [await kafka_baseline(settings, payloads, n) for n in range(BASELINE_ROUNDS)]
     return {
         "bars": bars,
         "e2e": bars / e2e_s,
         "backfill": bars / backfill_s,
         "sink": bars / max((last - first).total_seconds(), 1e-3),
-        "kafka_raw": statistics.median(
-            [await kafka_baseline(settings, payloads, n) for n in range(BASELINE_ROUNDS)]
-        ),
+        "sink_tail_s": e2e_s - backfill_s,
+        "kafka_raw": statistics.median(rate for rate, _ in kafka),
+        "worker_cpu_us": cpu_used / bars * 1e6,
+        "kafka_cpu_us": statistics.median(cpu for _, cpu in kafka),
         "copy_raw": await copy_baseline(settings, payloads),
         "rss_mb": rss,
     }
@@ -155,6 +177,9 @@ def main() -> None:
     parser.add_argument("--strategy", default="flatpack+api")
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
+    # A SIGTERM (``timeout``, a CI runner) unwinds like Ctrl-C, so the ``finally`` below stops
+    # the simulator and the workers: they run in sessions of their own and would outlive it.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     tag = uuid.uuid4().hex[:8]
     work = Path(tempfile.mkdtemp(prefix="chronox-bench-"))
     settings = Settings().with_overrides(
@@ -184,8 +209,9 @@ def main() -> None:
                     f"worker-{n}", ["chronox_stream", "worker"], env=worker_env, log_path=log_path
                 )  # fmt: skip
             )
-        for worker in workers:
+        for n, worker in enumerate(workers):
             worker.wait_for_log("Ready", timeout_s=120)
+            print(f"worker-{n} ready, pid {worker.process.pid}", flush=True)
         r = asyncio.run(measure(settings, args, workers))
     finally:
         for worker in workers:
@@ -208,6 +234,10 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> None:
     for name, value, unit, ratio, against in rows:
         tail = f"   ratio {ratio:5.2f} to {against}" if ratio is not None else ""
         print(f"{name:<18}{value:>10,.0f} {unit}{tail}")
+    print(f"{'sink tail':<18}{r['sink_tail_s']:>10,.2f} s      after the backfill stage's end")
+    cpu_ratio = r["kafka_cpu_us"] / r["worker_cpu_us"]
+    print(f"{'worker CPU':<18}{r['worker_cpu_us']:>10,.1f} µs/bar ratio {cpu_ratio:5.2f} to "
+          f"aiokafka baseline's {r['kafka_cpu_us']:.1f} µs/msg")  # fmt: skip
     for n, rss in enumerate(r["rss_mb"]):
         print(f"{f'worker-{n} peak RSS':<18}{rss:>10,.0f} MB")
 
