@@ -25,7 +25,7 @@ from tests.fixtures.sim import SimFactory
 from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import fetch_rows, poll, rest_aggregates
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.integration, pytest.mark.long, pytest.mark.timeout(600)]
 
 SYMBOLS = ("AAPL", "MSFT")
 CLOCK_START = "2024-01-17T15:00:00Z"  # 10:00 in New York
