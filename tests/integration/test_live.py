@@ -113,15 +113,29 @@ async def test_snapshot_stream_makes_live_bars_and_a_disconnect_leaves_no_hole(
         return any(r["source"] == "api" for r in rows.values())
 
     assert await poll(refilled, timeout_s=120), "the outage was not refilled from REST"
-    await asyncio.sleep(3)
-    rows = await stream_rows(live, "1m")
-    for symbol in SYMBOLS:
-        ours = sorted(ts for s, ts in rows if s == symbol)
-        first, last = ours[1], ours[-1]  # the first minute was joined halfway
+
+    async def around_the_disconnect() -> dict[str, tuple[datetime, datetime, Any, Any]]:
+        """Per symbol: its first whole and its last minute, what we stored between, the truth."""
+        rows = await stream_rows(live, "1m")
+        compared = {}
+        for symbol in SYMBOLS:
+            ours = sorted(ts for s, ts in rows if s == symbol)
+            first, last = ours[1], ours[-1]  # the first minute was joined halfway
+            truth = await rest_minutes(market, symbol, first, last)
+            got = {ts: tuple(rows[(symbol, ts)][k] for k in ("open", "high", "low", "close",
+                                                             "volume"))
+                   for ts in ours if first <= ts < last}  # fmt: skip
+            compared[symbol] = (first, last, got, truth)
+        return compared
+
+    async def all_landed() -> Any:
+        compared = await around_the_disconnect()
+        return compared if all(got == truth for _, _, got, truth in compared.values()) else None
+
+    # Refills land a while after the first api row: wait for them all, then judge.
+    compared = await poll(all_landed, timeout_s=60) or await around_the_disconnect()
+    for symbol, (first, last, got, truth) in compared.items():
         assert first < disconnected_at < last
-        truth = await rest_minutes(market, symbol, first, last)
-        got = {ts: tuple(rows[(symbol, ts)][k] for k in ("open", "high", "low", "close", "volume"))
-               for ts in ours if first <= ts < last}  # fmt: skip
         assert got == truth, f"{symbol}: a minute is missing or wrong around the disconnect"
 
     client = aioredis.from_url(live.redis_url.get_secret_value())
