@@ -130,9 +130,12 @@ async def test_snapshot_stream_makes_live_bars_and_a_disconnect_leaves_no_hole(
 
     async def all_landed() -> Any:
         compared = await around_the_disconnect()
-        return compared if all(got == truth for _, _, got, truth in compared.values()) else None
+        whole = all(first < disconnected_at < last and got == truth
+                    for first, last, got, truth in compared.values())  # fmt: skip
+        return compared if whole else None
 
-    # Refills land a while after the first api row: wait for them all, then judge.
+    # Refills and the minutes after the reconnect land a while after the first api row:
+    # wait for them all, then judge.
     compared = await poll(all_landed, timeout_s=60) or await around_the_disconnect()
     for symbol, (first, last, got, truth) in compared.items():
         assert first < disconnected_at < last
