@@ -18,16 +18,24 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 demo: venv
 	$(CHRONOX) demo
 
+# Test processes side by side (pytest-xdist): the integration tests mostly wait on Kafka,
+# their workers and the simulator, so more processes than cores pay off (README "Development").
+TEST_PROCESSES ?= 4
+UNIT_PROCESSES ?= 2
+
 # Brings the stack up, runs unit and integration tests, always brings the stack down.
 test: venv
 	@$(CHRONOX) stack up; \
 	status=$$?; \
-	if [ $$status -eq 0 ]; then $(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; fi; \
+	if [ $$status -eq 0 ]; then \
+		$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadgroup $(PYTEST_ARGS); status=$$?; \
+	fi; \
 	$(CHRONOX) stack down; \
 	exit $$status
 
+# No services needed; budget: 30 s on 2 cores.
 unit: venv
-	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/unit -n $(UNIT_PROCESSES) $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check chronox_stream agents tables tests

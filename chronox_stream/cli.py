@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import sys
 import traceback
+from importlib import import_module
 from typing import Any
 
 import click
@@ -41,7 +42,22 @@ def _configured_secrets() -> list[str]:
 
 class RedactingGroup(click.Group):
     """The ``chronox`` group: an error message or an uncaught exception's traceback (a
-    DSN in a driver's error, a key in a URL) is printed with every secret as ``***``."""
+    DSN in a driver's error, a key in a URL) is printed with every secret as ``***``.
+
+    The ``sim`` and ``stack`` commands live in their own packages and are imported only
+    when one of them runs (or help lists them): a worker's start does not pay for them.
+    """
+
+    lazy = {"sim": "chronox_stream.sim.cli", "stack": "chronox_stream.stack.cli"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            command: click.Command = getattr(import_module(self.lazy[cmd_name]), cmd_name)
+            return command
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -302,17 +318,6 @@ def demo(days: int) -> None:
     if summary.postgres_rows == 0 or summary.redis_messages == 0:
         raise SystemExit(1)
 
-
-def _register_subcommands() -> None:
-    """Attach the sub-commands that live in their own packages."""
-    from chronox_stream.sim.cli import sim
-    from chronox_stream.stack.cli import stack
-
-    main.add_command(sim)
-    main.add_command(stack)
-
-
-_register_subcommands()
 
 if __name__ == "__main__":
     sys.exit(main())

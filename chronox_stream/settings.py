@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     store: str = Field("rocksdb://", description="Faust table store (rocksdb:// or memory://).")
     data_dir: Path = Field(Path(".chronox/data"), description="Faust data dir (table stores).")
     table_standby_replicas: int = Field(0, ge=0, description="Standby replicas of each table.")
+    faust_session_timeout_s: float = Field(
+        60.0,
+        ge=6,
+        description="A Faust group member silent this long is replaced by a rebalance, seconds.",
+    )
     shutdown_grace_s: float = Field(
         20.0, gt=0, description="Seconds a stopping worker may drain before it exits anyway."
     )

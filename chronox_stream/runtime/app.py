@@ -260,6 +260,7 @@ def build_app(settings: Settings) -> faust.App:
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=1,
         table_standby_replicas=settings.table_standby_replicas,
+        broker_session_timeout=settings.faust_session_timeout_s,
         web_enabled=settings.web_enabled,
         web_port=settings.web_port,
         web_bind=settings.web_bind,

@@ -39,7 +39,7 @@ from chronox_stream.settings import Settings
 from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import consume, fetch_rows, poll
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.long]
 
 CODECS = ("gzip", "snappy", "lz4", "zstd")
 #: The codec field of a Kafka record batch's attributes.

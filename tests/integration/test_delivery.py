@@ -95,6 +95,7 @@ async def _rows_when(settings: Settings, n: int) -> list[Any] | None:
     return rows if len(rows) >= n else None
 
 
+@pytest.mark.long
 async def test_a_killed_worker_leaves_no_hole_and_no_duplicate(
     settings: Settings, sim: Any, start_worker: WorkerFactory, producer: AIOKafkaProducer
 ) -> None:

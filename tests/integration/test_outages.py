@@ -39,7 +39,7 @@ from tests.integration.helpers import (
     wait_finished,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.integration, pytest.mark.long, pytest.mark.timeout(240)]
 
 OUTAGE_S = 12.0
 SYMBOLS = ("AAPL", "MSFT", "NVDA")

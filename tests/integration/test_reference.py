@@ -394,6 +394,7 @@ async def run_stream(live: Settings, market: SimServer) -> None:
     await market.set_clock(speed=0)
 
 
+@pytest.mark.long
 async def test_every_stored_bar_equals_the_tape_folded_by_polygons_rules(
     sim_factory: SimFactory, lanes: LaneFactory
 ) -> None:

@@ -49,6 +49,7 @@ async def test_server_errors_and_malformed_pages_are_retried(sim_knobs: Any) -> 
     assert len(await fetch(sim_knobs)) == len(expected)
 
 
+@pytest.mark.long
 async def test_429_waits_for_retry_after(sim_knobs: Any) -> None:
     await sim_knobs.set_knobs(rate_limit=1)
     started = time.monotonic()

@@ -94,6 +94,7 @@ async def assert_everything_landed_once(settings: Settings, sim: Any) -> None:
     assert (ours or await session_bars(settings)) == expected, f"uncommitted per group: {lag}"
 
 
+@pytest.mark.long
 async def test_workers_join_and_die_while_ticks_flow_and_a_backfill_runs(
     settings: Settings, sim: Any, start_worker: WorkerFactory, producer: AIOKafkaProducer
 ) -> None:

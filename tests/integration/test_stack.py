@@ -22,7 +22,8 @@ from chronox_stream.settings import Settings
 from chronox_stream.stack import procs
 from chronox_stream.stack.layout import Layout
 
-pytestmark = pytest.mark.integration
+# One at a time (one pytest-xdist process runs both): each starts a Kafka of its own.
+pytestmark = [pytest.mark.integration, pytest.mark.long, pytest.mark.xdist_group("second-stack")]
 
 SERVICES = ("kafka", "postgres", "redis")
 

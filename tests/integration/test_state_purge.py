@@ -26,7 +26,7 @@ from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import fetch_rows, poll
 from tests.integration.tick_data import NEXT_SESSION, SESSION, TICK_WORKER, as_ticks, produce_ticks
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.long]
 
 HORIZON_S = 3.0
 MINUTE_NS = 60_000_000_000

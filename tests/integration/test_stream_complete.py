@@ -32,7 +32,7 @@ from tests.fixtures.sim import SimFactory, SimServer
 from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import fetch_rows, poll, rest_aggregates
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.integration, pytest.mark.long, pytest.mark.timeout(420)]
 
 SYMBOLS = ("AAPL", "MSFT", "NVDA")
 SUBSCRIBED = datetime(2024, 1, 17, 15, 0, 35, tzinfo=UTC)  # 10:00:35 New York

@@ -91,6 +91,7 @@ async def test_in_progress_bars_reach_redis_only(
     assert ("AAPL", "1m", max(minutes)) not in rows, "an open minute never reaches PostgreSQL"
 
 
+@pytest.mark.long
 async def test_a_worker_killed_mid_stream_loses_and_double_counts_nothing(
     settings: Settings, start_worker: WorkerFactory, producer: AIOKafkaProducer, sim: Any
 ) -> None:
@@ -140,6 +141,7 @@ def feed_stopping_late_in_a_minute(trades: list[Trade]) -> list[Trade]:
     raise AssertionError("no such trade in the session")
 
 
+@pytest.mark.long
 async def test_a_restored_symbols_open_minute_closes_without_another_tick(
     settings: Settings, start_worker: WorkerFactory, producer: AIOKafkaProducer
 ) -> None:

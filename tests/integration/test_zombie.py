@@ -16,7 +16,7 @@ from chronox_stream.settings import Settings
 from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import fetch_rows, poll
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.integration, pytest.mark.long, pytest.mark.timeout(300)]
 
 START_MS = 1_705_417_200_000  # 2024-01-16 15:00 UTC
 #: Nothing but ticks changes tick state: no idle close, so a quiet changelog means no writer.

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from chronox_stream.contracts.control import FIELDS
 from chronox_stream.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ROW = re.compile(r"^\| `CHRONOX_([A-Z0-9_]+)` \| ([^|]*) \|", re.MULTILINE)
 
 

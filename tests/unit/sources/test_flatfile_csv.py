@@ -79,7 +79,7 @@ def test_rows_out_of_bounds_or_with_text_for_a_number_are_skipped() -> None:
         b"",
         b"\x00\x01\x02",
         GZIP_MAGIC + b"not gzip at all",
-        gzip.compress(HEADER.encode() + f"AAPL,1,1,1,1,1,{T0},1\n".encode())[:-12],
+        gzip.compress(HEADER.encode() + f"AAPL,1,1,1,1,1,{T0},1\n".encode(), mtime=0)[:-12],
         b"ticker,volume\nAAPL,1\n",
         (HEADER + f"AAPL,1,1,1,1,1,{T0},1,extra\n").encode(),
         HEADER.encode() + b"\xff\xfe,1,1,1,1,1,1,1\n",
