@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Iterable, Iterator, MutableMapping
+from collections.abc import Iterable
+from typing import Any
 
 from chronox_stream.domain.tick_bars import Partial
 
@@ -103,38 +104,60 @@ def restore(records: Iterable[tuple[bytes, bytes | None]]) -> dict[str, dict[str
     return {symbol: state for symbol, state in states.items() if state}
 
 
-class TrackedState(MutableMapping[str, object]):
-    """A dict that remembers which keys were set or removed since the last :meth:`drain`."""
+class TrackedState(dict[str, object]):
+    """A dict that remembers which keys were set or removed since the last :meth:`drain`.
+
+    A ``dict`` subclass, not a ``MutableMapping`` over one: the fold reads the state a few
+    times per tick, and ``get``, ``in`` and ``[]`` stay the dict's own C methods. Every
+    method that changes the dict is overridden to record the keys it changes (a plain
+    ``dict`` method would bypass :meth:`__setitem__`); changing it any other way (e.g.
+    ``dict.__setitem__(state, ...)``) goes unrecorded.
+    """
 
     def __init__(self, initial: dict[str, object] | None = None) -> None:
-        self._data: dict[str, object] = dict(initial or {})
+        super().__init__(initial or {})
         self._changed: set[str] = set()
 
-    def __getitem__(self, key: str) -> object:
-        return self._data[key]
-
     def __setitem__(self, key: str, value: object) -> None:
-        self._data[key] = value
+        dict.__setitem__(self, key, value)
         self._changed.add(key)
 
     def __delitem__(self, key: str) -> None:
-        del self._data[key]
+        dict.__delitem__(self, key)
         self._changed.add(key)
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
+    def pop(self, key: str, *default: object) -> object:
+        if key in self:
+            self._changed.add(key)
+        return dict.pop(self, key, *default)
 
-    def __len__(self) -> int:
-        return len(self._data)
+    def popitem(self) -> tuple[str, object]:
+        key, value = dict.popitem(self)
+        self._changed.add(key)
+        return key, value
 
-    def get(self, key: str, default: object = None) -> object:
-        return self._data.get(key, default)  # the fold's hot path: skip Mapping's try/except
+    def clear(self) -> None:
+        self._changed.update(self)
+        dict.clear(self)
+
+    def setdefault(self, key: str, default: object = None) -> object:
+        if key not in self:
+            self[key] = default
+        return dict.__getitem__(self, key)
+
+    def update(self, *args: Any, **kwargs: object) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def __ior__(self, other: Any) -> TrackedState:  # type: ignore[override,misc]
+        self.update(other)
+        return self
 
     def drain(self) -> list[tuple[bytes, bytes | None]]:
         """The changelog records of what changed since the last drain (``None``: removed)."""
         records: list[tuple[bytes, bytes | None]] = []
         for key in sorted(self._changed):
-            value = self._data.get(key)
+            value = dict.get(self, key)
             encoded = None if value is None else encode_value(value)  # type: ignore[arg-type]
             records.append((key.encode(), encoded))
         self._changed.clear()
