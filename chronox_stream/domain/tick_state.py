@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator, MutableMapping
 
 from chronox_stream.domain.tick_bars import Partial
 
@@ -104,60 +103,47 @@ def restore(records: Iterable[tuple[bytes, bytes | None]]) -> dict[str, dict[str
     return {symbol: state for symbol, state in states.items() if state}
 
 
-class TrackedState(dict[str, object]):
-    """A dict that remembers which keys were set or removed since the last :meth:`drain`.
-
-    A ``dict`` subclass, not a ``MutableMapping`` over one: the fold reads the state a few
-    times per tick, and ``get``, ``in`` and ``[]`` stay the dict's own C methods. Every
-    method that changes the dict is overridden to record the keys it changes (a plain
-    ``dict`` method would bypass :meth:`__setitem__`); changing it any other way (e.g.
-    ``dict.__setitem__(state, ...)``) goes unrecorded.
-    """
+class TrackedState(MutableMapping[str, object]):
+    """A dict that remembers which keys were set or removed since the last :meth:`drain`."""
 
     def __init__(self, initial: dict[str, object] | None = None) -> None:
-        super().__init__(initial or {})
+        self._data: dict[str, object] = dict(initial or {})
         self._changed: set[str] = set()
 
+    def __getitem__(self, key: str) -> object:
+        return self._data[key]
+
     def __setitem__(self, key: str, value: object) -> None:
-        dict.__setitem__(self, key, value)
+        self._data[key] = value
         self._changed.add(key)
 
     def __delitem__(self, key: str) -> None:
-        dict.__delitem__(self, key)
+        del self._data[key]
         self._changed.add(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def get(self, key: str, default: object = None) -> object:
+        return self._data.get(key, default)  # the fold's hot path: skip Mapping's try/except
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data  # Mapping's would raise and catch a KeyError for a new key
 
     def pop(self, key: str, *default: object) -> object:
-        if key in self:
+        """Mapping's ``pop``, in one lookup; a removed key counts as changed."""
+        if key in self._data:
             self._changed.add(key)
-        return dict.pop(self, key, *default)
-
-    def popitem(self) -> tuple[str, object]:
-        key, value = dict.popitem(self)
-        self._changed.add(key)
-        return key, value
-
-    def clear(self) -> None:
-        self._changed.update(self)
-        dict.clear(self)
-
-    def setdefault(self, key: str, default: object = None) -> object:
-        if key not in self:
-            self[key] = default
-        return dict.__getitem__(self, key)
-
-    def update(self, *args: Any, **kwargs: object) -> None:
-        for key, value in dict(*args, **kwargs).items():
-            self[key] = value
-
-    def __ior__(self, other: Any) -> TrackedState:  # type: ignore[override,misc]
-        self.update(other)
-        return self
+        return self._data.pop(key, *default)
 
     def drain(self) -> list[tuple[bytes, bytes | None]]:
         """The changelog records of what changed since the last drain (``None``: removed)."""
         records: list[tuple[bytes, bytes | None]] = []
         for key in sorted(self._changed):
-            value = dict.get(self, key)
+            value = self._data.get(key)
             encoded = None if value is None else encode_value(value)  # type: ignore[arg-type]
             records.append((key.encode(), encoded))
         self._changed.clear()
