@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import statistics
 import subprocess
@@ -174,9 +175,9 @@ def fold_raw(bars: dict[tuple[str, int], list[float]], tick: dict[str, Any], wid
     bar[4] += tick["size"]
 
 
-async def baseline(settings: Settings, n: int) -> float:
-    """Ticks/s of a consumer (no group, from the beginning) that decodes the ticks and folds
-    them into 1m and 5m OHLCV dicts."""
+async def baseline(settings: Settings, n: int) -> tuple[float, float]:
+    """Ticks per second and per CPU second of a consumer (no group, from the beginning) that
+    decodes the ticks and folds them into 1m and 5m OHLCV dicts."""
     consumer = AIOKafkaConsumer(settings.topic("ticks.raw"), group_id=None,
                                 bootstrap_servers=settings.kafka_bootstrap,
                                 auto_offset_reset="earliest")  # fmt: skip
@@ -184,7 +185,7 @@ async def baseline(settings: Settings, n: int) -> float:
     minutes: dict[tuple[str, int], list[float]] = {}
     fives: dict[tuple[str, int], list[float]] = {}
     try:
-        seen, started = 0, time.perf_counter()
+        seen, started, cpu = 0, time.perf_counter(), time.process_time()
         while seen < n:
             for records in (await consumer.getmany(timeout_ms=500, max_records=10_000)).values():
                 for record in records:
@@ -192,7 +193,7 @@ async def baseline(settings: Settings, n: int) -> float:
                     fold_raw(minutes, tick, 60_000)
                     fold_raw(fives, tick, 300_000)
                 seen += len(records)
-        return n / (time.perf_counter() - started)
+        return n / (time.perf_counter() - started), n / (time.process_time() - cpu)
     finally:
         await consumer.stop()
 
@@ -216,6 +217,12 @@ def quix_rate(settings: Settings, total: int) -> float:
     )  # fmt: skip
     lines = [line for line in done.stdout.splitlines() if line.startswith("quix:")]
     return float(lines[-1].split()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process ``pid`` so far (``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -248,32 +255,36 @@ async def run(args: argparse.Namespace) -> None:
             f"dense: {per_minute} trades/min, {DENSE_MINUTES} min")  # fmt: skip
     await produce(settings, ticks)
     total = await message_count(settings, settings.topic("ticks.raw"))
-    rates = [await baseline(settings, total) for _ in range(BASELINE_ROUNDS)]
-    raw = statistics.median(rates)
+    rounds = [await baseline(settings, total) for _ in range(BASELINE_ROUNDS)]
+    raw = statistics.median(wall for wall, _ in rounds)
+    raw_cpu = statistics.median(per_cpu for _, per_cpu in rounds)
 
     worker = Child.start("worker", ["chronox_stream", "worker"], env=settings.to_env(),
                          log_path=data / "worker.log")  # fmt: skip
     rss = 0.0
-    first: tuple[float, int] | None = None
+    first: tuple[float, float, int] | None = None
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()  # one client for the polling: the loop shares the worker's machine
     try:
         while (done := await committed(admin, settings)) < total:
             if first is None and done > 0:
-                first = (time.perf_counter(), done)
+                first = (time.perf_counter(), cpu_seconds(worker.process.pid), done)
             rss = max(rss, peak_rss_mb(worker.process.pid))
             await asyncio.sleep(0.1)
-        finished = time.perf_counter()
+        finished, finished_cpu = time.perf_counter(), cpu_seconds(worker.process.pid)
     finally:
         await admin.close()
         worker.stop()
-    started, already = first or (finished, 0)
+    started, started_cpu, already = first or (finished, finished_cpu, 0)
     ours = (total - already) / max(finished - started, 1e-9)
+    ours_cpu = (total - already) / max(finished_cpu - started_cpu, 1e-9)
     print(f"ticks: {total:,} of {n_symbols:,} symbols ({shape}, report order)")
     print(f"raw aiokafka decode-and-fold loop: {raw:,.0f} ticks/s (median of {BASELINE_ROUNDS})")
     print(f"one worker, 1m+5m bars:  {ours:,.0f} ticks/s (first to last commit)  "
           f"peak RSS {rss:.0f} MB")  # fmt: skip
     print(f"ratio to the raw loop: {ours / raw:.2f} (target >= 0.50 on the market feed)")
+    print(f"per CPU second: worker {ours_cpu:,.0f}, raw loop {raw_cpu:,.0f} ticks, ratio "
+          f"{ours_cpu / raw_cpu:.2f} (steadier than the rates on a shared machine)")  # fmt: skip
     if args.quix:
         quix = quix_rate(settings, total)
         print(f"Quix Streams, 1m+5m bars: {quix:,.0f} ticks/s (first to last tick)  "
