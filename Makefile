@@ -55,7 +55,8 @@ bench: venv
 	$(BIN)/python bench/backfill_bench.py
 	$(BIN)/python bench/tick_fold.py
 	$(BIN)/python bench/tick_bench.py
-	$(BIN)/python bench/tick_bench.py --trades-per-minute 0
+	$(BIN)/python bench/tick_bench.py --feed dense
+	$(BIN)/python bench/tick_bench.py --feed session
 	$(BIN)/python bench/tick_latency.py
 
 # A backfill and a stream through SIGKILLs, a join, a leave and 30 s outages of a private

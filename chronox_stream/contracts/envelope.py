@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -24,14 +25,20 @@ from chronox_stream.domain.timeframes import TIMEFRAMES
 VERSION = "v1"
 
 
+@lru_cache(maxsize=4096)
 def format_ts(ts: datetime) -> str:
-    """``YYYY-MM-DDTHH:MM:SSZ`` in UTC, the only timestamp form an envelope carries."""
+    """``YYYY-MM-DDTHH:MM:SSZ`` in UTC, the only timestamp form an envelope carries.
+
+    Remembered (for a few thousand moments), as is :func:`parse_ts`: a market's bars of
+    one window share their start, and each bar's is formatted and parsed several times
+    on its way (envelope, ``ticks.bars`` hop, bar topics, sinks)."""
     return ts.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
 _TS_FORM = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 
 
+@lru_cache(maxsize=4096)
 def parse_ts(text: str) -> datetime:
     """The UTC moment of a ``YYYY-MM-DDTHH:MM:SSZ`` string; ``ValueError`` for any other form."""
     if _TS_FORM.fullmatch(text) is None:

@@ -87,6 +87,9 @@ class Tick(NamedTuple):
         return orjson.dumps(doc)
 
 
+_new = tuple.__new__  # a named tuple's own constructor is a Python function: skipped per tick
+
+
 @lru_cache(maxsize=65_536)
 def _known_symbol(value: str) -> bool:
     """``is_symbol`` remembered: a feed repeats a few thousand symbols millions of times."""
@@ -133,7 +136,7 @@ def tick_from_doc(doc: dict[str, Any]) -> Tick:
     sequence = doc.get("sequence")
     if sequence is not None and (type(sequence) is not int or not 0 <= sequence <= INT64_MAX):
         raise _refusal("sequence", sequence)
-    return Tick(symbol, ts, price, size, conditions, exchange, trade_id, sequence)
+    return _new(Tick, (symbol, ts, price, size, conditions, exchange, trade_id, sequence))
 
 
 #: Per field checked by :func:`_refusal`: its type, what it must be, and its range.

@@ -67,6 +67,12 @@ def _day_window(hour: int) -> tuple[int, int]:
     return int(start.timestamp() * 1000), int(window_end(start, day).timestamp() * 1000)
 
 
+@lru_cache(maxsize=4096)
+def _utc(ms: int) -> datetime:
+    """The UTC moment of epoch ``ms``, remembered: the bars of every symbol share a start."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
 def window_of(ts: int, timeframe: Timeframe) -> tuple[int, int]:
     """``[start, end)`` in epoch ms of the ``timeframe`` window containing ``ts`` (epoch ms)."""
     if timeframe.timespan == "day":
@@ -124,7 +130,7 @@ class Partial(NamedTuple):
         return Bar(
             symbol=symbol,
             tf=timeframe.name,
-            ts=datetime.fromtimestamp(self.start / 1000, tz=UTC),
+            ts=_utc(self.start),
             open=self.open,
             high=self.high,
             low=self.low,
@@ -142,14 +148,19 @@ def updates(conditions: tuple[int, ...]) -> tuple[bool, bool, bool]:
     return sets_open_close(conditions), sets_high_low(conditions), counts_in_volume(conditions)
 
 
+_new = tuple.__new__  # a named tuple's own constructor is a Python function: skipped per tick
+
+
 def fold_tick(partial: Partial, tick: Tick, position: int | None = None) -> Partial:
     """``partial`` with ``tick`` folded in, whatever the order ticks arrive in; ``position``,
     if given, becomes the partial's source position."""
     (start, end, open_, open_at, close, close_at, high, low, volume, notional,
      transactions, last_position) = partial  # fmt: skip
     open_close, high_low, in_volume = updates(tick.conditions)
-    price, order = tick.price, tick.order
+    price = tick.price
     if open_close:
+        sequence = tick.sequence
+        order = (tick.ts, -1 if sequence is None else sequence)  # ``tick.order``, inlined
         if open_ is None or order < open_at:
             open_, open_at = price, order
         if close is None or order >= close_at:
@@ -160,11 +171,13 @@ def fold_tick(partial: Partial, tick: Tick, position: int | None = None) -> Part
         if low is None or price < low:
             low = price
     if in_volume:
-        volume += tick.size
-        notional += round(price * PRICE_UNITS) * tick.size
+        size = tick.size
+        volume += size
+        notional += round(price * PRICE_UNITS) * size
         transactions += 1
-    return Partial(start, end, open_, open_at, close, close_at, high, low, volume, notional,
-                   transactions, last_position if position is None else position)  # fmt: skip
+    return _new(Partial, (start, end, open_, open_at, close, close_at, high, low, volume,
+                          notional, transactions,
+                          last_position if position is None else position))  # fmt: skip
 
 
 def merge_partials(parts: Iterable[Partial], start: int, end: int) -> Partial:
@@ -303,7 +316,7 @@ class BarBuilder:
     def incomplete(self, symbol: str, timeframe: Timeframe, start: int) -> bool:
         """Whether the window of ``timeframe`` starting at ``start`` began before ``symbol``'s
         feed was complete (its latest marker rounded up to the timeframe's next window)."""
-        marker = self._state.get(complete_key(symbol))
+        marker = self._state.get(f"c|{symbol}")  # :func:`complete_key`, inlined: once per tick
         return type(marker) is int and start < first_complete_window(marker, timeframe)
 
     def take_refills(self) -> list[Window]:
@@ -401,6 +414,7 @@ class BarBuilder:
         shortest path.
         """
         ts = tick.ts
+        symbol = tick.symbol
         watermark = self._watermark
         minute = ts - ts % 60_000
         closed: list[tuple[Timeframe, int, int]] = []
@@ -408,24 +422,25 @@ class BarBuilder:
         if minute + 60_000 <= watermark:  # its minute has closed: maybe other windows too
             if self._late(tick, closed, dropped_for) == len(self._timeframes):
                 return Folded((), tuple(dropped_for))
-        key = minute_key(tick.symbol, minute)
-        current = self._state.get(key)
+        key = f"m|{symbol}|{minute}"  # :func:`minute_key`, inlined
+        state = self._state
+        current = state.get(key)
         if not isinstance(current, Partial):
             current = Partial(start=minute, end=minute + 60_000)
-            self._track_minute(tick.symbol, minute)
+            self._track_minute(symbol, minute)
         if (position is not None and position <= current.position) or (
             tick.trade_id is not None and self._repeated(key, minute, tick)
         ):
             return NOTHING  # folded in already (a replay), or a trade it holds (a repeat)
-        self._state[key] = fold_tick(current, tick, position)
+        state[key] = fold_tick(current, tick, position)
         bars: list[Bar] = []
         for timeframe, start, end in closed:  # closed already: a correction, at once
-            bar = self._emit(tick.symbol, timeframe, start, end)
+            bar = self._emit(symbol, timeframe, start, end)
             if bar is not None:
                 bars.append(bar)
         if ts - self._grace_ms > watermark:
             watermark = self._watermark = ts - self._grace_ms
-            self._state[self._watermark_key] = watermark
+            state[self._watermark_key] = watermark
             if (self._to_close and self._to_close[0][0] <= watermark) or (
                 self._to_forget and self._to_forget[0][0] <= watermark
             ):

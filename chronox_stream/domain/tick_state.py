@@ -130,6 +130,15 @@ class TrackedState(MutableMapping[str, object]):
     def get(self, key: str, default: object = None) -> object:
         return self._data.get(key, default)  # the fold's hot path: skip Mapping's try/except
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._data  # Mapping's would raise and catch a KeyError for a new key
+
+    def pop(self, key: str, *default: object) -> object:
+        """Mapping's ``pop``, in one lookup; a removed key counts as changed."""
+        if key in self._data:
+            self._changed.add(key)
+        return self._data.pop(key, *default)
+
     def drain(self) -> list[tuple[bytes, bytes | None]]:
         """The changelog records of what changed since the last drain (``None``: removed)."""
         records: list[tuple[bytes, bytes | None]] = []

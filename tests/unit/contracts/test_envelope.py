@@ -146,6 +146,18 @@ def test_timestamps_have_exactly_one_form(text: str) -> None:
         parse_ts(text)
 
 
+def test_remembered_timestamps_stay_exact_and_a_refused_one_is_refused_again() -> None:
+    utc = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)
+    assert format_ts(utc) == "2024-01-15T10:30:00Z"
+    tokyo = utc.astimezone(ZoneInfo("Asia/Tokyo"))  # the same moment, remembered or not
+    assert format_ts(tokyo) == "2024-01-15T10:30:00Z"
+    assert format_ts(utc.replace(second=1)) == "2024-01-15T10:30:01Z"
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            parse_ts("2024-01-15T10:30:00")
+    assert parse_ts("2024-01-15T10:30:01Z") == utc.replace(second=1)
+
+
 def test_timestamps_are_utc_whatever_the_zone() -> None:
     new_york = datetime(2024, 1, 15, 5, 30, tzinfo=ZoneInfo("America/New_York"))
     assert format_ts(new_york) == "2024-01-15T10:30:00Z"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from chronox_stream.contracts.ticks import Tick
 from chronox_stream.domain.bars import Bar
 from chronox_stream.domain.tick_bars import BarBuilder, Partial
@@ -75,6 +77,17 @@ def test_only_changed_keys_are_drained_and_removals_are_tombstones() -> None:
         (b"m|AAPL|1", False),
     ]
     assert state.drain() == [], "a second drain has nothing new"
+
+
+def test_membership_and_pop_read_the_state_and_a_pop_is_drained_as_a_tombstone() -> None:
+    state = TrackedState({"w|AAPL": 5, "e|AAPL|1m|1": True})
+    assert "e|AAPL|1m|1" in state and "e|AAPL|1m|2" not in state
+    assert state.pop("e|AAPL|1m|1", None) is True
+    assert state.pop("e|AAPL|1m|2", None) is None, "a missing key gives the default"
+    with pytest.raises(KeyError):
+        state.pop("e|AAPL|1m|2")
+    assert "e|AAPL|1m|1" not in state
+    assert state.drain() == [(b"e|AAPL|1m|1", None)], "only the removed key, as a tombstone"
 
 
 def test_a_builder_restored_from_drained_records_goes_on_as_if_never_stopped() -> None:
