@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import aiohttp
 import faust
+from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TopicT
 
 from chronox_stream.contracts.dead_letters import fitted
@@ -27,9 +28,10 @@ from chronox_stream.contracts.rejects import Rejected
 from chronox_stream.contracts.status import StatusEvent
 from chronox_stream.domain.bars import Bar, Source
 from chronox_stream.domain.registry import RegistryCommand
-from chronox_stream.runtime import faust_consumer, kafka
+from chronox_stream.runtime import faust_consumer, faust_shims, kafka
 from chronox_stream.runtime.emit import EmitPolicy, Emitter
 from chronox_stream.runtime.names import TopicNames
+from chronox_stream.runtime.produce import batch_sends
 from chronox_stream.runtime.retry import settle, until_world_recovers
 from chronox_stream.runtime.web_server import OwnPagesWeb
 from chronox_stream.settings import Settings
@@ -158,10 +160,20 @@ class Runtime:
             topic = self.topics.bars[tf].get_topic_name()
             return await self.app.producer.send(topic, key, value, None, None, None)
 
+        async def send_batches(
+            tf: str, records: Sequence[tuple[bytes, bytes]]
+        ) -> Iterable[Awaitable[Awaitable[Any]]]:
+            # The partitioner of Faust's producer, so a batch goes where its sends would.
+            producer = self.app.producer
+            return await batch_sends(faust_shims.kafka_producer(producer),
+                                     producer.partitioner or DefaultPartitioner(),
+                                     self.topics.bars[tf].get_topic_name(), records)  # fmt: skip
+
         async def write_db(rows: Sequence[tuple[Bar, Source]]) -> None:
             await (await self.postgres()).write(rows)
 
-        return Emitter(policy, dedup=self.tables.dedup, send=send, write_db=write_db)
+        return Emitter(policy, dedup=self.tables.dedup, send=send, write_db=write_db,
+                       send_batches=send_batches)  # fmt: skip
 
     def settle_each(
         self, topic: TopicT, name: str, what: str, handle: Callable[[bytes | None], Awaitable[None]]

@@ -7,6 +7,12 @@ the produce step of the batch loop too), and only then record them as emitted. A
 crash in between can re-send a bar (downstream sinks are idempotent) but can
 never mark a bar emitted that is not on the topic.
 
+Unthrottled, a chunk's envelopes go out as a few record batches
+(:mod:`~chronox_stream.runtime.produce`: each on the partition a per-bar send would
+pick), not one send per bar; a throttle (``throttle_ms > 0``) spaces the bars out, so it
+sends them one by one. Either way ``deliver`` runs the sends and waits for every
+acknowledgement; a failed send raises and nothing of the chunk is recorded.
+
 Each emit (but a dry run's) first lets the dedup table purge the stale buckets
 of the partition being processed (:meth:`Dedup.purge`): every writer of the
 table is an emitter, inside the event that owns the partition.
@@ -20,9 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from itertools import chain
+from typing import Any, Protocol, TypeAlias
 
 from chronox_stream.contracts.control import PublishMode
 from chronox_stream.contracts.envelope import envelope_for
@@ -32,6 +39,14 @@ from chronox_stream.domain.dry_run import DryRunDedup
 from chronox_stream.runtime.loop import deliver
 
 CHUNK = 1000
+
+#: ``send(tf, key, value)``: one bar's envelope to its topic; returns its delivery.
+Send: TypeAlias = Callable[[str, bytes, bytes], Awaitable[Awaitable[Any]]]
+#: ``send_batches(tf, [(key, value), ...])``: the sends of a chunk's envelopes as record
+#: batches (:func:`~chronox_stream.runtime.produce.batch_sends`), for ``deliver`` to run.
+SendBatches: TypeAlias = Callable[
+    [str, Sequence[tuple[bytes, bytes]]], Awaitable[Iterable[Awaitable[Awaitable[Any]]]]
+]
 
 
 class Dedup(Protocol):
@@ -72,12 +87,15 @@ class Emitter:
         policy: EmitPolicy,
         *,
         dedup: Dedup,
-        send: Callable[[str, bytes, bytes], Awaitable[Awaitable[Any]]],
+        send: Send,
         write_db: Callable[[Sequence[tuple[Bar, Source]]], Awaitable[None]],
+        send_batches: SendBatches | None = None,
     ) -> None:
         self._policy = policy
         self._dedup: Dedup = DryRunDedup(dedup) if policy.dry_run else dedup
         self._send = send
+        # A throttle spaces the bars out one by one: only an unthrottled policy batches.
+        self._send_batches = send_batches if policy.throttle_ms <= 0 else None
         self._write_db = write_db
         self._gap_s = policy.throttle_ms / 1000
         self._last_publish = 0.0
@@ -102,9 +120,26 @@ class Emitter:
             return 0
         if self._policy.publish_mode == "db-first":
             await self._write_db([(b, source) for b in admitted])
-        await deliver(self._publish(bar, source) for bar in admitted)
+        if self._send_batches is None:
+            await deliver(self._publish(bar, source) for bar in admitted)
+        else:
+            await deliver(await self._batches(self._send_batches, admitted, source))
         self._dedup.record(state)
         return len(admitted)
+
+    @staticmethod
+    async def _batches(
+        send_batches: SendBatches, bars: Sequence[Bar], source: Source
+    ) -> Iterable[Awaitable[Awaitable[Any]]]:
+        """The sends of ``bars``' envelopes as record batches, per timeframe's topic."""
+        by_tf: dict[str, list[tuple[bytes, bytes]]] = {}
+        for bar in bars:
+            records = by_tf.setdefault(bar.tf, [])
+            records.append((bar.symbol.encode(), envelope_for(bar, source).to_json()))
+        sends: list[Iterable[Awaitable[Awaitable[Any]]]] = []
+        for tf, records in by_tf.items():
+            sends.append(await send_batches(tf, records))
+        return chain.from_iterable(sends)
 
     async def _publish(self, bar: Bar, source: Source) -> Awaitable[Any]:
         """Send one bar (after the throttle's gap); return its delivery."""

@@ -8,6 +8,9 @@ uses these internals (faust-streaming and its ``mode-streaming`` base):
   group (:func:`current_event`, used by ``tables/partition.py``).
 - ``AIOKafkaConsumerThread._ensure_consumer``: the aiokafka consumer behind
   Faust's, which ``runtime/faust_consumer.py`` seeks itself (:func:`kafka_consumer`).
+- ``Producer._ensure_producer``: the aiokafka producer behind Faust's, whose batch API
+  (``create_batch`` / ``send_batch``) the emitter uses (:func:`kafka_producer`); Faust's
+  producer offers only one send per record.
 - ``Consumer._new_consumer_thread``: overridden in ``runtime/faust_consumer.py``
   to make that consumer thread, and ``Transport.Consumer``, the class a
   transport instantiates.
@@ -37,10 +40,15 @@ from typing import Any
 
 import faust
 import faust.streams
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from faust.tables.recovery import Recovery
-from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, Transport
-from faust.types import EventT
+from faust.transport.drivers.aiokafka import (
+    AIOKafkaConsumerThread,
+    Consumer,
+    Producer,
+    Transport,
+)
+from faust.types import EventT, ProducerT
 from faust.web.drivers.aiohttp import Web
 
 log = logging.getLogger(__name__)
@@ -52,6 +60,7 @@ CHECKED_VERSIONS = frozenset({"0.15.3"})
 INTERNALS: tuple[tuple[Any, str], ...] = (
     (faust.streams, "_current_event"),
     (AIOKafkaConsumerThread, "_ensure_consumer"),
+    (Producer, "_ensure_producer"),
     (Consumer, "_new_consumer_thread"),
     (Transport, "Consumer"),
     (Web, "default_blueprints"),
@@ -111,6 +120,14 @@ def kafka_consumer(thread: AIOKafkaConsumerThread) -> AIOKafkaConsumer:
     """The aiokafka consumer a Faust consumer thread drives (made on first use)."""
     consumer: AIOKafkaConsumer = thread._ensure_consumer()
     return consumer
+
+
+def kafka_producer(producer: ProducerT) -> AIOKafkaProducer:
+    """The started aiokafka producer behind the app's Faust producer (``app.producer``)."""
+    if not isinstance(producer, Producer):
+        raise TypeError(f"not Faust's aiokafka producer: {type(producer).__name__}")
+    aiokafka_producer: AIOKafkaProducer = producer._ensure_producer()
+    return aiokafka_producer
 
 
 def tables_recovered(app: faust.App) -> bool:

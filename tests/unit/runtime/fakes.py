@@ -48,6 +48,61 @@ class FakeProducer:
         return delivery
 
 
+class FakeBatch:
+    """An aiokafka ``BatchBuilder`` that holds at most ``capacity`` records."""
+
+    def __init__(self, capacity: int) -> None:
+        self.records: list[tuple[bytes | None, bytes | None]] = []
+        self.closed = False
+        self._capacity = capacity
+
+    def append(self, *, timestamp: int | None, key: bytes | None, value: bytes | None
+               ) -> object | None:  # fmt: skip
+        if self.closed or len(self.records) == self._capacity:
+            self.closed = True
+            return None
+        self.records.append((key, value))
+        return object()
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeBatchProducer(FakeProducer):
+    """A :class:`FakeProducer` with aiokafka's batch API: ``send_batch`` logs the batch
+    and acknowledges it a moment later; it fails from the ``fail_on``-th batch on."""
+
+    def __init__(self, log: Log, *, partitions: int = 4, capacity: int = 300,
+                 fail_on: int | None = None) -> None:  # fmt: skip
+        super().__init__(log)
+        self.partitions = partitions
+        self.capacity = capacity
+        self.batches: list[tuple[str, int, FakeBatch]] = []
+        self._fail_batch_on = fail_on
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return set(range(self.partitions))
+
+    def create_batch(self) -> FakeBatch:
+        return FakeBatch(self.capacity)
+
+    async def send_batch(self, batch: FakeBatch, topic: str, *, partition: int
+                         ) -> asyncio.Future[None]:  # fmt: skip
+        if self._fail_batch_on is not None and len(self.batches) >= self._fail_batch_on:
+            raise ConnectionError("broker unreachable")
+        assert batch.closed, "a batch is closed before it is sent"
+        self.batches.append((topic, partition, batch))
+        self.log.append(("send_batch", topic))
+        delivery: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def ack() -> None:
+            self.log.append(("ack", topic))
+            delivery.set_result(None)
+
+        asyncio.get_running_loop().call_later(0.001, ack)
+        return delivery
+
+
 class FakeConsumer:
     """Hands out ``batches`` one per ``getmany`` (then empty ones); logs commits and seeks.
 

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 
+from chronox_stream.contracts.envelope import envelope_for
 from chronox_stream.domain.bars import Bar, Source
 from chronox_stream.domain.dedup import Bucket, admit_batch, bucket_key
-from chronox_stream.runtime.emit import Emitter, LivePolicy
-from tests.unit.runtime.fakes import FakeProducer, Log, last, position
+from chronox_stream.runtime.emit import CHUNK, Emitter, LivePolicy
+from chronox_stream.runtime.produce import batch_sends
+from tests.unit.runtime.fakes import FakeBatchProducer, FakeProducer, Log, last, position
 
 T0 = datetime(2024, 1, 16, 15, tzinfo=UTC)
 
 
-def bar(minute: int) -> Bar:
-    return Bar(symbol="AAPL", tf="1m", ts=T0 + timedelta(minutes=minute),
+def bar(minute: int, symbol: str = "AAPL") -> Bar:
+    return Bar(symbol=symbol, tf="1m", ts=T0 + timedelta(minutes=minute),
                open=1, high=2, low=0.5, close=1, volume=10)  # fmt: skip
 
 
@@ -50,8 +54,15 @@ def emitter_for(log: Log, producer: FakeProducer, dedup: Dedup | None = None,
     async def write_db(rows: Sequence[tuple[Bar, Source]]) -> None:
         log.append(("db", len(rows)))
 
+    async def send_batches(tf: str, records: Sequence[tuple[bytes, bytes]]
+                           ) -> Iterable[Any]:  # fmt: skip
+        assert isinstance(producer, FakeBatchProducer)
+        return await batch_sends(producer, DefaultPartitioner(), f"bars.{tf}", records)
+
     dedup = dedup or Dedup(log)
-    return Emitter(LivePolicy(**policy), dedup=dedup, send=send, write_db=write_db), dedup
+    batches = send_batches if isinstance(producer, FakeBatchProducer) else None
+    return Emitter(LivePolicy(**policy), dedup=dedup, send=send, write_db=write_db,
+                   send_batches=batches), dedup  # fmt: skip
 
 
 async def test_bars_are_marked_emitted_only_after_every_ack() -> None:
@@ -89,3 +100,47 @@ async def test_a_dry_run_sends_writes_and_records_nothing_but_counts() -> None:
     emitter, dedup = emitter_for(log, producer, dry_run=True, publish_mode="db-first")
     assert await emitter.emit([bar(0), bar(1), bar(0)], "api") == 2
     assert log == [] and producer.sent == [] and dedup.buckets == {}
+
+
+async def test_a_chunk_goes_out_as_batches_and_is_marked_after_their_acks() -> None:
+    log: Log = []
+    producer = FakeBatchProducer(log, capacity=300)
+    emitter, _ = emitter_for(log, producer)
+    bars = [bar(m, symbol) for symbol in ("AAPL", "MSFT") for m in range(CHUNK // 2 + 100)]
+    assert await emitter.emit(bars, "flatpack") == len(bars)
+    assert producer.sent == [], "no send per bar"
+    assert len(producer.batches) < len(bars) // 100
+    records = [i for i, (kind, _) in enumerate(log) if kind == "record"]
+    assert len(records) == 2, "one record per chunk"
+    for at in records:
+        before = [kind for kind, _ in log[:at]]
+        assert before.count("ack") == before.count("send_batch"), "recorded after every ack"
+    sent = [value for _, _, batch in producer.batches for _, value in batch.records]
+    assert sent == [envelope_for(b, "flatpack").to_json() for b in bars], "every bar, in order"
+    by_symbol: dict[bytes | None, set[int]] = {}
+    for _, partition, batch in producer.batches:
+        for key, _ in batch.records:
+            by_symbol.setdefault(key, set()).add(partition)
+    assert by_symbol.keys() == {b"AAPL", b"MSFT"} and all(len(p) == 1 for p in by_symbol.values())
+    assert await emitter.emit(bars[:10], "flatpack") == 0, "marked: not sent again"
+
+
+async def test_nothing_of_a_chunk_is_marked_when_a_batch_send_fails() -> None:
+    log: Log = []
+    emitter, dedup = emitter_for(log, FakeBatchProducer(log, capacity=2, fail_on=1))
+    with pytest.raises(ConnectionError):
+        await emitter.emit([bar(0), bar(1), bar(2)], "api")
+    assert not [entry for entry in log if entry[0] == "record"] and dedup.buckets == {}
+    retried, _ = emitter_for(log, FakeBatchProducer(log), dedup)
+    assert await retried.emit([bar(0), bar(1), bar(2)], "api") == 3, "all go again"
+
+
+async def test_a_throttled_policy_sends_bar_by_bar_spaced_out() -> None:
+    log: Log = []
+    producer = FakeBatchProducer(log)
+    emitter, _ = emitter_for(log, producer, throttle_ms=5)
+    started = time.monotonic()
+    assert await emitter.emit([bar(0), bar(1), bar(2)], "api") == 3
+    assert time.monotonic() - started >= 0.01, "two gaps of 5 ms at least"
+    assert producer.batches == [] and len(producer.sent) == 3
+    assert last(log, "ack", "bars.1m") < last(log, "record")
