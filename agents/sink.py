@@ -18,7 +18,9 @@ fault is found, which is dead-lettered while the rest is written. Replaying a ba
 crash or a rebalance changes nothing: both writes are idempotent.
 
 An envelope that is not valid v1 is dead-lettered once, by the PostgreSQL sink (reason
-``invalid_envelope``); the Redis sink leaves it out.
+``invalid_envelope``); the Redis sink leaves it out. The two sinks of a worker share one
+:class:`~chronox_stream.sinks.decoded.DecodedEnvelopes`: whichever reads a record first
+decodes it, and the other takes the result instead of decoding it again.
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ from typing import TypeAlias
 
 from aiokafka import TopicPartition
 
-from chronox_stream.contracts.envelope import decode_bar
 from chronox_stream.contracts.rejects import Rejected
 from chronox_stream.runtime.app import Runtime
 from chronox_stream.runtime.kafka import group_consumer
@@ -40,11 +41,14 @@ from chronox_stream.runtime.loop import Batch, BatchLoop, Record, isolate
 from chronox_stream.runtime.names import sink_group
 from chronox_stream.runtime.retry import until_done, until_world_recovers
 from chronox_stream.sinks.base import BarSink, SinkRecord
+from chronox_stream.sinks.decoded import DecodedEnvelopes
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 5000
 BATCH_WITHIN_MS = 200
+#: Envelopes one sink decoded and the other has not read yet: a batch of lead each way.
+DECODED_CAPACITY = 2 * BATCH_SIZE
 
 Item: TypeAlias = tuple[Record, SinkRecord]
 
@@ -78,13 +82,19 @@ MIRRORS = (
 
 
 class SinkHandler:
-    """The loop's handler of one mirror: decode, then write the valid envelopes. No state."""
+    """The loop's handler of one mirror: decode, then write the valid envelopes. No state.
+
+    ``decoded`` is shared with the worker's other mirror (each record decoded once); a
+    handler on its own gets one of its own.
+    """
 
     stateful = False
 
-    def __init__(self, runtime: Runtime, mirror: Mirror) -> None:
+    def __init__(self, runtime: Runtime, mirror: Mirror,
+                 decoded: DecodedEnvelopes | None = None) -> None:  # fmt: skip
         self._runtime = runtime
         self._mirror = mirror
+        self._decoded = decoded if decoded is not None else DecodedEnvelopes(DECODED_CAPACITY)
 
     async def assigned(self, partitions: Collection[TopicPartition]) -> None:
         return None
@@ -98,15 +108,14 @@ class SinkHandler:
     async def process(self, batch: Batch) -> None:
         """Decode (dead-letter or leave out what is not an envelope), then write the rest."""
         items: list[Item] = []
+        decode = self._decoded.decode
         for records in batch.values():
             for record in records:
-                try:
-                    bar, source = decode_bar(record.value or b"")
-                except Rejected as rejected:
-                    if self._mirror.judges:
-                        await self._runtime.dead_letter(record, rejected)
-                    continue
-                items.append((record, SinkRecord(bar, source, record.value or b"")))
+                decoded = decode(record)
+                if isinstance(decoded, SinkRecord):
+                    items.append((record, decoded))
+                elif self._mirror.judges:
+                    await self._runtime.dead_letter(record, decoded)
         if not items:
             return
         started = time.monotonic()
@@ -131,10 +140,10 @@ class SinkHandler:
         await self._runtime.dead_letter(item[0], Rejected("invalid_envelope", message))
 
 
-async def consume_bars(runtime: Runtime, mirror: Mirror) -> None:
+async def consume_bars(runtime: Runtime, mirror: Mirror, decoded: DecodedEnvelopes) -> None:
     """One consumer's life: the batch loop over the bar topics, in the mirror's group."""
     consumer = group_consumer(runtime.settings, sink_group(mirror.name))
-    loop = BatchLoop(f"{mirror.name} sink", consumer, SinkHandler(runtime, mirror),
+    loop = BatchLoop(f"{mirror.name} sink", consumer, SinkHandler(runtime, mirror, decoded),
                      batch_size=BATCH_SIZE, within_ms=BATCH_WITHIN_MS)  # fmt: skip
     consumer.subscribe(runtime.topics.bar_names, listener=loop)
     await consumer.start()
@@ -144,17 +153,20 @@ async def consume_bars(runtime: Runtime, mirror: Mirror) -> None:
         await consumer.stop()
 
 
-def mirror_task(runtime: Runtime, mirror: Mirror) -> Callable[[], Awaitable[None]]:
+def mirror_task(runtime: Runtime, mirror: Mirror, decoded: DecodedEnvelopes
+                ) -> Callable[[], Awaitable[None]]:  # fmt: skip
     """The app task of ``mirror``: a broken consumer is rebuilt with backoff, and its
     group's offsets say where to resume."""
 
     async def run() -> None:
-        await until_done(f"{mirror.name} sink consumer", partial(consume_bars, runtime, mirror))
+        await until_done(f"{mirror.name} sink consumer",
+                         partial(consume_bars, runtime, mirror, decoded))  # fmt: skip
 
     run.__qualname__ = f"sink_{mirror.name}"
     return run
 
 
 def attach(runtime: Runtime) -> None:
+    decoded = DecodedEnvelopes(DECODED_CAPACITY)  # one per worker, shared by its mirrors
     for mirror in MIRRORS:
-        runtime.app.task(mirror_task(runtime, mirror))
+        runtime.app.task(mirror_task(runtime, mirror, decoded))

@@ -15,9 +15,10 @@ Tickers are kept as written: :meth:`ParsedDay.bars_of` takes a valid symbol.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from functools import reduce
+from itertools import pairwise
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -50,10 +51,19 @@ class FlatFileError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ParsedDay:
-    """The rows of the requested symbols in one day's file, sorted by (ticker, window_start)."""
+    """The rows of the requested symbols in one day's file, sorted by (ticker, window_start).
+
+    ``spans`` says where each ticker's rows are (first row, row count), found once when
+    the day is parsed: a market-wide file is read for many symbols, and filtering the
+    whole table for each would cost symbols x rows.
+    """
 
     table: pa.Table
     skipped: int
+    spans: dict[str, tuple[int, int]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "spans", _spans(self.table.column("ticker")))
 
     def bars(self, tf: str = "1m") -> list[Bar]:
         """The rows as bars (1m for minute files, 1d for day files)."""
@@ -61,7 +71,18 @@ class ParsedDay:
 
     def bars_of(self, symbol: str, tf: str) -> list[Bar]:
         """The rows of one symbol as bars."""
-        return _to_bars(self.table.filter(pc.equal(self.table.column("ticker"), symbol)), tf)
+        first, count = self.spans.get(symbol, (0, 0))
+        return _to_bars(self.table.slice(first, count), tf)
+
+
+def _spans(tickers: pa.ChunkedArray) -> dict[str, tuple[int, int]]:
+    """First row and row count of each ticker in a column sorted by ticker."""
+    runs = pc.run_end_encode(tickers.combine_chunks())
+    bounds = pairwise([0, *runs.run_ends.to_pylist()])
+    return {
+        ticker: (start, end - start)
+        for ticker, (start, end) in zip(runs.values.to_pylist(), bounds, strict=True)
+    }
 
 
 def _to_bars(table: pa.Table, tf: str) -> list[Bar]:

@@ -10,14 +10,16 @@ import asyncpg
 import pytest
 from aiokafka import TopicPartition
 
-from chronox_stream.agents.sink import Mirror, SinkHandler
+from chronox_stream.agents.sink import DECODED_CAPACITY, Mirror, SinkHandler
 from chronox_stream.contracts.envelope import envelope_for
 from chronox_stream.contracts.rejects import Rejected
-from chronox_stream.domain.bars import Bar
+from chronox_stream.domain.bars import Bar, Source
 from chronox_stream.runtime import retry
 from chronox_stream.runtime.app import Consumed, Runtime
 from chronox_stream.runtime.loop import Batch
+from chronox_stream.sinks import decoded as decoded_module
 from chronox_stream.sinks.base import BarSink, SinkRecord
+from chronox_stream.sinks.decoded import DecodedEnvelopes
 from chronox_stream.sinks.health import SinkHealth
 from tests.unit.runtime.fakes import record
 
@@ -66,14 +68,15 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(retry, "LOOP_BACKOFF", retry.Backoff(initial_s=0.001, cap_s=0.001))
 
 
-def handler_for(store: Store, *, judges: bool) -> tuple[SinkHandler, FakeRuntime]:
+def handler_for(store: Store, *, judges: bool, decoded: DecodedEnvelopes | None = None
+                ) -> tuple[SinkHandler, FakeRuntime]:  # fmt: skip
     async def connect(runtime: Runtime) -> BarSink:
         return store
 
     runtime = FakeRuntime()
     mirror = Mirror("postgres" if judges else "redis", "PostgreSQL" if judges else "Redis",
                     connect, judges=judges)  # fmt: skip
-    return SinkHandler(cast(Runtime, runtime), mirror), runtime
+    return SinkHandler(cast(Runtime, runtime), mirror, decoded), runtime
 
 
 def batch_of(values: list[bytes]) -> Batch:
@@ -125,3 +128,30 @@ async def test_redis_never_splits_nor_dead_letters_a_batch_it_fails_on() -> None
     with pytest.raises(asyncpg.exceptions.NumericValueOutOfRangeError):
         await handler.process(batch_of([envelope(0), envelope(1, REFUSED_VOLUME)]))
     assert runtime.dead == [] and store.batches == []
+
+
+async def test_the_two_sinks_of_a_worker_decode_each_envelope_once_and_keep_their_rules(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    decodes: list[bytes] = []
+    real = decoded_module.decode_bar
+
+    def counting(raw: bytes) -> tuple[Bar, Source]:
+        decodes.append(raw)
+        return real(raw)
+
+    monkeypatch.setattr(decoded_module, "decode_bar", counting)
+    shared = DecodedEnvelopes(DECODED_CAPACITY)
+    postgres_store, redis_store = Store(), Store()
+    postgres, postgres_runtime = handler_for(postgres_store, judges=True, decoded=shared)
+    redis, redis_runtime = handler_for(redis_store, judges=False, decoded=shared)
+    values = [envelope(0), b"{not json", envelope(1), b"", envelope(3)]
+    await redis.process(batch_of(values))  # either sink may read a record first
+    await postgres.process(batch_of(values))
+    assert decodes == values, "each envelope decoded once"
+    assert redis_store.minutes == [0, 1, 3] and redis_runtime.dead == []
+    assert postgres_store.minutes == [0, 1, 3]
+    assert [(offset, r.reason) for offset, r in postgres_runtime.dead] == [
+        (1, "invalid_envelope"), (3, "invalid_envelope")]  # fmt: skip
+    assert [r.payload for b in postgres_store.batches for r in b] == [
+        values[0], values[2], values[4]], "bytes as consumed"  # fmt: skip

@@ -52,6 +52,30 @@ def test_plain_csv_and_all_symbols() -> None:
     assert {b.symbol for b in parse_aggregates(data, day=DAY, symbols=None).bars()} == {"A", "B"}
 
 
+def test_the_bars_of_one_symbol_are_its_rows_only_in_time_order() -> None:
+    data = csv(
+        f"MSFT,200,390.1,390.5,390.9,390.0,{T0 + MINUTE},12",
+        f"AAPL,150,185.2,185.4,185.5,185.1,{T0 + MINUTE},9",
+        f"AA,1,10,10,10,10,{T0},1",
+        f"MSFT,210,390.5,390.6,390.9,390.2,{T0},11",
+        f"AAPL,100,185.0,185.2,185.3,184.9,{T0},7",
+        f"AAPL,100,185.0,185.2,185.3,184.9,{T0},7",
+        f"AAPLW,5,1,1,1,1,{T0},1",
+        f"AAPL,100,,185.2,185.3,184.9,{T0 + 2 * MINUTE},7",
+    )
+    parsed = parse_aggregates(data, day=DAY, symbols=None)
+    everything = parsed.bars()
+    for symbol in ("AA", "AAPL", "AAPLW", "MSFT"):
+        mine = parsed.bars_of(symbol, "1m")
+        assert mine == [b for b in everything if b.symbol == symbol]
+    assert [(b.ts.minute, b.volume) for b in parsed.bars_of("MSFT", "1m")] == [(30, 210), (31, 200)]
+    assert [b.transactions for b in parsed.bars_of("AAPL", "1m")] == [7, 9]
+    assert {b.tf for b in parsed.bars_of("AAPL", "1d")} == {"1d"}
+    assert parsed.bars_of("TSLA", "1m") == [] and parsed.bars_of("AAP", "1m") == []
+    empty = parse_aggregates(csv(), day=DAY, symbols=None)
+    assert empty.bars_of("AAPL", "1m") == []
+
+
 def test_rows_out_of_bounds_or_with_text_for_a_number_are_skipped() -> None:
     good = f"AAPL,100,185.0,185.2,185.3,184.9,{T0},7"
     data = csv(

@@ -1,0 +1,84 @@
+"""The decode memo of the two sinks: each envelope decoded once, the same result as decoding."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from aiokafka import TopicPartition
+
+from chronox_stream.contracts.envelope import decode_bar, envelope_for
+from chronox_stream.contracts.rejects import Rejected
+from chronox_stream.domain.bars import Bar, Source
+from chronox_stream.sinks import decoded as decoded_module
+from chronox_stream.sinks.base import SinkRecord
+from chronox_stream.sinks.decoded import DecodedEnvelopes, decode_record
+from tests.unit.runtime.fakes import record
+
+TP = TopicPartition("chronox.bars.1m", 3)
+T0 = datetime(2024, 1, 16, 15, tzinfo=UTC)
+
+
+def envelope(minute: int, volume: float = 10.0) -> bytes:
+    bar = Bar(symbol="MSFT", tf="1m", ts=T0 + timedelta(minutes=minute),
+              open=1, high=2, low=0.5, close=1.5, volume=volume)  # fmt: skip
+    return envelope_for(bar, "flatpack").to_json()
+
+
+@pytest.fixture
+def decodes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The bytes every real decode was run on."""
+    seen: list[bytes] = []
+
+    def counting(raw: bytes) -> tuple[Bar, Source]:
+        seen.append(raw)
+        return decode_bar(raw)
+
+    monkeypatch.setattr(decoded_module, "decode_bar", counting)
+    return seen
+
+
+def test_the_second_reader_of_a_record_takes_what_the_first_decoded(decodes: list[bytes]) -> None:
+    memo = DecodedEnvelopes(capacity=100)
+    values = [envelope(m) for m in range(10)] + [b"{not json"]
+    first = [memo.decode(record(TP, offset, value)) for offset, value in enumerate(values)]
+    second = [memo.decode(record(TP, offset, bytes(value))) for offset, value in enumerate(values)]
+    assert decodes == values, "each envelope decoded once"
+    assert second == first
+    assert [type(d) for d in first] == [SinkRecord] * 10 + [Rejected]
+    assert len(memo) == 0, "a result is taken out when the second reader uses it"
+
+
+def test_what_the_memo_gives_is_what_decoding_gives() -> None:
+    memo = DecodedEnvelopes(capacity=100)
+    for offset, value in enumerate([envelope(0), envelope(1, volume=-1), b"", b"[]"]):
+        for _reader in range(2):
+            got = memo.decode(record(TP, offset, value))
+            expected = decode_record(record(TP, offset, value))
+            if isinstance(expected, Rejected):
+                assert isinstance(got, Rejected)
+                assert (got.reason, got.message) == (expected.reason, expected.message)
+            else:
+                assert got == expected and got.payload == value
+
+
+def test_another_record_at_the_same_offset_is_decoded_afresh(decodes: list[bytes]) -> None:
+    memo = DecodedEnvelopes(capacity=100)
+    memo.decode(record(TP, 7, envelope(0)))
+    got = memo.decode(record(TP, 7, envelope(5)))
+    assert isinstance(got, SinkRecord) and got.bar.ts == T0 + timedelta(minutes=5)
+    assert decodes == [envelope(0), envelope(5)]
+    other_partition = memo.decode(record(TopicPartition(TP.topic, 4), 7, envelope(5)))
+    assert isinstance(other_partition, SinkRecord) and len(decodes) == 3
+
+
+def test_the_memo_stays_bounded_and_a_reader_far_behind_decodes_itself(
+    decodes: list[bytes],
+) -> None:
+    memo = DecodedEnvelopes(capacity=50)
+    values = [envelope(m) for m in range(200)]
+    ahead = [memo.decode(record(TP, offset, value)) for offset, value in enumerate(values)]
+    assert len(memo) == 50
+    behind = [memo.decode(record(TP, offset, value)) for offset, value in enumerate(values)]
+    assert behind == ahead and len(memo) <= 50
+    assert len(decodes) == 2 * 200 - 50, "only the last 50 the leader decoded were kept"
