@@ -40,9 +40,12 @@ log = logging.getLogger(__name__)
 
 
 def latest_session(now: datetime) -> date:
-    """Today's session in New York, or the last one before it (weekends, holidays)."""
+    """The latest session in New York that has begun by ``now`` (its pre-market opened):
+    today's from 04:00, else the one before it (nights, weekends, holidays)."""
     today = trading_date(now)
-    return trading_days(today - timedelta(days=10), today)[-1]
+    begun = [d for d in trading_days(today - timedelta(days=10), today)
+             if extended_hours(d)[0] <= now]  # fmt: skip
+    return begun[-1]
 
 
 def planned_api_windows(
