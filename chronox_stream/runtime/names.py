@@ -56,6 +56,11 @@ def changelog_topic(settings: Settings, table: str) -> str:
     return f"{settings.app_id}-{table}-changelog"
 
 
+def leader_topic(settings: Settings) -> str:
+    """The one-partition topic Faust's assignor elects the group's leader with."""
+    return f"{settings.app_id}-__assignor-__leader"
+
+
 # Consumer groups besides the Faust agents' own (whose group id is the app id).
 TICKS_GROUP = "ticks"
 

@@ -3,6 +3,12 @@
 The broker runs with automatic topic creation off, so every process that
 produces or consumes (workers, ``chronox ingest``, tests) first calls
 ``ensure_topics``; it creates what is missing and leaves existing topics alone.
+
+Faust's own topics (the tables' changelogs, the assignor's leader topic) are created
+here too, as Faust would create them. Faust creates them while its worker starts, just
+before it joins the group; when the broker's metadata did not show them yet by the
+assignment (seen on a busy machine), Faust ignored them, and the tables were left without
+changelog partitions: the worker never became ready, or a table write failed.
 """
 
 from __future__ import annotations
@@ -14,7 +20,14 @@ from aiokafka.admin import NewTopic
 from aiokafka.structs import ConsumerRecord
 
 from chronox_stream.runtime import kafka
-from chronox_stream.runtime.names import TopicNames
+from chronox_stream.runtime.names import (
+    BACKFILL_STATE_TABLE,
+    DEDUP_TABLE,
+    REGISTRY_TABLE,
+    TopicNames,
+    changelog_topic,
+    leader_topic,
+)
 from chronox_stream.settings import Settings
 
 
@@ -47,7 +60,10 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             },
         ),  # fmt: skip
         TopicSpec(names.ticks_bars, n),
-    ]
+        *(TopicSpec(changelog_topic(settings, table), n, {"cleanup.policy": "compact"})
+          for table in (REGISTRY_TABLE, DEDUP_TABLE, BACKFILL_STATE_TABLE)),
+        TopicSpec(leader_topic(settings), 1),
+    ]  # fmt: skip
 
 
 async def partitions_of(settings: Settings, topic: str) -> list[TopicPartition]:

@@ -24,7 +24,7 @@ from chronox_stream.domain.dedup import admit, emitted_of
 from chronox_stream.domain.precedence import merge
 from chronox_stream.settings import Settings
 from chronox_stream.sinks.postgres import PostgresSink
-from tests.unit.test_identity import CASES as IDENTITY_CASES
+from tests.unit.domain.test_identity import CASES as IDENTITY_CASES
 
 pytestmark = pytest.mark.integration
 
