@@ -23,6 +23,18 @@ def record(tp: TopicPartition, offset: int, value: bytes, key: bytes | None = No
                           len(key or b""), len(value), [])  # fmt: skip
 
 
+def acked_soon(log: Log, topic: str) -> asyncio.Future[None]:
+    """A delivery future the broker acknowledges a moment later (logged as ``ack``)."""
+    delivery: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def ack() -> None:
+        log.append(("ack", topic))
+        delivery.set_result(None)
+
+    asyncio.get_running_loop().call_later(0.001, ack)
+    return delivery
+
+
 class FakeProducer:
     """``send`` logs the record and returns its delivery, acknowledged a moment later
     (logged then): a caller that does not wait for acks commits before they show."""
@@ -38,14 +50,7 @@ class FakeProducer:
             raise ConnectionError("broker unreachable")
         self.sent.append((topic, key, value, partition))
         self.log.append(("send", topic))
-        delivery: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-        def ack() -> None:
-            self.log.append(("ack", topic))
-            delivery.set_result(None)
-
-        asyncio.get_running_loop().call_later(0.001, ack)
-        return delivery
+        return acked_soon(self.log, topic)
 
 
 class FakeBatch:
@@ -93,14 +98,7 @@ class FakeBatchProducer(FakeProducer):
         assert batch.closed, "a batch is closed before it is sent"
         self.batches.append((topic, partition, batch))
         self.log.append(("send_batch", topic))
-        delivery: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-        def ack() -> None:
-            self.log.append(("ack", topic))
-            delivery.set_result(None)
-
-        asyncio.get_running_loop().call_later(0.001, ack)
-        return delivery
+        return acked_soon(self.log, topic)
 
 
 class FakeConsumer:
