@@ -38,6 +38,7 @@ import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from throwaway import drop_run
 
 from chronox_stream.client.children import Child
 from chronox_stream.client.follow import follow
@@ -217,6 +218,7 @@ def main() -> None:
         for worker in workers:
             worker.stop()
         sim.stop()
+        asyncio.run(drop_run(settings))
     report(r, args)
 
 

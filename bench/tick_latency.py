@@ -24,6 +24,7 @@ from pathlib import Path
 import orjson
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
+from throwaway import drop_run
 
 from chronox_stream.client.children import Child
 from chronox_stream.contracts.ticks import Tick
@@ -103,6 +104,7 @@ async def run(args: argparse.Namespace) -> None:
         await listener
     finally:
         worker.stop()
+        await drop_run(settings)
     half = sent[len(sent) // 2] if sent else 0.0
     steady = sorted(latency for at, latency in latencies if at >= half)
     if not steady:
