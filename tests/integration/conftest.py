@@ -60,6 +60,8 @@ async def isolated(stack: Settings, sim: Any, tmp_path: Path) -> AsyncIterator[S
         log_level="INFO",
         # A killed worker's partitions move on after 10 s rather than Faust's 60 s.
         faust_session_timeout_s=10,
+        # Most test workers never backfill: each loads the calendar and flat-file reader on use.
+        preload_backfill=False,
     )
     await ensure_topics(settings)
     yield settings
