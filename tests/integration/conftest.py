@@ -21,6 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from chronox_stream.client.children import Child
 from chronox_stream.runtime.topics import delete_topics, ensure_topics
 from chronox_stream.settings import Settings
+from tests.integration.helpers import row_connections
 
 pytestmark = pytest.mark.integration
 
@@ -71,6 +72,13 @@ async def isolated(stack: Settings, sim: Any, tmp_path: Path) -> AsyncIterator[S
     finally:
         await conn.close()
     await delete_topics(settings)
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def close_row_connections() -> AsyncIterator[None]:
+    """The tests' reading connections (``helpers.fetch_rows``), closed after the last test."""
+    yield
+    await row_connections.close()
 
 
 @pytest.fixture
