@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     shutdown_grace_s: float = Field(
         20.0, gt=0, description="Seconds a stopping worker may drain before it exits anyway."
     )
+    preload_backfill: bool = Field(
+        True, description="Load the calendar and flat-file reader at worker start, not on use."
+    )
     web_enabled: bool = Field(False, description="Run the Faust web server in the worker.")
     web_port: int = Field(6066, description="Port of the Faust web server.")
     web_bind: str = Field(

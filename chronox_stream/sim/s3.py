@@ -17,10 +17,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
-from moto.server import ThreadedMotoServer
-
 from chronox_stream.sim.flatfiles import cache_root, ensure_day
 from chronox_stream.sim.market import Market
 
@@ -43,6 +39,9 @@ class FlatFileBucket:
         symbols: Sequence[str],
         data_dir: Path,
     ) -> None:
+        # moto and boto3 (about 0.3 s to import) only in a simulator that serves flat files.
+        from moto.server import ThreadedMotoServer
+
         self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
         self._endpoint = f"http://{client_host(host)}:{port}"
         self._bucket = bucket
@@ -64,6 +63,9 @@ class FlatFileBucket:
         return sorted(self._uploaded)
 
     def start(self) -> None:
+        import boto3
+        from botocore.config import Config
+
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request lines
         self._server.start()
         access_key, secret_key = self._credentials

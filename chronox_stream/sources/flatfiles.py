@@ -12,10 +12,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from aiobotocore.session import get_session
-from botocore.config import Config
-from botocore.exceptions import ClientError
-
 from chronox_stream.settings import Settings
 from chronox_stream.sources.urls import S3_URL, check_transport
 
@@ -67,6 +63,9 @@ class S3FlatFiles:
         self._lock = asyncio.Lock()
 
     async def _s3(self) -> Any:
+        from aiobotocore.session import get_session  # about 0.3 s: only a worker reading S3
+        from botocore.config import Config
+
         async with self._lock:
             if self._client is None:
                 s = self._settings
@@ -86,6 +85,8 @@ class S3FlatFiles:
         return self._client
 
     async def fetch(self, kind: Kind, day: date) -> bytes | None:
+        from botocore.exceptions import ClientError
+
         client = await self._s3()
         try:
             response = await client.get_object(

@@ -16,7 +16,7 @@ import logging
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from chronox_stream.contracts.work import WorkItem
 from chronox_stream.domain.coverage import Coverage
@@ -31,10 +31,12 @@ from chronox_stream.domain.trading_dates import trading_date
 from chronox_stream.domain.windows import window_start
 from chronox_stream.runtime.emit import Emitter
 from chronox_stream.settings import Settings
-from chronox_stream.sources.flatfile_csv import ParsedDay, parse_aggregates
 from chronox_stream.sources.flatfiles import FlatFileStore, Kind
 from chronox_stream.sources.polygon_rest import PolygonRest, collect
 from chronox_stream.sources.registry import declare_source, runner_of
+
+if TYPE_CHECKING:
+    from chronox_stream.sources.flatfile_csv import ParsedDay
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,8 @@ class DayCache:
         self._days: OrderedDict[tuple[Kind, date], ParsedDay | None] = OrderedDict()
 
     async def get(self, kind: Kind, day: date) -> ParsedDay | None:
+        from chronox_stream.sources.flatfile_csv import parse_aggregates  # pyarrow: ~0.3 s
+
         key = (kind, day)
         if key not in self._days:
             data = await self._store.fetch(kind, day)

@@ -21,6 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from chronox_stream.client.children import Child
 from chronox_stream.runtime.topics import delete_topics, ensure_topics
 from chronox_stream.settings import Settings
+from tests.integration.helpers import row_connections
 
 pytestmark = pytest.mark.integration
 
@@ -60,6 +61,8 @@ async def isolated(stack: Settings, sim: Any, tmp_path: Path) -> AsyncIterator[S
         log_level="INFO",
         # A killed worker's partitions move on after 10 s rather than Faust's 60 s.
         faust_session_timeout_s=10,
+        # Most test workers never backfill: each loads the calendar and flat-file reader on use.
+        preload_backfill=False,
     )
     await ensure_topics(settings)
     yield settings
@@ -69,6 +72,13 @@ async def isolated(stack: Settings, sim: Any, tmp_path: Path) -> AsyncIterator[S
     finally:
         await conn.close()
     await delete_topics(settings)
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def close_row_connections() -> AsyncIterator[None]:
+    """The tests' reading connections (``helpers.fetch_rows``), closed after the last test."""
+    yield
+    await row_connections.close()
 
 
 @pytest.fixture

@@ -53,14 +53,63 @@ async def poll(check: Callable[[], Awaitable[Any]], *, timeout_s: float = 90) ->
         await asyncio.sleep(0.5)
 
 
+DROPPED = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+    OSError,
+)
+"""What a connection the server closed or restarted under it raises."""
+
+
+class _Connections:
+    """One open PostgreSQL connection per DSN for the tests' reads: the tests poll twice a
+    second, and a connection per read cost about 25 ms of CPU (client and server, SCRAM)."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, tuple[asyncpg.Connection, asyncio.Lock]] = {}
+
+    async def fetch(self, dsn: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+        """``sql``'s rows; a connection the server dropped (a restarted outage database) is
+        replaced once."""
+        try:
+            return await self._fetch_once(dsn, sql, *args)
+        except DROPPED:
+            dropped = self._open.pop(dsn, None)
+            if dropped is not None:
+                dropped[0].terminate()
+        return await self._fetch_once(dsn, sql, *args)
+
+    async def _fetch_once(self, dsn: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+        conn, lock = await self._connection(dsn)
+        async with lock:
+            return list(await conn.fetch(sql, *args, timeout=60))
+
+    async def _connection(self, dsn: str) -> tuple[asyncpg.Connection, asyncio.Lock]:
+        found = self._open.get(dsn)
+        if found is None or found[0].is_closed():
+            found = (await asyncpg.connect(dsn), asyncio.Lock())
+            self._open[dsn] = found
+        return found
+
+    async def close(self) -> None:
+        for conn, _ in self._open.values():
+            try:
+                await conn.close(timeout=5)
+            except (*DROPPED, TimeoutError):  # a private database already stopped
+                conn.terminate()
+        self._open.clear()
+
+
+row_connections = _Connections()
+
+
 async def fetch_rows(settings: Settings, sql: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(settings.postgres_dsn.get_secret_value())
+    text = sql.format(schema=f'"{settings.postgres_schema}"')
     try:
-        return list(await conn.fetch(sql.format(schema=f'"{settings.postgres_schema}"'), *args))
+        return await row_connections.fetch(settings.postgres_dsn.get_secret_value(), text, *args)
     except asyncpg.UndefinedTableError:
         return []
-    finally:
-        await conn.close()
 
 
 async def rest_aggregates(

@@ -16,18 +16,28 @@ from chronox_stream.client.registry import read_entries, send_commands
 from chronox_stream.domain.registry import RegistryCommand
 from chronox_stream.runtime.topics import read_to_end
 from chronox_stream.settings import Settings
+from tests.fixtures.sim import SimFactory, SimServer
 from tests.integration.conftest import WorkerFactory, isolated
 from tests.integration.helpers import fetch_rows, poll, rest_aggregates, wait_finished
 
-pytestmark = pytest.mark.integration
+# One process runs the module, so that its tests share one simulator.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("gap-detection")]
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
+@pytest.fixture(scope="module")
+async def server(module_sim_factory: SimFactory) -> SimServer:
+    """A simulator whose clock is the real one, as the worker's is (its state is per test:
+    each test has its own topics, schema and Redis prefix)."""
+    return await module_sim_factory(
+        clock_start=NOW.isoformat().replace("+00:00", "Z"), flatfiles=False
+    )
+
+
 @pytest.fixture
-async def settings(stack: Settings, sim_factory: Any, tmp_path: Path) -> Any:
-    """Here: settings against a simulator whose clock is the real one, as the worker's is."""
-    server = await sim_factory(clock_start=NOW.isoformat().replace("+00:00", "Z"), flatfiles=False)
+async def settings(stack: Settings, server: SimServer, tmp_path: Path) -> Any:
+    """Here: settings against the module's simulator."""
     async for settings in isolated(stack, server, tmp_path):
         yield settings
 

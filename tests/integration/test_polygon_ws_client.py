@@ -1,7 +1,8 @@
 """Our WebSocket client against the simulator's: data, live subscriptions, drops, refusals.
 
-The simulators here start at 10:00 New York on a trading day with a clock 30
-times faster than real time, so trades flow within moments of subscribing.
+The simulator here (one for the module) starts at 10:00 New York on a trading day
+with a clock 30 times faster than real time, so trades flow within moments of
+subscribing, and the session lasts hours beyond the module's few minutes.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from chronox_stream.sources.polygon_ws import Backoff, ConnectionChange, Polygon
 from tests.fixtures.sim import SimFactory, SimServer
 from tests.integration.helpers import poll
 
-pytestmark = pytest.mark.integration
+# One process runs the module, so that its tests share one simulator.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("polygon-ws-client")]
 
 QUICK = Backoff(initial_s=0.05, cap_s=0.5)
 LOGGER = "chronox_stream.sources.polygon_ws"
@@ -93,8 +95,18 @@ async def running(
                 await task
 
 
-async def open_market(sim_factory: SimFactory) -> SimServer:
-    return await sim_factory(clock_start="2024-01-17T15:00:00Z", speed=30, flatfiles=False)
+@pytest.fixture(scope="module")
+async def shared_market(module_sim_factory: SimFactory) -> SimServer:
+    return await module_sim_factory(clock_start="2024-01-17T15:00:00Z", speed=30, flatfiles=False)
+
+
+@pytest.fixture
+async def market(shared_market: SimServer) -> AsyncIterator[SimServer]:
+    """The module's simulator; after each test its knobs are reset and a connection left
+    open is closed, so the next test starts with none."""
+    yield shared_market
+    await shared_market.reset_knobs()
+    await shared_market.disconnect_ws()
 
 
 async def until(condition: Any, timeout_s: float = 30) -> None:
@@ -174,8 +186,7 @@ class BlackHole:
             sink.close()
 
 
-async def test_authenticates_subscribes_and_hands_on_trades(sim_factory: SimFactory) -> None:
-    market = await open_market(sim_factory)
+async def test_authenticates_subscribes_and_hands_on_trades(market: SimServer) -> None:
     async with running(market, {"AAPL"}) as run:
         await until(lambda: len(run.recorder.events) >= 5)
         assert run.client.connected
@@ -189,9 +200,8 @@ async def test_authenticates_subscribes_and_hands_on_trades(sim_factory: SimFact
 
 
 async def test_symbols_change_on_the_live_connection(
-    sim_factory: SimFactory, caplog: pytest.LogCaptureFixture
+    market: SimServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    market = await open_market(sim_factory)
     caplog.set_level(logging.DEBUG, logger=LOGGER)
     async with running(market, {"AAPL"}) as run:
         await until(lambda: "AAPL" in run.recorder.symbols())
@@ -209,8 +219,7 @@ async def test_symbols_change_on_the_live_connection(
         assert [c.connected for c in run.recorder.changes] == [True], "never reconnected"
 
 
-async def test_a_forced_disconnect_is_reported_and_healed(sim_factory: SimFactory) -> None:
-    market = await open_market(sim_factory)
+async def test_a_forced_disconnect_is_reported_and_healed(market: SimServer) -> None:
     async with running(market, {"AAPL"}) as run:
         await until(lambda: run.recorder.events)
         assert await market.disconnect_ws() == 1
@@ -222,8 +231,7 @@ async def test_a_forced_disconnect_is_reported_and_healed(sim_factory: SimFactor
         assert run.recorder.symbols() == {"AAPL"}, "subscribed again on the new connection"
 
 
-async def test_a_silent_connection_is_detected_and_replaced(sim_factory: SimFactory) -> None:
-    market = await open_market(sim_factory)
+async def test_a_silent_connection_is_detected_and_replaced(market: SimServer) -> None:
     async with BlackHole(market.ws_url) as hole:
         async with running(market, {"AAPL"}, url=hole.ws_url, idle_timeout_s=1.0) as run:
             await until(lambda: run.recorder.events)
@@ -239,9 +247,8 @@ async def test_a_silent_connection_is_detected_and_replaced(sim_factory: SimFact
 
 
 async def test_a_wrong_key_is_logged_without_the_key_and_retried(
-    sim_factory: SimFactory, caplog: pytest.LogCaptureFixture
+    market: SimServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    market = await open_market(sim_factory)
     wrong = "wrong-key-that-must-not-leak"
     caplog.set_level(logging.DEBUG, logger=LOGGER)
 
@@ -259,9 +266,8 @@ async def test_a_wrong_key_is_logged_without_the_key_and_retried(
 
 
 async def test_a_second_client_with_the_key_takes_over_and_the_first_backs_off(
-    sim_factory: SimFactory, caplog: pytest.LogCaptureFixture
+    market: SimServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    market = await open_market(sim_factory)
     await market.set_knobs(ws_max_connections=1)
     caplog.set_level(logging.INFO, logger=LOGGER)
     async with running(market, {"AAPL"}) as first:
@@ -279,9 +285,8 @@ async def test_a_second_client_with_the_key_takes_over_and_the_first_backs_off(
 
 
 async def test_a_failing_callback_stops_the_client_instead_of_losing_trades(
-    sim_factory: SimFactory,
+    market: SimServer,
 ) -> None:
-    market = await open_market(sim_factory)
 
     async def broken(events: list[dict[str, Any]]) -> None:
         raise OSError("the sink is gone")  # an OSError must not pass for a network error

@@ -13,17 +13,25 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from chronox_stream.settings import Settings
+from tests.fixtures.sim import SimFactory, SimServer
 from tests.integration.conftest import WorkerFactory, isolated
 from tests.integration.helpers import consume, wait_finished
 
-pytestmark = pytest.mark.integration
+# One process runs the module, so that its tests share one simulator.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("snapshot-flags")]
+
+
+@pytest.fixture(scope="module")
+async def server(module_sim_factory: SimFactory) -> SimServer:
+    """A simulator whose clock is the real one, as the worker's is (standing still from the
+    module's start: the tests' requests are read-only)."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return await module_sim_factory(clock_start=now, speed=0, flatfiles=False)
 
 
 @pytest.fixture
-async def settings(stack: Settings, sim_factory: Any, tmp_path: Path) -> Any:
-    """Here: a simulator whose clock is the real one, as the worker's is."""
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    server = await sim_factory(clock_start=now, speed=0, flatfiles=False)
+async def settings(stack: Settings, server: SimServer, tmp_path: Path) -> Any:
+    """Here: settings against the module's simulator."""
     async for value in isolated(stack, server, tmp_path):
         yield value
 
