@@ -18,6 +18,8 @@ from the rows of the workers that have it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from operator import attrgetter, itemgetter
+from typing import Any, TypeAlias
 
 import asyncpg
 
@@ -36,8 +38,23 @@ COLUMNS = (
     "symbol", "tf", "ts", "open", "high", "low", "close", "volume", "vwap", "transactions",
     "source",
 )  # fmt: skip
+#: A row of ``COLUMNS``: the bar's fields, then its source.
+Row: TypeAlias = tuple[Any, ...]
+_BAR_FIELDS = attrgetter(*COLUMNS[:-1])
+_KEY = itemgetter(0, 1, 2)  # symbol, tf, ts: the primary key
 #: The CHECK on ``bars.source``; PostgreSQL's own name for the unnamed one of earlier versions.
 SOURCE_CHECK = "bars_source_check"
+
+
+def copy_rows(items: Sequence[tuple[Bar, Source]]) -> list[Row]:
+    """The rows to COPY for ``items``, one per (symbol, tf, ts): the bars of a key that
+    repeats are merged first (:func:`~chronox_stream.domain.precedence.collapse`, in arrival
+    order), as one statement may not change a row twice. Most batches repeat no key, and
+    their rows are taken straight from the bars."""
+    rows = [(*_BAR_FIELDS(bar), source) for bar, source in items]
+    if len(set(map(_KEY, rows))) < len(rows):
+        rows = [(*_BAR_FIELDS(bar), source) for bar, source in collapse(items)]
+    return rows
 
 
 def _quote(identifier: str) -> str:
@@ -187,11 +204,7 @@ class PostgresSink:
 
     async def write(self, items: Sequence[tuple[Bar, Source]]) -> int:
         """Upsert a batch in one transaction; return the number of rows inserted or changed."""
-        rows = [
-            (b.symbol, b.tf, b.ts, b.open, b.high, b.low, b.close, b.volume, b.vwap,
-             b.transactions, source)
-            for b, source in collapse(items)
-        ]  # fmt: skip
+        rows = copy_rows(items)
         if not rows:
             return 0
         async with self._pool.acquire() as conn, conn.transaction():
