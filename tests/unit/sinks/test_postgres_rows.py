@@ -35,3 +35,12 @@ def test_another_timeframe_or_symbol_is_another_key() -> None:
     other_tf, other_symbol = replace(FLAT, tf="5m"), replace(FLAT, symbol="MSFT")
     rows = copy_rows([(FLAT, "api"), (other_tf, "api"), (other_symbol, "api")])
     assert [row[:2] for row in rows] == [("AAPL", "1m"), ("AAPL", "5m"), ("MSFT", "1m")]
+
+
+def test_a_key_that_comes_back_in_a_later_run_is_merged() -> None:
+    # AAPL's minutes, then MSFT's, then AAPL's first minute again (the api's, with vwap)
+    msft = replace(FLAT, symbol="MSFT")
+    rows = copy_rows([(FLAT, "flatpack"), (NEXT, "flatpack"), (msft, "flatpack"), (API, "api")])
+    assert [(row[0], row[2], row[8]) for row in rows] == [
+        ("AAPL", FLAT.ts, 1.25), ("AAPL", NEXT.ts, None), ("MSFT", FLAT.ts, None),
+    ]  # fmt: skip
