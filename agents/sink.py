@@ -141,13 +141,22 @@ class SinkHandler:
 
 
 async def consume_bars(runtime: Runtime, mirror: Mirror, decoded: DecodedEnvelopes) -> None:
-    """One consumer's life: the batch loop over the bar topics, in the mirror's group."""
+    """One consumer's life: the batch loop over the bar topics, in the mirror's group.
+
+    The store is reached while the consumer joins its group (aiokafka joins in the
+    background), so the first batch does not wait for it (PostgreSQL's pool and migration
+    took 0.2-1.3 s of a backfill's first records); while it is unreachable the sink is
+    reported down and retries, logged as the write it holds up, as it would at a write.
+    """
     consumer = group_consumer(runtime.settings, sink_group(mirror.name))
     loop = BatchLoop(f"{mirror.name} sink", consumer, SinkHandler(runtime, mirror, decoded),
                      batch_size=BATCH_SIZE, within_ms=BATCH_WITHIN_MS)  # fmt: skip
     consumer.subscribe(runtime.topics.bar_names, listener=loop)
     await consumer.start()
     try:
+        await until_world_recovers(f"{mirror.name} write",
+                                   partial(runtime.sink_health.watch, mirror.name,
+                                           partial(mirror.connect, runtime)))  # fmt: skip
         await loop.run()
     finally:
         await consumer.stop()

@@ -56,15 +56,21 @@ async def follow(
     timeout_s: float,
     progress: Progress | None = None,
 ) -> Outcome:
-    """Send the request with ``send`` and read its status events until every symbol finished."""
-    await ensure_topics(settings)
+    """Send the request with ``send`` and read its status events until every symbol finished.
+
+    The topics are created (all together) only when the status topic is missing: a worker
+    or an earlier command created them, and asking the brokers again cost every
+    ``ingest --wait`` a round trip before its request."""
     topic = TopicNames.for_settings(settings).status
+    partitions = await partitions_of(settings, topic)
+    if not partitions:
+        await ensure_topics(settings)
+        partitions = await partitions_of(settings, topic)
     consumer = kafka.reader(settings)
     await consumer.start()
     outcome = Outcome()
     tasks: dict[tuple[str, str], TaskID] = {}
     try:
-        partitions = await partitions_of(settings, topic)
         consumer.assign(partitions)
         await consumer.seek_to_end(*partitions)
         for tp in partitions:

@@ -63,3 +63,21 @@ async def test_the_latest_bar_never_moves_back(sink: RedisSink) -> None:
     assert await latest_ts(sink, prefix, "AAPL") == "2024-01-16T15:00:00Z"
     await sink.publish([minute_bar("AAPL", 31)])
     assert await latest_ts(sink, prefix, "AAPL") == "2024-01-16T15:01:00Z"
+
+
+async def test_runs_of_one_symbol_are_published_in_order_and_the_last_equal_bar_is_latest(
+    sink: RedisSink,
+) -> None:
+    prefix = sink.prefix
+    pubsub = sink.client.pubsub()
+    await pubsub.subscribe(f"{prefix}bars:AAPL:1m", f"{prefix}bars:MSFT:1m")
+    revised_bar, _ = minute_bar("AAPL", 2)
+    revised = (revised_bar, envelope_for(revised_bar, "flatpack").to_json())
+    bars = [*(minute_bar("AAPL", m) for m in range(3)), *(minute_bar("MSFT", m) for m in range(2)),
+            minute_bar("AAPL", 1), revised]  # fmt: skip
+    await sink.publish(bars)
+    received = await pubsub_messages(pubsub, len(bars), timeout_s=30)
+    assert received == [payload for _, payload in bars]
+    assert await sink.client.get(f"{prefix}bars:latest:AAPL:1m") == revised[1]
+    assert await latest_ts(sink, prefix, "MSFT") == "2024-01-16T14:31:00Z"
+    await pubsub.aclose()
