@@ -17,6 +17,17 @@ Each emit (but a dry run's) first lets the dedup table purge the stale buckets
 of the partition being processed (:meth:`Dedup.purge`): every writer of the
 table is an emitter, inside the event that owns the partition.
 
+A bar the sinks would refuse as an envelope
+(:func:`~chronox_stream.contracts.envelope.check_bar`, the rules of
+:func:`~chronox_stream.contracts.envelope.decode_bar`) is not published: it is handed to
+``reject`` with the reason (the worker dead-letters it, as ``invalid_envelope``), so every
+envelope on a bar topic made here is one the sinks take. A chunk's envelopes are
+serialized at once (:func:`~chronox_stream.contracts.envelope.envelopes`), and given with
+their bars to ``seed`` (the worker's :class:`~chronox_stream.sinks.decoded.Seeded`) before
+they are sent, so that the worker's sinks take the bars without decoding them: seeded
+first, a record a sink reads the moment it is acknowledged is found too, and an entry whose
+send then fails is still exact (keyed by the bytes) and ages out.
+
 A dry run decides exactly as a real run, on the table's state overlaid with what it
 would have recorded (:class:`~chronox_stream.domain.dry_run.DryRunDedup`), so its count is
 the real run's; it sends, writes and records nothing.
@@ -32,7 +43,8 @@ from itertools import chain
 from typing import Any, Protocol, TypeAlias
 
 from chronox_stream.contracts.control import PublishMode
-from chronox_stream.contracts.envelope import envelope_for
+from chronox_stream.contracts.envelope import envelopes, split_valid
+from chronox_stream.contracts.rejects import Rejected
 from chronox_stream.domain.bars import Bar, Source
 from chronox_stream.domain.dedup import Bucket
 from chronox_stream.domain.dry_run import DryRunDedup
@@ -44,6 +56,10 @@ CHUNK = 1000
 Send: TypeAlias = Callable[[str, bytes, bytes], Awaitable[Awaitable[Any]]]
 #: ``send_batches(tf, [(key, value), ...])``: the sends of a chunk's envelopes as record
 #: batches (:func:`~chronox_stream.runtime.produce.batch_sends`), for ``deliver`` to run.
+#: ``reject(bar, source, why)``: a bar refused before publication, for the dead letters.
+Reject: TypeAlias = Callable[[Bar, Source, Rejected], Awaitable[None]]
+#: ``seed(source, bars, envelopes)``: the envelope each bar is sent as, before it is sent.
+Seed: TypeAlias = Callable[[Source, Sequence[Bar], Sequence[bytes]], None]
 SendBatches: TypeAlias = Callable[
     [str, Sequence[tuple[bytes, bytes]]], Awaitable[Iterable[Awaitable[Awaitable[Any]]]]
 ]
@@ -89,7 +105,9 @@ class Emitter:
         dedup: Dedup,
         send: Send,
         write_db: Callable[[Sequence[tuple[Bar, Source]]], Awaitable[None]],
+        reject: Reject,
         send_batches: SendBatches | None = None,
+        seed: Seed | None = None,
     ) -> None:
         self._policy = policy
         self._dedup: Dedup = DryRunDedup(dedup) if policy.dry_run else dedup
@@ -97,6 +115,8 @@ class Emitter:
         # A throttle spaces the bars out one by one: only an unthrottled policy batches.
         self._send_batches = send_batches if policy.throttle_ms <= 0 else None
         self._write_db = write_db
+        self._reject = reject
+        self._seed = seed
         self._gap_s = policy.throttle_ms / 1000
         self._last_publish = 0.0
         self.count = 0
@@ -112,7 +132,11 @@ class Emitter:
         return emitted
 
     async def _emit_chunk(self, bars: Sequence[Bar], source: Source) -> int:
-        admitted, state = self._dedup.decide(list(bars), source)
+        valid, refused = split_valid(bars, source)
+        if not self._policy.dry_run:
+            for bar, why in refused:
+                await self._reject(bar, source, why)
+        admitted, state = self._dedup.decide(valid, source)
         if self._policy.dry_run:
             self._dedup.record(state)  # in memory only: later phases of the item see it
             return len(admitted)
@@ -120,32 +144,42 @@ class Emitter:
             return 0
         if self._policy.publish_mode == "db-first":
             await self._write_db([(b, source) for b in admitted])
+        payloads = envelopes(admitted, source)
+        if self._seed is not None:
+            self._seed(source, admitted, payloads)
         if self._send_batches is None:
-            await deliver(self._publish(bar, source) for bar in admitted)
+            sends = zip(admitted, payloads, strict=True)
+            await deliver(self._publish(bar, payload) for bar, payload in sends)
         else:
-            await deliver(await self._batches(self._send_batches, admitted, source))
+            await deliver(await self._batches(self._send_batches, admitted, payloads))
         self._dedup.record(state)
         return len(admitted)
 
     @staticmethod
     async def _batches(
-        send_batches: SendBatches, bars: Sequence[Bar], source: Source
+        send_batches: SendBatches, bars: Sequence[Bar], payloads: Sequence[bytes]
     ) -> Iterable[Awaitable[Awaitable[Any]]]:
         """The sends of ``bars``' envelopes as record batches, per timeframe's topic."""
         by_tf: dict[str, list[tuple[bytes, bytes]]] = {}
-        for bar in bars:
-            records = by_tf.setdefault(bar.tf, [])
-            records.append((bar.symbol.encode(), envelope_for(bar, source).to_json()))
+        keys: dict[str, bytes] = {}
+        for bar, payload in zip(bars, payloads, strict=True):
+            records = by_tf.get(bar.tf)
+            if records is None:
+                records = by_tf[bar.tf] = []
+            key = keys.get(bar.symbol)
+            if key is None:
+                key = keys[bar.symbol] = bar.symbol.encode()
+            records.append((key, payload))
         sends: list[Iterable[Awaitable[Awaitable[Any]]]] = []
         for tf, records in by_tf.items():
             sends.append(await send_batches(tf, records))
         return chain.from_iterable(sends)
 
-    async def _publish(self, bar: Bar, source: Source) -> Awaitable[Any]:
-        """Send one bar (after the throttle's gap); return its delivery."""
+    async def _publish(self, bar: Bar, payload: bytes) -> Awaitable[Any]:
+        """Send one bar's envelope (after the throttle's gap); return its delivery."""
         if self._gap_s > 0:
             wait = self._last_publish + self._gap_s - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
             self._last_publish = time.monotonic()
-        return await self._send(bar.tf, bar.symbol.encode(), envelope_for(bar, source).to_json())
+        return await self._send(bar.tf, bar.symbol.encode(), payload)
