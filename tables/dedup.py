@@ -73,7 +73,8 @@ class DedupTable:
 
     def decide(self, bars: list[Bar], source: Source) -> tuple[list[Bar], dict[str, Bucket]]:
         """The bars to emit, and the state to ``record`` once they are on Kafka."""
-        return admit_batch(bars, source, self.current({bucket_key(bar) for bar in bars}))
+        keys = [bucket_key(bar) for bar in bars]
+        return admit_batch(bars, source, self.current(set(keys)), keys)
 
     def record(self, buckets: dict[str, Bucket]) -> None:
         now_ms = int(time.time() * 1000)

@@ -34,6 +34,8 @@ def format_ts(ts: datetime) -> str:
     Remembered (for a few thousand moments), as is :func:`parse_ts`: a market's bars of
     one window share their start, and each bar's is formatted and parsed several times
     on its way (envelope, ``ticks.bars`` hop, bar topics, sinks)."""
+    if ts.tzinfo is UTC and not ts.microsecond:  # most bars: a quarter of the work
+        return ts.isoformat()[:19] + "Z"
     return ts.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
