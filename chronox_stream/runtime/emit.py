@@ -1,17 +1,19 @@
 """Emitting bars: dedup, publish mode, throttle, dry run.
 
-Order of effects per chunk of bars: decide with the dedup table (without
-recording), then (db-first) write PostgreSQL, then send to the bar topic and
-wait until Kafka has the envelopes (:func:`~chronox_stream.runtime.loop.deliver`,
-the produce step of the batch loop too), and only then record them as emitted. A
-crash in between can re-send a bar (downstream sinks are idempotent) but can
-never mark a bar emitted that is not on the topic.
+Order of effects per emit: decide each chunk of bars with the dedup table, overlaid with
+the decisions of the emit's earlier chunks (nothing is recorded yet), then (db-first)
+write PostgreSQL, then send every chunk to the bar topics and wait until Kafka has all
+the envelopes (:func:`~chronox_stream.runtime.loop.deliver`, the produce step of the
+batch loop too), and only then record each chunk's state as emitted. A crash in between
+can re-send a bar (downstream sinks are idempotent) but can never mark a bar emitted that
+is not on the topic. One wait for the acknowledgements per emit, not per chunk: a round
+trip to the brokers costs more than producing a chunk.
 
 Unthrottled, a chunk's envelopes go out as a few record batches
 (:mod:`~chronox_stream.runtime.produce`: each on the partition a per-bar send would
 pick), not one send per bar; a throttle (``throttle_ms > 0``) spaces the bars out, so it
 sends them one by one. Either way ``deliver`` runs the sends and waits for every
-acknowledgement; a failed send raises and nothing of the chunk is recorded.
+acknowledgement; a failed send raises and nothing of the emit is recorded.
 
 Each emit (but a dry run's) first lets the dedup table purge the stale buckets
 of the partition being processed (:meth:`Dedup.purge`): every writer of the
@@ -123,37 +125,49 @@ class Emitter:
 
     async def emit(self, bars: Sequence[Bar], source: Source) -> int:
         """Emit what dedup admits; return how many of ``bars`` were (or would be) emitted."""
-        if not self._policy.dry_run:
+        dry_run = self._policy.dry_run
+        if not dry_run:
             self._dedup.purge()
-        emitted = 0
+        # A real run's decisions wait in an overlay until Kafka has the bars: a later chunk
+        # is judged against the earlier ones, and nothing is recorded before the acks.
+        decisions = self._dedup if dry_run else DryRunDedup(self._dedup)
+        chunks: list[tuple[list[Bar], dict[str, Bucket]]] = []
         for offset in range(0, len(bars), CHUNK):
-            emitted += await self._emit_chunk(bars[offset : offset + CHUNK], source)
+            valid, refused = split_valid(bars[offset : offset + CHUNK], source)
+            if not dry_run:
+                for bar, why in refused:
+                    await self._reject(bar, source, why)
+            admitted, state = decisions.decide(valid, source)
+            decisions.record(state)  # in memory only (a dry run's later phases see it too)
+            if admitted:
+                chunks.append((admitted, state))
+        if not dry_run and chunks:
+            await self._publish_chunks(chunks, source)
+        emitted = sum(len(admitted) for admitted, _ in chunks)
         self.count += emitted
         return emitted
 
-    async def _emit_chunk(self, bars: Sequence[Bar], source: Source) -> int:
-        valid, refused = split_valid(bars, source)
-        if not self._policy.dry_run:
-            for bar, why in refused:
-                await self._reject(bar, source, why)
-        admitted, state = self._dedup.decide(valid, source)
-        if self._policy.dry_run:
-            self._dedup.record(state)  # in memory only: later phases of the item see it
-            return len(admitted)
-        if not admitted:
-            return 0
+    async def _publish_chunks(
+        self, chunks: Sequence[tuple[list[Bar], dict[str, Bucket]]], source: Source
+    ) -> None:
+        """Write (db-first), send every chunk's envelopes, wait for all the acks, and only
+        then record each chunk's dedup state: one wait for the acks per emit, not per chunk."""
         if self._policy.publish_mode == "db-first":
-            await self._write_db([(b, source) for b in admitted])
-        payloads = envelopes(admitted, source)
-        if self._seed is not None:
-            self._seed(source, admitted, payloads)
-        if self._send_batches is None:
-            sends = zip(admitted, payloads, strict=True)
-            await deliver(self._publish(bar, payload) for bar, payload in sends)
-        else:
-            await deliver(await self._batches(self._send_batches, admitted, payloads))
-        self._dedup.record(state)
-        return len(admitted)
+            for admitted, _ in chunks:
+                await self._write_db([(b, source) for b in admitted])
+        sends: list[Iterable[Awaitable[Awaitable[Any]]]] = []
+        for admitted, _ in chunks:
+            payloads = envelopes(admitted, source)
+            if self._seed is not None:
+                self._seed(source, admitted, payloads)
+            if self._send_batches is None:
+                pairs = zip(admitted, payloads, strict=True)
+                sends.append(self._publish(bar, payload) for bar, payload in pairs)
+            else:
+                sends.append(await self._batches(self._send_batches, admitted, payloads))
+        await deliver(chain.from_iterable(sends))
+        for _, state in chunks:
+            self._dedup.record(state)
 
     @staticmethod
     async def _batches(

@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from chronox_stream.contracts.work import WorkItem
+from chronox_stream.domain.bars import Bar
 from chronox_stream.domain.coverage import Coverage
 from chronox_stream.domain.dry_run import DryRunCoverage
 from chronox_stream.domain.gaps import Interval, api_windows, subtract
@@ -37,6 +38,10 @@ from chronox_stream.sources.polygon_rest import PolygonRest, collect
 from chronox_stream.sources.registry import declare_source, runner_of
 
 log = logging.getLogger(__name__)
+
+#: The flatpack phase emits (and checkpoints) days together once they hold this many bars:
+#: about two weeks of minute bars, a few megabytes, one wait for the acks.
+FLATPACK_BARS = 10_000
 
 
 def latest_session(now: datetime) -> date:
@@ -120,11 +125,14 @@ class PhaseRunner:
 
     async def flatpack(self, item: WorkItem, emitter: Emitter, now: datetime) -> None:
         """The day files of ``[start, end]`` not covered yet (``now`` is not needed: a day
-        file exists or not)."""
+        file exists or not), emitted a few days at a time (``FLATPACK_BARS``): each emit
+        waits once for Kafka's acks, then those days are checkpointed."""
         tf = TIMEFRAMES[item.timeframe]
         start = item.start or item.end - timedelta(days=self.settings.backfill_lookback_days)
         kind: Kind = "day_aggs_v1" if tf.timespan == "day" else "minute_aggs_v1"
         covered = self.coverage.get(item.symbol, tf.name).covered
+        bars: list[Bar] = []
+        sessions: list[Interval] = []
         for day in trading_days(trading_date(start), trading_date(item.end)):
             opens, closes = extended_hours(day)
             session = Interval(max(opens, start), min(closes, item.end))
@@ -136,12 +144,23 @@ class PhaseRunner:
                             extra={"symbol": item.symbol, "phase": "flatpack"})  # fmt: skip
                 continue
             if kind == "day_aggs_v1":
-                bars = parsed.bars_of(item.symbol, "1d")
+                bars += parsed.bars_of(item.symbol, "1d")
             else:
                 minutes = parsed.bars_of(item.symbol, "1m")
-                bars = resample([b for b in minutes if session.start <= b.ts < session.end], tf)
-            await emitter.emit(bars, "flatpack")
-            self.coverage.mark_fetched(item.symbol, tf.name, session)
+                bars += resample([b for b in minutes if session.start <= b.ts < session.end], tf)
+            sessions.append(session)
+            if len(bars) >= FLATPACK_BARS:
+                await self._emit_days(item, emitter, bars, sessions)
+                bars, sessions = [], []
+        if sessions:
+            await self._emit_days(item, emitter, bars, sessions)
+
+    async def _emit_days(
+        self, item: WorkItem, emitter: Emitter, bars: list[Bar], sessions: list[Interval]
+    ) -> None:
+        await emitter.emit(bars, "flatpack")
+        for session in sessions:
+            self.coverage.mark_fetched(item.symbol, TIMEFRAMES[item.timeframe].name, session)
 
     async def api(self, item: WorkItem, emitter: Emitter, now: datetime) -> None:
         """REST aggregates for the gaps, one checkpointed window at a time."""

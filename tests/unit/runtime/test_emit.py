@@ -188,3 +188,31 @@ async def test_a_throttled_policy_sends_bar_by_bar_spaced_out() -> None:
     assert time.monotonic() - started >= 0.01, "two gaps of 5 ms at least"
     assert producer.batches == [] and len(producer.sent) == 3
     assert last(log, "ack", "bars.1m") < last(log, "record")
+
+
+async def test_every_chunk_of_an_emit_is_sent_before_one_wait_for_the_acks() -> None:
+    log: Log = []
+    producer = FakeBatchProducer(log, capacity=300)
+    emitter, _ = emitter_for(log, producer)
+    bars = [bar(m) for m in range(2 * CHUNK + 10)]
+    repeated = replace(bars[5], vwap=1.5)  # an enrichment of a bar of the first chunk
+    assert await emitter.emit([*bars, bars[7], repeated], "flatpack") == len(bars) + 1, (
+        "a bar of a later chunk is judged against the earlier chunks"
+    )
+    kinds = [kind for kind, _ in log]
+    assert kinds.index("ack") > max(i for i, k in enumerate(kinds) if k == "send_batch")
+    assert kinds.index("record") > max(i for i, k in enumerate(kinds) if k == "ack")
+    assert kinds.count("record") == 3, "each chunk's state, once every ack is in"
+    assert await emitter.emit(bars[:10], "flatpack") == 0, "marked: not sent again"
+
+
+async def test_nothing_of_an_emit_is_marked_when_a_later_chunk_fails() -> None:
+    log: Log = []
+    producer = FakeBatchProducer(log, capacity=CHUNK, fail_on=1)
+    emitter, dedup = emitter_for(log, producer)
+    bars = [bar(m) for m in range(CHUNK + 10)]
+    with pytest.raises(ConnectionError):
+        await emitter.emit(bars, "api")
+    assert not [entry for entry in log if entry[0] == "record"] and dedup.buckets == {}
+    retried, _ = emitter_for(log, FakeBatchProducer(log), dedup)
+    assert await retried.emit(bars, "api") == len(bars), "all go again"
