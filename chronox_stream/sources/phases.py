@@ -12,8 +12,10 @@ api phase skips what its flatpack phase covered, as a real run's does.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Protocol
@@ -42,6 +44,9 @@ log = logging.getLogger(__name__)
 #: The flatpack phase emits (and checkpoints) days together once they hold this many bars:
 #: about two weeks of minute bars, a few megabytes, one wait for the acks.
 FLATPACK_BARS = 10_000
+#: The day files the flatpack phase fetches ahead of the one it reads (a market-wide
+#: minute file is some 20 MB compressed).
+PREFETCH_DAYS = 2
 
 
 def latest_session(now: datetime) -> date:
@@ -80,17 +85,44 @@ class CoverageTable(Protocol):
 
 
 class DayCache:
-    """The last few parsed day files (all symbols), shared by the symbols of one worker."""
+    """The last few parsed day files (all symbols), shared by the symbols of one worker.
+
+    :meth:`prefetch` starts fetching the files a phase reads next while it works on the
+    current one (the fetch is I/O, and the endpoint another process): a file is read from
+    the store once whether prefetched or not, and a failed prefetch fails the ``get`` of
+    its day, as a fetch there would.
+    """
 
     def __init__(self, store: FlatFileStore, size: int = 10) -> None:
         self._store = store
         self._size = size
         self._days: OrderedDict[tuple[Kind, date], ParsedDay | None] = OrderedDict()
+        self._fetching: dict[tuple[Kind, date], asyncio.Task[bytes | None | Exception]] = {}
+
+    def prefetch(self, kind: Kind, days: Iterable[date]) -> None:
+        """Start fetching ``days`` not held nor being fetched yet."""
+        for day in days:
+            key = (kind, day)
+            if key not in self._days and key not in self._fetching:
+                self._fetching[key] = asyncio.create_task(self._fetch(kind, day))
+
+    async def _fetch(self, kind: Kind, day: date) -> bytes | None | Exception:
+        try:
+            return await self._store.fetch(kind, day)
+        except Exception as exc:  # handed to the get of this day
+            return exc
 
     async def get(self, kind: Kind, day: date) -> ParsedDay | None:
         key = (kind, day)
         if key not in self._days:
-            data = await self._store.fetch(kind, day)
+            fetching = self._fetching.pop(key, None)
+            if fetching is None:
+                data = await self._store.fetch(kind, day)
+            else:
+                fetched = await fetching
+                if isinstance(fetched, Exception):
+                    raise fetched
+                data = fetched
             self._days[key] = parse_aggregates(data, day=day, symbols=None) if data else None
             while len(self._days) > self._size:
                 self._days.popitem(last=False)
@@ -98,6 +130,10 @@ class DayCache:
         return self._days[key]
 
     async def close(self) -> None:
+        for fetching in self._fetching.values():
+            fetching.cancel()
+        await asyncio.gather(*self._fetching.values(), return_exceptions=True)
+        self._fetching.clear()
         await self._store.close()
 
 
@@ -133,11 +169,14 @@ class PhaseRunner:
         covered = self.coverage.get(item.symbol, tf.name).covered
         bars: list[Bar] = []
         sessions: list[Interval] = []
+        wanted = []
         for day in trading_days(trading_date(start), trading_date(item.end)):
             opens, closes = extended_hours(day)
             session = Interval(max(opens, start), min(closes, item.end))
-            if session.empty or not subtract(session, covered):
-                continue
+            if not session.empty and subtract(session, covered):
+                wanted.append((day, session))
+        for i, (day, session) in enumerate(wanted):
+            self.days.prefetch(kind, (later for later, _ in wanted[i + 1 : i + 1 + PREFETCH_DAYS]))
             parsed = await self.days.get(kind, day)
             if parsed is None:
                 log.warning("flat file of %s missing: left to the api phase", day,

@@ -17,7 +17,6 @@ from chronox_stream.domain.trading_dates import NEW_YORK
 from chronox_stream.runtime.emit import Emitter
 from chronox_stream.settings import Settings
 from chronox_stream.sources import phases
-from chronox_stream.sources.flatfile_csv import ParsedDay, parse_aggregates
 from chronox_stream.sources.flatfiles import Kind
 from chronox_stream.sources.phases import DayCache, PhaseRunner, latest_session
 from chronox_stream.sources.polygon_rest import PolygonRest
@@ -44,18 +43,22 @@ def test_latest_session_is_the_last_one_whose_pre_market_opened(
     assert latest_session(new_york.replace(tzinfo=NEW_YORK)) == session
 
 
-class Days:
+class Store:
     """Day files of ``bars_per_day`` minute bars of AAPL from 14:30 UTC, for any day."""
 
     def __init__(self, bars_per_day: int) -> None:
         self.bars_per_day = bars_per_day
+        self.fetched: list[date] = []
 
-    async def get(self, kind: Kind, day: date) -> ParsedDay | None:
+    async def fetch(self, kind: Kind, day: date) -> bytes | None:
+        self.fetched.append(day)
         start = int(datetime.combine(day, time(14, 30), tzinfo=UTC).timestamp()) * 10**9
         rows = "".join(f"AAPL,100,1.5,1.5,2,1,{start + m * 60 * 10**9},3\n"
                        for m in range(self.bars_per_day))  # fmt: skip
-        header = "ticker,volume,open,close,high,low,window_start,transactions\n"
-        return parse_aggregates((header + rows).encode(), day=day, symbols=None)
+        return ("ticker,volume,open,close,high,low,window_start,transactions\n" + rows).encode()
+
+    async def close(self) -> None:
+        return None
 
 
 class Log:
@@ -83,8 +86,9 @@ async def test_the_flatpack_phase_emits_days_together_and_checkpoints_them_after
 ) -> None:
     monkeypatch.setattr(phases, "FLATPACK_BARS", 250)
     log = Log()
+    store = Store(100)
     runner = PhaseRunner(settings=Settings(), rest=cast(PolygonRest, None),
-                         days=cast(DayCache, Days(100)), coverage=log)  # fmt: skip
+                         days=DayCache(store), coverage=log)  # fmt: skip
     item = WorkItem(request_id="r", symbol="AAPL", timeframe="1m", phases=("flatpack",),
                     start=datetime(2024, 1, 8, tzinfo=UTC), end=datetime(2024, 1, 13, tzinfo=UTC),
                     snapshot_method="snapshot", publish_mode="kafka-first", throttle_ms=0,
@@ -93,3 +97,23 @@ async def test_the_flatpack_phase_emits_days_together_and_checkpoints_them_after
     days = [date(2024, 1, d) for d in (8, 9, 10, 11, 12)]
     assert log.entries == [("emit", days[:3]), *(("mark", d) for d in days[:3]),
                            ("emit", days[3:]), *(("mark", d) for d in days[3:])]  # fmt: skip
+    assert sorted(store.fetched) == days, "each file fetched once, prefetched or not"
+
+
+class FailingStore(Store):
+    async def fetch(self, kind: Kind, day: date) -> bytes | None:
+        if day.day == 9:
+            raise ConnectionError("endpoint unreachable")
+        return await super().fetch(kind, day)
+
+
+async def test_a_prefetched_file_that_failed_fails_the_get_of_its_day() -> None:
+    store = FailingStore(10)
+    days = DayCache(store)
+    days.prefetch("minute_aggs_v1", [date(2024, 1, 8), date(2024, 1, 9), date(2024, 1, 10)])
+    parsed = await days.get("minute_aggs_v1", date(2024, 1, 8))
+    assert parsed is not None and len(parsed.bars()) == 10
+    with pytest.raises(ConnectionError, match="unreachable"):
+        await days.get("minute_aggs_v1", date(2024, 1, 9))
+    await days.close()  # the one still being fetched is let go
+    assert sorted(store.fetched) == [date(2024, 1, 8), date(2024, 1, 10)]
