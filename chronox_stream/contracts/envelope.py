@@ -34,9 +34,21 @@ def format_ts(ts: datetime) -> str:
     Remembered (for a few thousand moments), as is :func:`parse_ts`: a market's bars of
     one window share their start, and each bar's is formatted and parsed several times
     on its way (envelope, ``ticks.bars`` hop, bar topics, sinks)."""
-    if ts.tzinfo is UTC and not ts.microsecond:  # most bars: a quarter of the work
-        return ts.isoformat()[:19] + "Z"
-    return ts.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+    if ts.tzinfo is not UTC:
+        ts = ts.astimezone(UTC)
+    clock = _CLOCK[ts.hour * 60 + ts.minute] + _SECONDS[ts.second]
+    return _day_text(ts.year, ts.month, ts.day) + clock
+
+
+#: The text of each minute of a day and of each second of a minute: a bar's start is put
+#: together from them (and its day's text) in a quarter of the time ``isoformat`` takes.
+_CLOCK = [f"{hour:02d}:{minute:02d}:" for hour in range(24) for minute in range(60)]
+_SECONDS = [f"{second:02d}Z" for second in range(60)]
+
+
+@lru_cache(maxsize=64)
+def _day_text(year: int, month: int, day: int) -> str:
+    return f"{year:04d}-{month:02d}-{day:02d}T"
 
 
 _TS_FORM = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")

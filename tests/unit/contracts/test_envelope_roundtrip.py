@@ -21,6 +21,7 @@ from chronox_stream.contracts.envelope import (
     decode_bar,
     envelope_for,
     envelopes,
+    format_ts,
     refused_bar,
     split_valid,
 )
@@ -158,3 +159,11 @@ def test_a_plain_flat_file_bar_takes_the_quick_look() -> None:
               high=2.0, low=1.0, close=1.25, volume=100.0, transactions=4)  # fmt: skip
     assert split_valid([bar, bar], "flatpack") == ([bar, bar], [])
     assert envelopes([], "flatpack") == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(min_value=datetime(1900, 1, 2), max_value=datetime(2200, 1, 1),
+                    timezones=st.sampled_from([UTC, timezone(timedelta(hours=9, minutes=30))])))
+def test_a_start_is_written_as_isoformat_writes_it_in_utc(ts: datetime) -> None:
+    expected = ts.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+    assert format_ts(ts) == expected
