@@ -29,10 +29,17 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from typing import NamedTuple
 
 from chronox_stream.domain.bars import SOURCE_RANK, Bar, Source
-from chronox_stream.domain.identity import Features, features_of, ohlcv_digest, repr_digest
+from chronox_stream.domain.identity import (
+    Features,
+    features_of,
+    number,
+    ohlcv_digest,
+    repr_digest,
+)
 from chronox_stream.domain.precedence import Relation, admits, filled, relation
 
 _STAMP = struct.Struct(">Bq")  # version, written at (epoch ms)
@@ -50,9 +57,9 @@ _LEGACY = 0x40  # the digest is version 1's, of all values; no fields known
 _REPR = 0x80  # the OHLCV digest is version 2's (identity.repr_digest)
 
 
-@dataclass(frozen=True, slots=True)
-class Emitted:
-    """What was last emitted for one dedup_key.
+class Emitted(NamedTuple):
+    """What was last emitted for one dedup_key (a named tuple: one is made per bar judged,
+    at a third of a frozen dataclass's cost).
 
     ``digest`` is the OHLCV digest (``identity.ohlcv_digest``; ``identity.repr_digest``
     for a ``v2_digest`` entry, read from a version 2 bucket), or for a ``legacy`` entry (read
@@ -78,8 +85,11 @@ def legacy_digest(bar: Bar) -> bytes:
 
 
 def emitted_of(bar: Bar, source: Source) -> Emitted:
-    fields = features_of(bar)
-    return Emitted(ohlcv_digest(bar), SOURCE_RANK[source], fields.vwap, fields.transactions)
+    """What emitting ``bar`` from ``source`` records (its fields as ``features_of`` has them)."""
+    vwap, transactions = bar.vwap, bar.transactions
+    return Emitted(ohlcv_digest(bar), SOURCE_RANK[source],
+                   None if vwap is None else number(vwap),
+                   None if transactions is None else int(transactions))  # fmt: skip
 
 
 def judge(previous: Emitted, bar: Bar, digest: bytes | None = None) -> Relation:

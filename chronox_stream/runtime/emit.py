@@ -48,7 +48,7 @@ from chronox_stream.contracts.control import PublishMode
 from chronox_stream.contracts.envelope import envelopes, split_valid
 from chronox_stream.contracts.rejects import Rejected
 from chronox_stream.domain.bars import Bar, Source
-from chronox_stream.domain.dedup import Bucket
+from chronox_stream.domain.dedup import Bucket, admit_batch, bucket_key
 from chronox_stream.domain.dry_run import DryRunDedup
 from chronox_stream.runtime.loop import deliver
 
@@ -69,8 +69,6 @@ SendBatches: TypeAlias = Callable[
 
 class Dedup(Protocol):
     def current(self, keys: set[str]) -> dict[str, Bucket]: ...
-
-    def decide(self, bars: list[Bar], source: Source) -> tuple[list[Bar], dict[str, Bucket]]: ...
 
     def record(self, buckets: dict[str, Bucket]) -> None: ...
 
@@ -128,17 +126,23 @@ class Emitter:
         dry_run = self._policy.dry_run
         if not dry_run:
             self._dedup.purge()
-        # A real run's decisions wait in an overlay until Kafka has the bars: a later chunk
-        # is judged against the earlier ones, and nothing is recorded before the acks.
-        decisions = self._dedup if dry_run else DryRunDedup(self._dedup)
+        # The decisions of the emit's chunks wait here until Kafka has the bars: a later
+        # chunk is judged against the earlier ones, and nothing is recorded before the acks.
+        pending: dict[str, Bucket] = {}
         chunks: list[tuple[list[Bar], dict[str, Bucket]]] = []
         for offset in range(0, len(bars), CHUNK):
             valid, refused = split_valid(bars[offset : offset + CHUNK], source)
             if not dry_run:
                 for bar, why in refused:
                     await self._reject(bar, source, why)
-            admitted, state = decisions.decide(valid, source)
-            decisions.record(state)  # in memory only (a dry run's later phases see it too)
+            keys = [bucket_key(bar) for bar in valid]
+            wanted = set(keys)
+            buckets = self._dedup.current(wanted - pending.keys())
+            buckets.update((key, pending[key]) for key in wanted & pending.keys())
+            admitted, state = admit_batch(valid, source, buckets, keys)
+            pending.update(state)
+            if dry_run:
+                self._dedup.record(state)  # in memory only: later phases of the item see it
             if admitted:
                 chunks.append((admitted, state))
         if not dry_run and chunks:

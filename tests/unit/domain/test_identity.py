@@ -43,8 +43,8 @@ CASES: list[tuple[str, Bar, Bar, Relation]] = [
 def test_dedup_and_precedence_judge_numbers_alike(kept: Bar, new: Bar, rel: Relation) -> None:
     assert compare(kept, new) == rel
     assert judge(emitted_of(kept, "api"), new) == rel
-    as_version_2_wrote_it = replace(emitted_of(kept, "api"), digest=repr_digest(kept),
-                                    v2_digest=True)  # fmt: skip
+    as_version_2_wrote_it = emitted_of(kept, "api")._replace(digest=repr_digest(kept),
+                                                             v2_digest=True)  # fmt: skip
     assert judge(as_version_2_wrote_it, new) == rel
     assert (ohlcv_digest(kept) == ohlcv_digest(new)) == (ohlcv_key(kept) == ohlcv_key(new))
 
