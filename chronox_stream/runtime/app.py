@@ -321,6 +321,17 @@ def build_runtime(settings: Settings) -> Runtime:
     )
     runtime = Runtime(settings=settings, app=app, topics=topics, tables=tables)
 
+    async def open_flat_files() -> None:
+        # Making the S3 client (its TLS contexts, read from disk in a thread) costs a few
+        # hundred ms: paid at start rather than by the first backfill. A failure here is
+        # only logged: the first flatpack phase meets (and reports) it again.
+        try:
+            await runtime.runner().days.open()
+        except Exception as exc:
+            log.warning("flat-file store not opened at start: %s", exc)
+
+    app.task(open_flat_files)
+
     @app.on_before_shutdown.connect
     async def _close_resources(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         await runtime.close()

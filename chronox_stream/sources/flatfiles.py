@@ -30,6 +30,9 @@ class FlatFileStore(Protocol):
     async def fetch(self, kind: Kind, day: date) -> bytes | None:
         """The whole compressed file of ``day``, or ``None`` if it does not exist (yet)."""
 
+    async def open(self) -> None:
+        """Make the client ready before the first ``fetch`` needs it (it opens it otherwise)."""
+
     async def close(self) -> None:
         """Release connections; a later ``fetch`` opens them again."""
 
@@ -43,6 +46,9 @@ class LocalFlatFiles:
     async def fetch(self, kind: Kind, day: date) -> bytes | None:
         path = self._root / flat_file_key(kind, day)
         return path.read_bytes() if path.exists() else None
+
+    async def open(self) -> None:
+        return None
 
     async def close(self) -> None:
         return None
@@ -84,6 +90,9 @@ class S3FlatFiles:
                     )
                 )
         return self._client
+
+    async def open(self) -> None:
+        await self._s3()
 
     async def fetch(self, kind: Kind, day: date) -> bytes | None:
         client = await self._s3()

@@ -129,6 +129,9 @@ class DayCache:
         self._days.move_to_end(key)
         return self._days[key]
 
+    async def open(self) -> None:
+        await self._store.open()
+
     async def close(self) -> None:
         for fetching in self._fetching.values():
             fetching.cancel()

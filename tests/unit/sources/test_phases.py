@@ -57,6 +57,9 @@ class Store:
                        for m in range(self.bars_per_day))  # fmt: skip
         return ("ticker,volume,open,close,high,low,window_start,transactions\n" + rows).encode()
 
+    async def open(self) -> None:
+        return None
+
     async def close(self) -> None:
         return None
 
