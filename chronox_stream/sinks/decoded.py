@@ -94,16 +94,17 @@ class DecodedEnvelopes:
         return len(self._entries)
 
     def decode(self, record: Record) -> Decoded:
-        """``decode_record(record)``, taken from the memo when the other reader left it."""
-        key = (record.topic, record.partition, record.offset)
+        """``decode_record(record)``, taken from what this worker made, or from the memo
+        when the other reader left it."""
         value = record.value or b""
-        entry = self._entries.pop(key, None)
-        if entry is not None and entry[0] == value:
-            return entry[1]
         if self._seeded is not None:
             made = self._seeded.get(value)
             if made is not None:
                 return made
+        key = (record.topic, record.partition, record.offset)
+        entry = self._entries.pop(key, None)
+        if entry is not None and entry[0] == value:
+            return entry[1]
         decoded = decode_record(record)
         partition = (record.topic, record.partition)
         if record.offset > self._newest.get(partition, -1):
