@@ -176,6 +176,7 @@ def mirror_task(runtime: Runtime, mirror: Mirror, decoded: DecodedEnvelopes
 
 
 def attach(runtime: Runtime) -> None:
-    decoded = DecodedEnvelopes(DECODED_CAPACITY)  # one per worker, shared by its mirrors
+    # One per worker, shared by its mirrors, and fed by its emitter with what it made.
+    decoded = DecodedEnvelopes(DECODED_CAPACITY, seeded=runtime.seeded)
     for mirror in MIRRORS:
         runtime.app.task(mirror_task(runtime, mirror, decoded))

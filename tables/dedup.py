@@ -33,11 +33,8 @@ import faust
 from aiokafka.partitioner import murmur2
 from faust.streams import current_event
 
-from chronox_stream.domain.bars import Bar, Source
 from chronox_stream.domain.dedup import (
     Bucket,
-    admit_batch,
-    bucket_key,
     bucket_symbol,
     decode_bucket,
     encode_bucket,
@@ -70,10 +67,6 @@ class DedupTable:
     def current(self, keys: set[str]) -> dict[str, Bucket]:
         """The buckets ``keys`` as the table holds them (empty for a key it does not)."""
         return {key: decode_bucket(self.table.get(key.encode())) for key in keys}
-
-    def decide(self, bars: list[Bar], source: Source) -> tuple[list[Bar], dict[str, Bucket]]:
-        """The bars to emit, and the state to ``record`` once they are on Kafka."""
-        return admit_batch(bars, source, self.current({bucket_key(bar) for bar in bars}))
 
     def record(self, buckets: dict[str, Bucket]) -> None:
         now_ms = int(time.time() * 1000)

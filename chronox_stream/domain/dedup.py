@@ -12,24 +12,34 @@ write per chunk of bars instead of one per bar, and values stay a few kilobytes.
 A bucket value starts with a version byte and the wall-clock time it was last written
 (epoch ms), so that buckets nobody wrote for the state horizon can be purged
 (:func:`stale_buckets`), whatever the time of their bars: a backfill of 2015 keeps
-deduplicating for the horizon after it ran. Version 2 (written now) holds per bar its
+deduplicating for the horizon after it ran. Version 3 (written now) holds per bar its
 start (epoch seconds, 8 bytes: any time a source may send), the OHLCV digest, a byte of
 rank and flags, then the vwap (8 bytes) and the transactions (8 bytes) when the bar had
-them. Version 1 values (an 8-byte digest of all values and the rank per bar) and
-values from before the stamp (version 1 entries only) are still read: their entries
-are judged by the rule they were written under (equal digests are the same bar,
-anything else a correction) until a bar of the same key replaces them.
+them. Version 2 values are the same but for the digest, of the ``repr`` of the values
+(``identity.repr_digest``) where version 3's is of the packed doubles: their entries keep
+that digest, flagged, and are judged by it until a bar of the same key replaces them.
+Version 1 values (an 8-byte digest of all values and the rank per bar) and values from
+before the stamp (version 1 entries only) are still read: their entries are judged by the
+rule they were written under (equal digests are the same bar, anything else a correction)
+until a bar of the same key replaces them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import NamedTuple
 
 from chronox_stream.domain.bars import SOURCE_RANK, Bar, Source
-from chronox_stream.domain.identity import Features, features_of, ohlcv_digest
+from chronox_stream.domain.identity import (
+    Features,
+    features_of,
+    number,
+    ohlcv_digest,
+    repr_digest,
+)
 from chronox_stream.domain.precedence import Relation, admits, filled, relation
 
 _STAMP = struct.Struct(">Bq")  # version, written at (epoch ms)
@@ -38,19 +48,22 @@ _V1 = 1
 _ENTRY = struct.Struct(">q8sB")  # bar start (s), OHLCV digest, rank | flags
 _VWAP = struct.Struct(">d")
 _TRANSACTIONS = struct.Struct(">q")
-_VERSION = 2
+_V2 = 2
+_VERSION = 3
 _RANK_MASK = 0x0F
 _HAS_VWAP = 0x10
 _HAS_TRANSACTIONS = 0x20
 _LEGACY = 0x40  # the digest is version 1's, of all values; no fields known
+_REPR = 0x80  # the OHLCV digest is version 2's (identity.repr_digest)
 
 
-@dataclass(frozen=True, slots=True)
-class Emitted:
-    """What was last emitted for one dedup_key.
+class Emitted(NamedTuple):
+    """What was last emitted for one dedup_key (a named tuple: one is made per bar judged,
+    at a third of a frozen dataclass's cost).
 
-    ``digest`` is the OHLCV digest, or for a ``legacy`` entry (read from a version 1
-    bucket) the digest of all values, with no fields known apart from it.
+    ``digest`` is the OHLCV digest (``identity.ohlcv_digest``; ``identity.repr_digest``
+    for a ``v2_digest`` entry, read from a version 2 bucket), or for a ``legacy`` entry (read
+    from a version 1 bucket) the digest of all values, with no fields known apart from it.
     """
 
     digest: bytes
@@ -58,6 +71,7 @@ class Emitted:
     vwap: float | None = None
     transactions: int | None = None
     legacy: bool = False
+    v2_digest: bool = False
 
     @property
     def features(self) -> Features:
@@ -71,33 +85,43 @@ def legacy_digest(bar: Bar) -> bytes:
 
 
 def emitted_of(bar: Bar, source: Source) -> Emitted:
-    fields = features_of(bar)
-    return Emitted(ohlcv_digest(bar), SOURCE_RANK[source], fields.vwap, fields.transactions)
+    """What emitting ``bar`` from ``source`` records (its fields as ``features_of`` has them)."""
+    vwap, transactions = bar.vwap, bar.transactions
+    return Emitted(ohlcv_digest(bar), SOURCE_RANK[source],
+                   None if vwap is None else number(vwap),
+                   None if transactions is None else int(transactions))  # fmt: skip
 
 
-def judge(previous: Emitted, bar: Bar) -> Relation:
-    """How ``bar`` relates to what was emitted (see ``precedence.relation``)."""
+def judge(previous: Emitted, bar: Bar, digest: bytes | None = None) -> Relation:
+    """How ``bar`` (whose ``ohlcv_digest`` is ``digest``, when known) relates to what was
+    emitted (see ``precedence.relation``)."""
     if previous.legacy:
         return "same" if previous.digest == legacy_digest(bar) else "correction"
-    return relation(previous.digest == ohlcv_digest(bar), previous.features, features_of(bar))
+    if previous.v2_digest:
+        same = previous.digest == repr_digest(bar)
+    else:
+        same = previous.digest == (ohlcv_digest(bar) if digest is None else digest)
+    return relation(same, previous.features, features_of(bar))
 
 
 def admit(previous: Emitted | None, bar: Bar, source: Source) -> Emitted | None:
     """The new state if ``bar`` from ``source`` is to be emitted; ``None`` to drop it.
 
     After a correction (or over a legacy entry) the state is the new bar's; after an
-    enrichment or a promotion it keeps the emitted OHLCV and gains the missing fields.
+    enrichment or a promotion it keeps the emitted OHLCV (and its digest's kind) and gains
+    the missing fields.
     """
     current = emitted_of(bar, source)
     if previous is None:
         return current
-    rel = judge(previous, bar)
+    rel = judge(previous, bar, current.digest)
     if not admits(rel, previous.rank, current.rank):
         return None
     if rel == "correction" or previous.legacy:
         return current
     fields = filled(previous.features, current.features)
-    return Emitted(previous.digest, current.rank, fields.vwap, fields.transactions)
+    return Emitted(previous.digest, current.rank, fields.vwap, fields.transactions,
+                   v2_digest=previous.v2_digest)  # fmt: skip
 
 
 Bucket = dict[int, Emitted]
@@ -114,8 +138,8 @@ def _version(raw: bytes) -> int | None:
     """The version of a stamped value; ``None`` for one from before the stamp (version 1
     entries only: a whole number of them, each starting with a bar time below 2^56 s,
     so a zero byte)."""
-    if raw[0] == _VERSION:
-        return _VERSION
+    if raw[0] == _VERSION or raw[0] == _V2:
+        return int(raw[0])
     if raw[0] == _V1 and len(raw) % _V1_ENTRY.size == _STAMP.size:
         return _V1
     return None
@@ -139,7 +163,10 @@ def _decode_v1(raw: bytes, first: int) -> Bucket:
     }
 
 
-def _decode_v2(raw: bytes) -> Bucket:
+def _decode_v2(raw: bytes, repr_digests: bool) -> Bucket:
+    """Entries of version 3, or of version 2 (``repr_digests``: every OHLCV digest is
+    ``repr_digest``'s)."""
+    forced = _REPR if repr_digests else 0
     bucket: Bucket = {}
     offset = _STAMP.size
     while offset < len(raw):
@@ -152,23 +179,24 @@ def _decode_v2(raw: bytes) -> Bucket:
         if flags & _HAS_TRANSACTIONS:
             (transactions,) = _TRANSACTIONS.unpack_from(raw, offset)
             offset += _TRANSACTIONS.size
-        bucket[ts] = Emitted(digest, flags & _RANK_MASK, vwap, transactions,
-                             legacy=bool(flags & _LEGACY))  # fmt: skip
+        legacy = bool(flags & _LEGACY)
+        bucket[ts] = Emitted(digest, flags & _RANK_MASK, vwap, transactions, legacy=legacy,
+                             v2_digest=not legacy and bool((flags | forced) & _REPR))  # fmt: skip
     return bucket
 
 
 def decode_bucket(raw: bytes | None) -> Bucket:
-    """The entries of a bucket value of any version (2, 1, or from before the stamp)."""
+    """The entries of a bucket value of any version (3, 2, 1, or from before the stamp)."""
     if not raw:
         return {}
     version = _version(raw)
-    if version == _VERSION:
-        return _decode_v2(raw)
+    if version == _VERSION or version == _V2:
+        return _decode_v2(raw, repr_digests=version == _V2)
     return _decode_v1(raw, _STAMP.size if version == _V1 else 0)
 
 
 def _encode_entry(ts: int, emitted: Emitted) -> bytes:
-    flags = emitted.rank | (_LEGACY if emitted.legacy else 0)
+    flags = emitted.rank | (_LEGACY if emitted.legacy else 0) | (_REPR if emitted.v2_digest else 0)
     tail = b""
     if emitted.vwap is not None:
         flags |= _HAS_VWAP
@@ -180,7 +208,7 @@ def _encode_entry(ts: int, emitted: Emitted) -> bytes:
 
 
 def encode_bucket(bucket: Bucket, written_ms: int) -> bytes:
-    """``bucket`` as a version 2 value stamped as written at ``written_ms`` (epoch ms)."""
+    """``bucket`` as a version 3 value stamped as written at ``written_ms`` (epoch ms)."""
     entries = (_encode_entry(ts, e) for ts, e in sorted(bucket.items()))
     return _STAMP.pack(_VERSION, written_ms) + b"".join(entries)
 
@@ -213,20 +241,22 @@ def stale_buckets(
 
 
 def admit_batch(
-    bars: list[Bar], source: Source, buckets: dict[str, Bucket]
-) -> tuple[list[Bar], dict[str, Bucket]]:
+    bars: list[Bar], source: Source, buckets: dict[str, Bucket],
+    keys: Sequence[str] | None = None,
+) -> tuple[list[Bar], dict[str, Bucket]]:  # fmt: skip
     """The bars to emit and the buckets as they will be once they are.
 
     ``buckets`` holds the current state of every bucket the bars fall in; it is
-    not changed. A bar repeated within ``bars`` is judged against the earlier one.
-    A bar that passes without being a correction (an enrichment, or a promotion to a
-    higher source) is emitted with the fields already emitted that it lacks, so the
-    bar topics, Redis and PostgreSQL all end with every field known.
+    not changed. ``keys``, when given, are the bars' ``bucket_key`` (computed once by a
+    caller that needed them to read ``buckets``). A bar repeated within ``bars`` is
+    judged against the earlier one. A bar that passes without being a correction (an
+    enrichment, or a promotion to a higher source) is emitted with the fields already
+    emitted that it lacks, so the bar topics, Redis and PostgreSQL all end with every
+    field known.
     """
     updated: dict[str, Bucket] = {}
     admitted: list[Bar] = []
-    for bar in bars:
-        key = bucket_key(bar)
+    for bar, key in zip(bars, keys or [bucket_key(bar) for bar in bars], strict=True):
         bucket = updated.get(key)
         if bucket is None:
             bucket = updated[key] = dict(buckets.get(key, {}))

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from chronox_stream.domain.bars import Bar, Source
 from chronox_stream.domain.coverage import Coverage
-from chronox_stream.domain.dedup import Bucket, admit_batch, bucket_key
+from chronox_stream.domain.dedup import Bucket
 from chronox_stream.domain.gaps import Interval
 
 
@@ -32,9 +31,6 @@ class DryRunDedup:
     def current(self, keys: set[str]) -> dict[str, Bucket]:
         mine = {key: self._recorded[key] for key in keys if key in self._recorded}
         return {**self._base.current(keys - mine.keys()), **mine}
-
-    def decide(self, bars: list[Bar], source: Source) -> tuple[list[Bar], dict[str, Bucket]]:
-        return admit_batch(bars, source, self.current({bucket_key(bar) for bar in bars}))
 
     def record(self, buckets: dict[str, Bucket]) -> None:
         self._recorded.update(buckets)

@@ -24,6 +24,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TopicT
 
 from chronox_stream.contracts.dead_letters import fitted
+from chronox_stream.contracts.envelope import refused_bar
 from chronox_stream.contracts.rejects import Rejected
 from chronox_stream.contracts.status import StatusEvent
 from chronox_stream.domain.bars import Bar, Source
@@ -35,6 +36,7 @@ from chronox_stream.runtime.produce import batch_sends
 from chronox_stream.runtime.retry import settle, until_world_recovers
 from chronox_stream.runtime.web_server import OwnPagesWeb
 from chronox_stream.settings import Settings
+from chronox_stream.sinks.decoded import Seeded
 from chronox_stream.sinks.health import SinkHealth
 from chronox_stream.sinks.postgres import PostgresSink
 from chronox_stream.sinks.redis import RedisSink
@@ -117,6 +119,9 @@ class Runtime:
     _postgres: PostgresSink | None = None
     _redis: RedisSink | None = None
     sink_health: SinkHealth = field(default_factory=SinkHealth)
+    #: The envelopes this worker's emitters made, with their bars, for its sinks to take
+    #: without decoding (``DecodedEnvelopes(..., seeded=runtime.seeded)``).
+    seeded: Seeded = field(default_factory=Seeded)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def runner(self) -> PhaseRunner:
@@ -172,8 +177,13 @@ class Runtime:
         async def write_db(rows: Sequence[tuple[Bar, Source]]) -> None:
             await (await self.postgres()).write(rows)
 
+        async def reject(bar: Bar, source: Source, rejected: Rejected) -> None:
+            await self.dead_letter_bytes(bar.symbol.encode(), refused_bar(bar, source), rejected,
+                                         f"a bar of source {source}")  # fmt: skip
+
         return Emitter(policy, dedup=self.tables.dedup, send=send, write_db=write_db,
-                       send_batches=send_batches)  # fmt: skip
+                       reject=reject, send_batches=send_batches,
+                       seed=self.seeded.add)  # fmt: skip
 
     def settle_each(
         self, topic: TopicT, name: str, what: str, handle: Callable[[bytes | None], Awaitable[None]]
@@ -310,6 +320,17 @@ def build_runtime(settings: Settings) -> Runtime:
         backfill_state=BackfillStateTable(app, partitions=n),
     )
     runtime = Runtime(settings=settings, app=app, topics=topics, tables=tables)
+
+    async def open_flat_files() -> None:
+        # Making the S3 client (its TLS contexts, read from disk in a thread) costs a few
+        # hundred ms: paid at start rather than by the first backfill. A failure here is
+        # only logged: the first flatpack phase meets (and reports) it again.
+        try:
+            await runtime.runner().days.open()
+        except Exception as exc:
+            log.warning("flat-file store not opened at start: %s", exc)
+
+    app.task(open_flat_files)
 
     @app.on_before_shutdown.connect
     async def _close_resources(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:

@@ -55,24 +55,28 @@ class ParsedDay:
 
     ``spans`` says where each ticker's rows are (first row, row count), found once when
     the day is parsed: a market-wide file is read for many symbols, and filtering the
-    whole table for each would cost symbols x rows.
+    whole table for each would cost symbols x rows. ``times`` holds the bar start of each
+    ``window_start`` met so far: the symbols of a day share their minutes, so each start
+    is made once a day, not once a bar (a day file has at most a few thousand).
     """
 
     table: pa.Table
     skipped: int
     spans: dict[str, tuple[int, int]] = field(init=False, repr=False, compare=False)
+    times: dict[int, datetime] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "spans", _spans(self.table.column("ticker")))
+        object.__setattr__(self, "times", {})
 
     def bars(self, tf: str = "1m") -> list[Bar]:
         """The rows as bars (1m for minute files, 1d for day files)."""
-        return _to_bars(self.table, tf)
+        return _to_bars(self.table, tf, self.times)
 
     def bars_of(self, symbol: str, tf: str) -> list[Bar]:
         """The rows of one symbol as bars."""
         first, count = self.spans.get(symbol, (0, 0))
-        return _to_bars(self.table.slice(first, count), tf)
+        return _to_bars(self.table.slice(first, count), tf, self.times)
 
 
 def _spans(tickers: pa.ChunkedArray) -> dict[str, tuple[int, int]]:
@@ -85,22 +89,17 @@ def _spans(tickers: pa.ChunkedArray) -> dict[str, tuple[int, int]]:
     }
 
 
-def _to_bars(table: pa.Table, tf: str) -> list[Bar]:
+def _to_bars(table: pa.Table, tf: str, times: dict[int, datetime]) -> list[Bar]:
     cols = {name: table.column(name).to_pylist() for name in COLUMNS}
+    for ns in cols["window_start"]:
+        if ns not in times:
+            times[ns] = ms_to_utc(ns // 1_000_000)
     return [
-        Bar(
-            symbol=cols["ticker"][i],
-            tf=tf,
-            ts=ms_to_utc(cols["window_start"][i] // 1_000_000),
-            open=cols["open"][i],
-            high=cols["high"][i],
-            low=cols["low"][i],
-            close=cols["close"][i],
-            volume=cols["volume"][i],
-            transactions=cols["transactions"][i],
-        )
-        for i in range(table.num_rows)
-    ]
+        Bar(symbol=symbol, tf=tf, ts=times[ns], open=open_, high=high, low=low, close=close,
+            volume=volume, transactions=transactions)
+        for symbol, volume, open_, close, high, low, ns, transactions in zip(
+            *(cols[name] for name in COLUMNS), strict=True)
+    ]  # fmt: skip
 
 
 def parse_aggregates(data: bytes, *, day: date, symbols: Iterable[str] | None) -> ParsedDay:

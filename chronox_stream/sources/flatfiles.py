@@ -26,6 +26,9 @@ class FlatFileStore(Protocol):
     async def fetch(self, kind: Kind, day: date) -> bytes | None:
         """The whole compressed file of ``day``, or ``None`` if it does not exist (yet)."""
 
+    async def open(self) -> None:
+        """Make the client ready before the first ``fetch`` needs it (it opens it otherwise)."""
+
     async def close(self) -> None:
         """Release connections; a later ``fetch`` opens them again."""
 
@@ -39,6 +42,9 @@ class LocalFlatFiles:
     async def fetch(self, kind: Kind, day: date) -> bytes | None:
         path = self._root / flat_file_key(kind, day)
         return path.read_bytes() if path.exists() else None
+
+    async def open(self) -> None:
+        return None
 
     async def close(self) -> None:
         return None
@@ -83,6 +89,9 @@ class S3FlatFiles:
                     )
                 )
         return self._client
+
+    async def open(self) -> None:
+        await self._s3()
 
     async def fetch(self, kind: Kind, day: date) -> bytes | None:
         from botocore.exceptions import ClientError

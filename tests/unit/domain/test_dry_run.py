@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from chronox_stream.contracts.rejects import Rejected
 from chronox_stream.domain.bars import Bar, Source
 from chronox_stream.domain.coverage import Coverage
 from chronox_stream.domain.dedup import Bucket, admit_batch, bucket_key
@@ -48,16 +49,29 @@ async def no_write(rows: Sequence[tuple[Bar, Source]]) -> None:
     pytest.fail("a dry run wrote to the database")
 
 
+async def no_reject(bar: Bar, source: Source, rejected: Rejected) -> None:
+    pytest.fail("a dry run dead-lettered a bar")
+
+
 async def test_a_dry_run_counts_what_a_real_run_would_emit_and_writes_nothing() -> None:
     table = ReadOnlyDedup([bar(0), bar(1)], "api")
-    emitter = Emitter(LivePolicy(dry_run=True), dedup=table, send=no_send, write_db=no_write)
+    emitter = Emitter(LivePolicy(dry_run=True), dedup=table, send=no_send, write_db=no_write,
+                      reject=no_reject)
     flatpack = [bar(0), bar(1, close=1.5), bar(2), bar(3)]  # one known, one corrected, two new
     assert await emitter.emit(flatpack, "flatpack") == 3
     assert await emitter.emit([bar(2), bar(3), bar(4)], "api") == 1, "judged on its own overlay"
     assert await emitter.emit([bar(4, close=3.0)], "snapshot") == 0
     assert emitter.count == 4
-    fresh = Emitter(LivePolicy(dry_run=True), dedup=table, send=no_send, write_db=no_write)
+    fresh = Emitter(LivePolicy(dry_run=True), dedup=table, send=no_send, write_db=no_write,
+                      reject=no_reject)
     assert await fresh.emit(flatpack, "flatpack") == 3, "another dry run starts from the table"
+
+
+async def test_a_dry_run_does_not_count_a_bar_it_would_refuse() -> None:
+    table = ReadOnlyDedup([], "api")
+    emitter = Emitter(LivePolicy(dry_run=True), dedup=table, send=no_send, write_db=no_write,
+                      reject=no_reject)  # fmt: skip
+    assert await emitter.emit([bar(0), bar(1, close=-1.0), bar(2)], "api") == 2
 
 
 class FixedCoverage:

@@ -6,6 +6,7 @@ cases is in ``tests/integration/test_precedence_parity.py``."""
 from __future__ import annotations
 
 import hashlib
+import struct
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -15,7 +16,7 @@ import pytest
 from chronox_stream.contracts.envelope import decode_bar
 from chronox_stream.domain.bars import Bar
 from chronox_stream.domain.dedup import emitted_of, judge
-from chronox_stream.domain.identity import ohlcv_digest, ohlcv_key
+from chronox_stream.domain.identity import ohlcv_digest, ohlcv_key, repr_digest
 from chronox_stream.domain.precedence import Relation, compare
 
 BAR = Bar(symbol="AAPL", tf="1m", ts=datetime(2024, 1, 16, 15, tzinfo=UTC),
@@ -42,6 +43,9 @@ CASES: list[tuple[str, Bar, Bar, Relation]] = [
 def test_dedup_and_precedence_judge_numbers_alike(kept: Bar, new: Bar, rel: Relation) -> None:
     assert compare(kept, new) == rel
     assert judge(emitted_of(kept, "api"), new) == rel
+    as_version_2_wrote_it = emitted_of(kept, "api")._replace(digest=repr_digest(kept),
+                                                             v2_digest=True)  # fmt: skip
+    assert judge(as_version_2_wrote_it, new) == rel
     assert (ohlcv_digest(kept) == ohlcv_digest(new)) == (ohlcv_key(kept) == ohlcv_key(new))
 
 
@@ -63,9 +67,12 @@ def test_null_a_missing_key_and_no_features_are_one_absent_field() -> None:
 
 
 def test_the_digest_of_ordinary_bars_is_the_one_stored_buckets_hold() -> None:
-    """Buckets written before the shared definition keep matching: the digest encoding is
-    the BLAKE2b of the repr of the five values as floats, unchanged but for -0.0."""
+    """Buckets written before the shared definition keep matching: version 2's digest
+    encoding is the BLAKE2b of the repr of the five values as floats, unchanged but for
+    -0.0; version 3's is of the five values packed as big-endian doubles."""
     for bar in (BAR, replace(BAR, volume=0.0), replace(BAR, close=0.1 + 0.2)):
         values = (bar.open, bar.high, bar.low, bar.close, bar.volume)
         stored = hashlib.blake2b(repr(tuple(float(v) for v in values)).encode(), digest_size=8)
-        assert ohlcv_digest(bar) == stored.digest()
+        assert repr_digest(bar) == stored.digest()
+        packed = struct.pack(">5d", *(float(v) for v in values))
+        assert ohlcv_digest(bar) == hashlib.blake2b(packed, digest_size=8).digest()

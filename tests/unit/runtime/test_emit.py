@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
-from chronox_stream.contracts.envelope import envelope_for
+from chronox_stream.contracts.envelope import decode_bar, envelope_for
+from chronox_stream.contracts.rejects import Rejected
 from chronox_stream.domain.bars import Bar, Source
 from chronox_stream.domain.dedup import Bucket, admit_batch, bucket_key
 from chronox_stream.runtime.emit import CHUNK, Emitter, LivePolicy
@@ -59,10 +61,16 @@ def emitter_for(log: Log, producer: FakeProducer, dedup: Dedup | None = None,
         assert isinstance(producer, FakeBatchProducer)
         return await batch_sends(producer, DefaultPartitioner(), f"bars.{tf}", records)
 
+    async def reject(bar: Bar, source: Source, rejected: Rejected) -> None:
+        log.append(("reject", (bar, source, rejected.reason, rejected.message)))
+
+    def seed(source: Source, bars: Sequence[Bar], payloads: Sequence[bytes]) -> None:
+        log.append(("seed", (source, list(bars), list(payloads))))
+
     dedup = dedup or Dedup(log)
     batches = send_batches if isinstance(producer, FakeBatchProducer) else None
     return Emitter(LivePolicy(**policy), dedup=dedup, send=send, write_db=write_db,
-                   send_batches=batches), dedup  # fmt: skip
+                   reject=reject, send_batches=batches, seed=seed), dedup  # fmt: skip
 
 
 async def test_bars_are_marked_emitted_only_after_every_ack() -> None:
@@ -100,6 +108,42 @@ async def test_a_dry_run_sends_writes_and_records_nothing_but_counts() -> None:
     emitter, dedup = emitter_for(log, producer, dry_run=True, publish_mode="db-first")
     assert await emitter.emit([bar(0), bar(1), bar(0)], "api") == 2
     assert log == [] and producer.sent == [] and dedup.buckets == {}
+
+
+@pytest.mark.parametrize("batched", [False, True])
+async def test_a_bar_the_sinks_would_refuse_is_dead_lettered_not_sent(batched: bool) -> None:
+    log: Log = []
+    producer = FakeBatchProducer(log) if batched else FakeProducer(log)
+    emitter, _ = emitter_for(log, producer)
+    bad = [replace(bar(1), high=2e7), replace(bar(2), volume=float("nan")),
+           replace(bar(3), ts=datetime(2101, 1, 1, tzinfo=UTC)), replace(bar(4), symbol="aapl")]
+    assert await emitter.emit([bar(0), *bad, bar(5)], "api") == 2
+    rejects = [entry for kind, entry in log if kind == "reject"]
+    assert [(b, source, reason) for b, source, reason, _ in rejects] == [
+        (b, "api", "invalid_envelope") for b in bad
+    ]
+    for b, _, _, message in rejects:  # the reason a sink would give for its envelope
+        with pytest.raises(Rejected) as refused:
+            decode_bar(envelope_for(b, "api").to_json())
+        assert refused.value.message == message
+    values = [value for _, _, value, _ in producer.sent]
+    if isinstance(producer, FakeBatchProducer):
+        values += [value for _, _, batch in producer.batches for _, value in batch.records]
+    assert [decode_bar(v)[0] for v in values] == [bar(0), bar(5)]
+
+
+async def test_the_envelopes_are_seeded_before_they_are_sent_as_they_are_sent() -> None:
+    log: Log = []
+    producer = FakeBatchProducer(log)
+    emitter, _ = emitter_for(log, producer)
+    bars = [bar(m, symbol) for symbol in ("AAPL", "MSFT") for m in range(3)]
+    await emitter.emit(bars, "flatpack")
+    (seeded,) = [entry for kind, entry in log if kind == "seed"]
+    assert position(log, ("seed", seeded)) < position(log, ("send_batch", "bars.1m"))
+    source, seeded_bars, payloads = seeded
+    sent = [value for _, _, batch in producer.batches for _, value in batch.records]
+    assert (source, seeded_bars) == ("flatpack", bars) and payloads == sent
+    assert [decode_bar(p) for p in payloads] == [(b, "flatpack") for b in bars]
 
 
 async def test_a_chunk_goes_out_as_batches_and_is_marked_after_their_acks() -> None:
@@ -144,3 +188,31 @@ async def test_a_throttled_policy_sends_bar_by_bar_spaced_out() -> None:
     assert time.monotonic() - started >= 0.01, "two gaps of 5 ms at least"
     assert producer.batches == [] and len(producer.sent) == 3
     assert last(log, "ack", "bars.1m") < last(log, "record")
+
+
+async def test_every_chunk_of_an_emit_is_sent_before_one_wait_for_the_acks() -> None:
+    log: Log = []
+    producer = FakeBatchProducer(log, capacity=300)
+    emitter, _ = emitter_for(log, producer)
+    bars = [bar(m) for m in range(2 * CHUNK + 10)]
+    repeated = replace(bars[5], vwap=1.5)  # an enrichment of a bar of the first chunk
+    assert await emitter.emit([*bars, bars[7], repeated], "flatpack") == len(bars) + 1, (
+        "a bar of a later chunk is judged against the earlier chunks"
+    )
+    kinds = [kind for kind, _ in log]
+    assert kinds.index("ack") > max(i for i, k in enumerate(kinds) if k == "send_batch")
+    assert kinds.index("record") > max(i for i, k in enumerate(kinds) if k == "ack")
+    assert kinds.count("record") == 3, "each chunk's state, once every ack is in"
+    assert await emitter.emit(bars[:10], "flatpack") == 0, "marked: not sent again"
+
+
+async def test_nothing_of_an_emit_is_marked_when_a_later_chunk_fails() -> None:
+    log: Log = []
+    producer = FakeBatchProducer(log, capacity=CHUNK, fail_on=1)
+    emitter, dedup = emitter_for(log, producer)
+    bars = [bar(m) for m in range(CHUNK + 10)]
+    with pytest.raises(ConnectionError):
+        await emitter.emit(bars, "api")
+    assert not [entry for entry in log if entry[0] == "record"] and dedup.buckets == {}
+    retried, _ = emitter_for(log, FakeBatchProducer(log), dedup)
+    assert await retried.emit(bars, "api") == len(bars), "all go again"

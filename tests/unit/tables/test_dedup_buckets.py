@@ -1,5 +1,6 @@
 """Dedup buckets: one table value per symbol, timeframe and day, judged bar by bar."""
 
+import hashlib
 import struct
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -69,7 +70,7 @@ def test_a_bucket_carries_when_it_was_written() -> None:
     _, state = admit_batch([bar(0), replace(bar(3), vwap=1.1, transactions=5)], "api", {})
     bucket = state["AAPL|1m|2024-01-16"]
     raw = encode_bucket(bucket, NOW_MS)
-    assert raw[0] == 2, "version 2"
+    assert raw[0] == 3, "version 3"
     assert written_at(raw) == NOW_MS and decode_bucket(raw) == bucket
     assert written_at(encode_bucket({}, NOW_MS)) == NOW_MS
 
@@ -103,8 +104,47 @@ def test_version_1_buckets_are_still_read_and_judged_by_their_rule() -> None:
         assert again == bucket and written_at(restamped(raw, NOW_MS + 1)) == NOW_MS + 1
 
 
+def v2_value(entries: list[tuple[Bar, int]], written_ms: int) -> bytes:
+    """A bucket as version 2 wrote it: per bar its start, the digest of the repr of its
+    OHLCV as floats, rank and flags (0x10 vwap, 0x20 transactions), then those fields."""
+    out = struct.pack(">Bq", 2, written_ms)
+    for b, rank in entries:
+        values = tuple(float(v) + 0.0 for v in (b.open, b.high, b.low, b.close, b.volume))
+        digest = hashlib.blake2b(repr(values).encode(), digest_size=8).digest()
+        flags = rank | (0x10 if b.vwap is not None else 0) | (0x20 if b.transactions else 0)
+        out += struct.pack(">q8sB", int(b.ts.timestamp()), digest, flags)
+        out += struct.pack(">d", b.vwap) if b.vwap is not None else b""
+        out += struct.pack(">q", b.transactions) if b.transactions is not None else b""
+    return out
+
+
+def test_version_2_buckets_are_still_read_and_judged_by_their_digest() -> None:
+    flat = replace(bar(-1), transactions=3)  # as a flat file gave it (rank 3)
+    snap = replace(bar(0), vwap=1.5, transactions=4)  # as a snapshot gave it (rank 1)
+    raw = v2_value([(flat, 3), (snap, 1)], NOW_MS)
+    assert written_at(raw) == NOW_MS
+    bucket = decode_bucket(raw)
+    assert [(e.rank, e.vwap, e.transactions, e.v2_digest) for e in bucket.values()] == [
+        (3, None, 3, True), (1, 1.5, 4, True)]  # fmt: skip
+    key = bucket_key(flat)
+    assert admit_batch([replace(flat, volume=10.0)], "flatpack", {key: bucket})[0] == []
+    assert admit_batch([snap], "api", {key: bucket})[0] == [snap], "the same values, promoted"
+    enriched = replace(flat, vwap=1.25)
+    admitted, state = admit_batch([enriched], "flatpack", {key: bucket})
+    assert admitted == [enriched], "an enrichment: kept with its version 2 digest"
+    rewritten = decode_bucket(encode_bucket(state[key], NOW_MS))
+    assert rewritten == state[key] and rewritten[int(flat.ts.timestamp())].v2_digest
+    assert admit_batch([enriched], "flatpack", {key: rewritten})[0] == []
+    corrected = replace(enriched, close=1.25)
+    admitted, state = admit_batch([corrected], "flatpack", {key: rewritten})
+    assert admitted == [corrected]
+    assert not state[key][int(flat.ts.timestamp())].v2_digest, "the new bar's digest"
+    assert admit_batch([corrected], "flatpack", state)[0] == []
+
+
 def test_a_legacy_entry_survives_a_rewrite() -> None:
-    legacy = {60: Emitted(b"12345678", 2, legacy=True), 120: Emitted(b"abcdefgh", 3, 1.5, 4)}
+    legacy = {60: Emitted(b"12345678", 2, legacy=True), 120: Emitted(b"abcdefgh", 3, 1.5, 4),
+              180: Emitted(b"ABCDEFGH", 1, v2_digest=True)}  # fmt: skip
     assert decode_bucket(encode_bucket(legacy, NOW_MS)) == legacy
 
 
