@@ -97,7 +97,10 @@ class SinkHandler:
         self._decoded = decoded if decoded is not None else DecodedEnvelopes(DECODED_CAPACITY)
 
     async def assigned(self, partitions: Collection[TopicPartition]) -> None:
-        return None
+        """Logged, so an operator (and the backfill bench) sees when this mirror reads."""
+        if partitions:
+            log.info("%s sink assigned %d partition(s)", self._mirror.name, len(partitions),
+                     extra={"count": len(partitions)})  # fmt: skip
 
     def released(self, partitions: Collection[TopicPartition]) -> None:
         return None

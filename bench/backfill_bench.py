@@ -212,6 +212,9 @@ def main() -> None:
             )
         for n, worker in enumerate(workers):
             worker.wait_for_log("Ready", timeout_s=120)
+            # A request is timed from a worker that reads: its sinks hold their partitions.
+            for mirror in ("postgres", "redis"):
+                worker.wait_for_log(f"{mirror} sink assigned", timeout_s=120)
             print(f"worker-{n} ready, pid {worker.process.pid}", flush=True)
         r = asyncio.run(measure(settings, args, workers))
     finally:

@@ -108,6 +108,12 @@ class DayCache:
             if key not in self._days and key not in self._fetching:
                 self._fetching[key] = asyncio.create_task(self._fetch(kind, day))
 
+    def ready(self, kind: Kind, day: date) -> bool:
+        """Whether :meth:`get` of ``day`` would not wait for the store."""
+        key = (kind, day)
+        fetching = self._fetching.get(key)
+        return key in self._days or (fetching is not None and fetching.done())
+
     async def _fetch(self, kind: Kind, day: date) -> bytes | None | Exception:
         try:
             return await self._store.fetch(kind, day)
@@ -168,8 +174,9 @@ class PhaseRunner:
 
     async def flatpack(self, item: WorkItem, emitter: Emitter, now: datetime) -> None:
         """The day files of ``[start, end]`` not covered yet (``now`` is not needed: a day
-        file exists or not), emitted a few days at a time (``FLATPACK_BARS``): each emit
-        waits once for Kafka's acks, then those days are checkpointed."""
+        file exists or not), emitted a few days at a time (``FLATPACK_BARS``, or fewer when
+        the next day's file is not fetched yet): each emit waits once for Kafka's acks, then
+        those days are checkpointed."""
         tf = TIMEFRAMES[item.timeframe]
         start = item.start or item.end - timedelta(days=self.settings.backfill_lookback_days)
         kind: Kind = "day_aggs_v1" if tf.timespan == "day" else "minute_aggs_v1"
@@ -184,6 +191,11 @@ class PhaseRunner:
                 wanted.append((day, session))
         for i, (day, session) in enumerate(wanted):
             self.days.prefetch(kind, (later for later, _ in wanted[i + 1 : i + 1 + PREFETCH_DAYS]))
+            if sessions and not self.days.ready(kind, day):
+                # The days in hand go out while this one's file is still on its way: the
+                # sinks start on them instead of waiting for every file of the item.
+                await self._emit_days(item, emitter, bars, sessions)
+                bars, sessions = [], []
             parsed = await self.days.get(kind, day)
             if parsed is None:
                 log.warning("flat file of %s missing: left to the api phase", day,

@@ -3,6 +3,7 @@ flatpack phase groups its days."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 from typing import cast
@@ -84,23 +85,56 @@ class Log:
         return Coverage()
 
 
+DAYS = [date(2024, 1, d) for d in (8, 9, 10, 11, 12)]
+ITEM = WorkItem(request_id="r", symbol="AAPL", timeframe="1m", phases=("flatpack",),
+                start=datetime(2024, 1, 8, tzinfo=UTC), end=datetime(2024, 1, 13, tzinfo=UTC),
+                snapshot_method="snapshot", publish_mode="kafka-first", throttle_ms=0,
+                dry_run=False)  # fmt: skip
+
+
 async def test_the_flatpack_phase_emits_days_together_and_checkpoints_them_after(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(phases, "FLATPACK_BARS", 250)
     log = Log()
     store = Store(100)
+    cache = DayCache(store)
+    for day in DAYS:  # every file in hand: the days go out by FLATPACK_BARS
+        await cache.get("minute_aggs_v1", day)
+    runner = PhaseRunner(settings=Settings(), rest=cast(PolygonRest, None),
+                         days=cache, coverage=log)  # fmt: skip
+    assert await runner.run("flatpack", ITEM, cast(Emitter, log), datetime.now(UTC)) == 500
+    assert log.entries == [("emit", DAYS[:3]), *(("mark", d) for d in DAYS[:3]),
+                           ("emit", DAYS[3:]), *(("mark", d) for d in DAYS[3:])]  # fmt: skip
+    assert sorted(store.fetched) == DAYS, "each file fetched once"
+
+
+class SlowStore(Store):
+    """A store whose files after the first arrive only when ``arrive`` is set."""
+
+    def __init__(self, bars_per_day: int) -> None:
+        super().__init__(bars_per_day)
+        self.arrive = asyncio.Event()
+
+    async def fetch(self, kind: Kind, day: date) -> bytes | None:
+        if day != DAYS[0]:
+            await self.arrive.wait()
+        return await super().fetch(kind, day)
+
+
+async def test_the_flatpack_phase_emits_the_days_in_hand_before_waiting_for_a_file() -> None:
+    log = Log()
+    store = SlowStore(100)
     runner = PhaseRunner(settings=Settings(), rest=cast(PolygonRest, None),
                          days=DayCache(store), coverage=log)  # fmt: skip
-    item = WorkItem(request_id="r", symbol="AAPL", timeframe="1m", phases=("flatpack",),
-                    start=datetime(2024, 1, 8, tzinfo=UTC), end=datetime(2024, 1, 13, tzinfo=UTC),
-                    snapshot_method="snapshot", publish_mode="kafka-first", throttle_ms=0,
-                    dry_run=False)  # fmt: skip
-    assert await runner.run("flatpack", item, cast(Emitter, log), datetime.now(UTC)) == 500
-    days = [date(2024, 1, d) for d in (8, 9, 10, 11, 12)]
-    assert log.entries == [("emit", days[:3]), *(("mark", d) for d in days[:3]),
-                           ("emit", days[3:]), *(("mark", d) for d in days[3:])]  # fmt: skip
-    assert sorted(store.fetched) == days, "each file fetched once, prefetched or not"
+    run = asyncio.create_task(runner.run("flatpack", ITEM, cast(Emitter, log), datetime.now(UTC)))
+    async with asyncio.timeout(5):
+        while len(log.entries) < 2:
+            await asyncio.sleep(0.01)
+    assert log.entries == [("emit", DAYS[:1]), ("mark", DAYS[0])], "day 1 out before day 2 came"
+    store.arrive.set()
+    assert await run == 500
+    assert sorted(store.fetched) == DAYS, "each file fetched once, prefetched or not"
 
 
 class FailingStore(Store):
