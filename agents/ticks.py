@@ -63,6 +63,7 @@ from functools import partial
 
 import orjson
 from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
 
 from chronox_stream.contracts.envelope import envelope_for
 from chronox_stream.contracts.rejects import Rejected
@@ -84,6 +85,7 @@ from chronox_stream.runtime.failures import rejection_for
 from chronox_stream.runtime.kafka import group_consumer, producer
 from chronox_stream.runtime.loop import Batch, BatchLoop, Record, deliver
 from chronox_stream.runtime.names import TICKS_GROUP, TopicNames, group_id
+from chronox_stream.runtime.produce import batch_sends, partition_sends
 from chronox_stream.runtime.retry import best_effort, until_done
 from chronox_stream.runtime.topics import read_partitions
 from chronox_stream.settings import Settings
@@ -154,6 +156,7 @@ class TickAggregator:
         self._settings = runtime.settings
         self._names = TopicNames.for_settings(runtime.settings)
         self._producer = producer
+        self._partitioner = DefaultPartitioner()  # the producer's own (runtime/kafka.py)
         self._partitions: dict[int, dict[str, SymbolBars]] = {}
         self._lived_at = time.monotonic()
         self._touched: set[SymbolBars] = set()  # since the last in-progress publish, if live
@@ -310,12 +313,13 @@ class TickAggregator:
         return bars
 
     async def _publish(self, bars: list[Bar]) -> None:
-        topic = self._names.ticks_bars
-        await deliver(
-            self._producer.send(topic, envelope_for(bar, "stream").to_json(),
-                                key=bar.symbol.encode())
-            for bar in bars
-        )  # fmt: skip
+        """Send ``bars`` to ``ticks.bars`` as record batches, each keyed by its symbol and
+        partitioned as a send of its own would be, and wait for Kafka."""
+        if not bars:
+            return
+        records = [(bar.symbol.encode(), envelope_for(bar, "stream").to_json()) for bar in bars]
+        await deliver(await batch_sends(self._producer, self._partitioner,
+                                        self._names.ticks_bars, records))  # fmt: skip
 
     async def _request_refills(self) -> None:
         """Ask for the incomplete windows met so far from REST (api backfills on the control
@@ -372,9 +376,7 @@ class TickAggregator:
         for partition in sorted(mine):
             for own in self._partitions.get(partition, {}).values():
                 writes.extend((partition, key, value) for key, value in own.state.drain())
-        topic = self._names.ticks_state
-        await deliver(self._producer.send(topic, value, key=key, partition=partition)
-                      for partition, key, value in writes)  # fmt: skip
+        await deliver(partition_sends(self._producer, self._names.ticks_state, writes))
 
 
 async def aggregate_ticks(runtime: Runtime) -> None:
