@@ -115,6 +115,10 @@ class SymbolBars:
     heard_ms: int
     latest_ts: int | None = None
     heard_at: float = field(default_factory=time.monotonic)
+    key: bytes = field(init=False)  # the symbol's record key
+
+    def __post_init__(self) -> None:
+        self.key = self.symbol.encode()
 
     def idle_watermark(self, now: float, grace_ms: int) -> int | None:
         """Event time estimated from the wall clock since the latest tick, minus the grace."""
@@ -124,12 +128,13 @@ class SymbolBars:
 
 
 def symbol_bars(
-    settings: Settings, symbol: str, state: dict[str, object], now_ms: int
+    settings: Settings, symbol: str, state: dict[str, object], now_ms: int, refills: set[Window]
 ) -> SymbolBars:
-    """A symbol's bars from its ``state`` (empty: a new symbol). A restored symbol counts as
-    heard now, at its watermark plus the grace: if no tick of it follows, its open windows
-    still close after ``tick_idle_close_ms``. For the purge it was last heard when its
-    state says (``now_ms`` if the state predates the stamp)."""
+    """A symbol's bars from its ``state`` (empty: a new symbol), collecting its incomplete
+    windows in ``refills``. A restored symbol counts as heard now, at its watermark plus
+    the grace: if no tick of it follows, its open windows still close after
+    ``tick_idle_close_ms``. For the purge it was last heard when its state says (``now_ms``
+    if the state predates the stamp)."""
     tracked = TrackedState(state)
     builder = BarBuilder(
         [TIMEFRAMES[name] for name in settings.tick_timeframe_names],
@@ -137,6 +142,7 @@ def symbol_bars(
         grace_ms=settings.tick_grace_ms,
         late_limit_ms=settings.tick_late_limit_ms,
         watermark_key=watermark_key(symbol),
+        refills=refills,
     )
     stamped = state.get(heard_key(symbol))
     own = SymbolBars(symbol, builder, tracked, stamped if isinstance(stamped, int) else now_ms)
@@ -161,7 +167,7 @@ class TickAggregator:
         self._lived_at = time.monotonic()
         self._touched: set[SymbolBars] = set()  # since the last in-progress publish, if live
         self._purged: list[tuple[int, list[tuple[bytes, bytes | None]]]] = []  # to write
-        self._refills: list[Window] = []  # incomplete windows to request from REST
+        self._refills: set[Window] = set()  # incomplete windows to request from REST
 
     def released(self, partitions: Collection[TopicPartition]) -> None:
         """Forget the partitions' state: read back from the changelog if assigned again."""
@@ -180,13 +186,12 @@ class TickAggregator:
         now_ms = int(time.time() * 1000)
         for partition in fresh:
             symbols = {
-                symbol: symbol_bars(self._settings, symbol, state, now_ms)
+                symbol: symbol_bars(self._settings, symbol, state, now_ms, self._refills)
                 for symbol, state in restore(records[partition]).items()
             }
             self._partitions[partition] = symbols
             for bars in symbols.values():  # windows closed before the crash, maybe unsent
                 pending.extend(bars.builder.advance(bars.builder.watermark))
-                self._refills.extend(bars.builder.take_refills())
         await self._publish(pending)
         await self._request_refills()
         if fresh:
@@ -229,7 +234,9 @@ class TickAggregator:
         for record in records:
             try:
                 tick = parse_raw(record.value or b"")
-                if record.key is not None and record.key != tick.symbol.encode():
+                own = symbols.get(tick.symbol)
+                key = record.key
+                if key is not None and key != (tick.symbol.encode() if own is None else own.key):
                     raise Rejected("key_mismatch", "the key must be the record's symbol")
                 at = tick.complete_from if isinstance(tick, FeedMarker) else tick.ts
                 if at > latest_allowed:
@@ -238,9 +245,9 @@ class TickAggregator:
             except ValueError as exc:
                 await self._runtime.dead_letter(record, Rejected.of(exc))
                 continue
-            own = symbols.get(tick.symbol)
             if own is None:
-                own = symbols[tick.symbol] = symbol_bars(self._settings, tick.symbol, {}, now_ms)
+                own = symbols[tick.symbol] = symbol_bars(self._settings, tick.symbol, {}, now_ms,
+                                                         self._refills)  # fmt: skip
             if isinstance(tick, FeedMarker):
                 own.builder.complete_from(tick.symbol, tick.complete_from)
                 own.heard_ms = now_ms
@@ -254,9 +261,10 @@ class TickAggregator:
                 dropped[tick.symbol] += 1
             if folded.bars:
                 bars.extend(folded.bars)
-            if own.builder.incomplete(tick.symbol, ONE_MINUTE, tick.ts - tick.ts % 60_000):
+            if own.builder.marked and own.builder.incomplete(
+                tick.symbol, ONE_MINUTE, tick.ts - tick.ts % 60_000
+            ):
                 before[tick.symbol] += 1
-            self._refills.extend(own.builder.take_refills())
             own.heard_at = now
             own.heard_ms = now_ms
             if touched is not None:
@@ -279,7 +287,6 @@ class TickAggregator:
                 watermark = own.idle_watermark(now, self._settings.tick_grace_ms)
                 if watermark is not None:
                     bars.extend(own.builder.advance(watermark))
-                    self._refills.extend(own.builder.take_refills())
         return bars
 
     def _purge_silent(self, now_ms: int) -> list[Bar]:
@@ -296,7 +303,6 @@ class TickAggregator:
             for symbol, own in list(symbols.items()):
                 if silent_too_long(own.heard_ms, now_ms, horizon_ms):
                     bars.extend(own.builder.advance(END_OF_TIME))
-                    self._refills.extend(own.builder.take_refills())
                     own.state.clear()
                     self._purged.append((partition, own.state.drain()))
                     self._touched.discard(own)
@@ -324,9 +330,10 @@ class TickAggregator:
     async def _request_refills(self) -> None:
         """Ask for the incomplete windows met so far from REST (api backfills on the control
         topic), and wait for Kafka: they go out before their ticks' offsets are committed."""
-        windows, self._refills = self._refills, []
-        if not windows:
+        if not self._refills:
             return
+        windows = sorted(self._refills)
+        self._refills.clear()  # in place: every builder collects into this set
         requests = [refill.request() for refill in window_refills(windows)]
         sent = await deliver(
             self._producer.send(self._names.control, request,
@@ -375,6 +382,7 @@ class TickAggregator:
             writes.extend((partition, key, value) for key, value in records)
         for partition in sorted(mine):
             for own in self._partitions.get(partition, {}).values():
+                own.builder.sync()
                 writes.extend((partition, key, value) for key, value in own.state.drain())
         await deliver(partition_sends(self._producer, self._names.ticks_state, writes))
 

@@ -52,6 +52,8 @@ class Builders:
         return [bar for b in self.builders.values() for bar in b.advance(T0 + 86_400_000)]
 
     def drain(self) -> list[tuple[bytes, bytes | None]]:
+        for builder in self.builders.values():
+            builder.sync()  # as the aggregator does before it drains
         return [record for state in self.states.values() for record in state.drain()]
 
 
