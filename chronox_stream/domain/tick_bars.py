@@ -458,9 +458,10 @@ class BarBuilder:
         symbol = tick.symbol
         watermark = self._watermark
         minute = ts - ts % 60_000
-        closed: list[tuple[Timeframe, int, int]] = []
-        dropped_for: list[str] = []
+        closed: list[tuple[Timeframe, int, int]] | tuple[()] = ()  # lists only for a late tick
+        dropped_for: list[str] | tuple[()] = ()
         if minute + 60_000 <= watermark:  # its minute has closed: maybe other windows too
+            closed, dropped_for = [], []
             if self._late(tick, closed, dropped_for) == len(self._timeframes):
                 return Folded((), tuple(dropped_for))
         key = f"m|{symbol}|{minute}"  # :func:`minute_key`, inlined
