@@ -301,11 +301,13 @@ class BarBuilder:
         self._refills: set[Window] = set() if refills is None else refills  # to fetch from REST
         self._minutes: dict[str, Partial] = {}  # folded into since the last sync, by key
         self._trades: dict[str, set[int]] = {}  # the trades of those minutes, by key
-        self._marked = False  # a feed marker is kept: windows may be incomplete
+        #: Whether a feed marker is kept: without one no window is :meth:`incomplete` (an
+        #: attribute, not a property: read once per tick).
+        self.marked = False
         for key in list(state):
             kind, _, rest = key.partition("|")
             if kind == "c":
-                self._marked = True
+                self.marked = True
             elif kind == "m":
                 symbol, _, start = rest.rpartition("|")
                 self._track_minute(symbol, int(start))
@@ -327,12 +329,7 @@ class BarBuilder:
         known = self._state.get(key)
         if not isinstance(known, int) or at > known:
             self._state[key] = at
-            self._marked = True
-
-    @property
-    def marked(self) -> bool:
-        """Whether a feed marker is kept: without one no window is :meth:`incomplete`."""
-        return self._marked
+            self.marked = True
 
     def incomplete(self, symbol: str, timeframe: Timeframe, start: int) -> bool:
         """Whether the window of ``timeframe`` starting at ``start`` began before ``symbol``'s
