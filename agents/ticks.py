@@ -70,7 +70,7 @@ from chronox_stream.contracts.rejects import Rejected
 from chronox_stream.contracts.ticks import FeedMarker, parse_raw
 from chronox_stream.domain.bars import Bar
 from chronox_stream.domain.refill import window_refills
-from chronox_stream.domain.tick_bars import ONE_MINUTE, BarBuilder, Window
+from chronox_stream.domain.tick_bars import NOTHING, ONE_MINUTE, BarBuilder, Window
 from chronox_stream.domain.tick_state import (
     TrackedState,
     heard_key,
@@ -252,25 +252,26 @@ class TickAggregator:
                 own.builder.complete_from(tick.symbol, tick.complete_from)
                 own.heard_ms = now_ms
                 continue
+            builder = own.builder
             try:
-                folded = own.builder.add(tick, record.offset)
+                folded = builder.add(tick, record.offset)
             except Exception as failure:  # a tick the fold cannot take is that tick's fault
                 await self._runtime.dead_letter(record, rejection_for(failure))
                 continue
-            if folded.dropped_for:
-                dropped[tick.symbol] += 1
-            if folded.bars:
+            if folded is not NOTHING:  # most ticks produce nothing
+                if folded.dropped_for:
+                    dropped[tick.symbol] += 1
                 bars.extend(folded.bars)
-            if own.builder.marked and own.builder.incomplete(
-                tick.symbol, ONE_MINUTE, tick.ts - tick.ts % 60_000
-            ):
+            ts = tick.ts
+            if builder.marked and builder.incomplete(tick.symbol, ONE_MINUTE, ts - ts % 60_000):
                 before[tick.symbol] += 1
             own.heard_at = now
             own.heard_ms = now_ms
             if touched is not None:
                 touched.add(own)
-            if own.latest_ts is None or tick.ts > own.latest_ts:
-                own.latest_ts = tick.ts
+            latest = own.latest_ts
+            if latest is None or ts > latest:
+                own.latest_ts = ts
         return bars
 
     def _close_idle(self, now: float) -> list[Bar]:
