@@ -104,21 +104,22 @@ def tick_from_doc(doc: dict[str, Any]) -> Tick:
     comparison per field on the good path (the bounds of :mod:`chronox_stream.domain.bounds`);
     :func:`_refusal` works out the reason only for a value that failed them.
     """
-    symbol = doc.get("symbol")
+    get = doc.get  # bound once: eight lookups per tick
+    symbol = get("symbol")
     if type(symbol) is not str or not _known_symbol(symbol):
         raise _refusal("symbol", symbol)
-    ts = doc.get("ts")
+    ts = get("ts")
     if type(ts) is not int or not TS_RANGE_MS[0] <= ts < TS_RANGE_MS[1]:
         raise _refusal("ts", ts)
-    price = doc.get("price")
+    price = get("price")
     if type(price) is int:
         price = float(price) if price <= INT64_MAX else math.inf
     if type(price) is not float or not 0.0 < price <= MAX_PRICE:  # NaN fails it too
         raise _refusal("price", price)
-    size = doc.get("size")
+    size = get("size")
     if type(size) is not int or not 0 <= size <= INT64_MAX or price * size > MAX_TRADE_VALUE:
         raise _refusal("size", size)
-    listed = doc.get("conditions")
+    listed = get("conditions")
     conditions: tuple[int, ...] = ()
     if listed is not None:
         if type(listed) is not list or len(listed) > MAX_CONDITIONS:
@@ -127,13 +128,13 @@ def tick_from_doc(doc: dict[str, Any]) -> Tick:
             if type(condition) is not int or not 0 <= condition <= MAX_CONDITION:
                 raise _refusal("condition", condition)
         conditions = tuple(listed)
-    exchange = doc.get("exchange")
+    exchange = get("exchange")
     if exchange is not None and (type(exchange) is not int or not 0 <= exchange <= INT64_MAX):
         raise _refusal("exchange", exchange)
-    trade_id = doc.get("id")
+    trade_id = get("id")
     if trade_id is not None and (type(trade_id) is not str or len(trade_id) > MAX_TRADE_ID_LENGTH):
         raise _refusal("id", trade_id)
-    sequence = doc.get("sequence")
+    sequence = get("sequence")
     if sequence is not None and (type(sequence) is not int or not 0 <= sequence <= INT64_MAX):
         raise _refusal("sequence", sequence)
     return _new(Tick, (symbol, ts, price, size, conditions, exchange, trade_id, sequence))
