@@ -63,13 +63,14 @@ from functools import partial
 
 import orjson
 from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
 
 from chronox_stream.contracts.envelope import envelope_for
 from chronox_stream.contracts.rejects import Rejected
 from chronox_stream.contracts.ticks import FeedMarker, parse_raw
 from chronox_stream.domain.bars import Bar
 from chronox_stream.domain.refill import window_refills
-from chronox_stream.domain.tick_bars import ONE_MINUTE, BarBuilder, Window
+from chronox_stream.domain.tick_bars import NOTHING, ONE_MINUTE, BarBuilder, Window
 from chronox_stream.domain.tick_state import (
     TrackedState,
     heard_key,
@@ -84,6 +85,7 @@ from chronox_stream.runtime.failures import rejection_for
 from chronox_stream.runtime.kafka import group_consumer, producer
 from chronox_stream.runtime.loop import Batch, BatchLoop, Record, deliver
 from chronox_stream.runtime.names import TICKS_GROUP, TopicNames, group_id
+from chronox_stream.runtime.produce import batch_sends, partition_sends
 from chronox_stream.runtime.retry import best_effort, until_done
 from chronox_stream.runtime.topics import read_partitions
 from chronox_stream.settings import Settings
@@ -113,6 +115,10 @@ class SymbolBars:
     heard_ms: int
     latest_ts: int | None = None
     heard_at: float = field(default_factory=time.monotonic)
+    key: bytes = field(init=False)  # the symbol's record key
+
+    def __post_init__(self) -> None:
+        self.key = self.symbol.encode()
 
     def idle_watermark(self, now: float, grace_ms: int) -> int | None:
         """Event time estimated from the wall clock since the latest tick, minus the grace."""
@@ -122,12 +128,13 @@ class SymbolBars:
 
 
 def symbol_bars(
-    settings: Settings, symbol: str, state: dict[str, object], now_ms: int
+    settings: Settings, symbol: str, state: dict[str, object], now_ms: int, refills: set[Window]
 ) -> SymbolBars:
-    """A symbol's bars from its ``state`` (empty: a new symbol). A restored symbol counts as
-    heard now, at its watermark plus the grace: if no tick of it follows, its open windows
-    still close after ``tick_idle_close_ms``. For the purge it was last heard when its
-    state says (``now_ms`` if the state predates the stamp)."""
+    """A symbol's bars from its ``state`` (empty: a new symbol), collecting its incomplete
+    windows in ``refills``. A restored symbol counts as heard now, at its watermark plus
+    the grace: if no tick of it follows, its open windows still close after
+    ``tick_idle_close_ms``. For the purge it was last heard when its state says (``now_ms``
+    if the state predates the stamp)."""
     tracked = TrackedState(state)
     builder = BarBuilder(
         [TIMEFRAMES[name] for name in settings.tick_timeframe_names],
@@ -135,6 +142,7 @@ def symbol_bars(
         grace_ms=settings.tick_grace_ms,
         late_limit_ms=settings.tick_late_limit_ms,
         watermark_key=watermark_key(symbol),
+        refills=refills,
     )
     stamped = state.get(heard_key(symbol))
     own = SymbolBars(symbol, builder, tracked, stamped if isinstance(stamped, int) else now_ms)
@@ -154,11 +162,12 @@ class TickAggregator:
         self._settings = runtime.settings
         self._names = TopicNames.for_settings(runtime.settings)
         self._producer = producer
+        self._partitioner = DefaultPartitioner()  # the producer's own (runtime/kafka.py)
         self._partitions: dict[int, dict[str, SymbolBars]] = {}
         self._lived_at = time.monotonic()
         self._touched: set[SymbolBars] = set()  # since the last in-progress publish, if live
         self._purged: list[tuple[int, list[tuple[bytes, bytes | None]]]] = []  # to write
-        self._refills: list[Window] = []  # incomplete windows to request from REST
+        self._refills: set[Window] = set()  # incomplete windows to request from REST
 
     def released(self, partitions: Collection[TopicPartition]) -> None:
         """Forget the partitions' state: read back from the changelog if assigned again."""
@@ -177,13 +186,12 @@ class TickAggregator:
         now_ms = int(time.time() * 1000)
         for partition in fresh:
             symbols = {
-                symbol: symbol_bars(self._settings, symbol, state, now_ms)
+                symbol: symbol_bars(self._settings, symbol, state, now_ms, self._refills)
                 for symbol, state in restore(records[partition]).items()
             }
             self._partitions[partition] = symbols
             for bars in symbols.values():  # windows closed before the crash, maybe unsent
                 pending.extend(bars.builder.advance(bars.builder.watermark))
-                self._refills.extend(bars.builder.take_refills())
         await self._publish(pending)
         await self._request_refills()
         if fresh:
@@ -226,7 +234,9 @@ class TickAggregator:
         for record in records:
             try:
                 tick = parse_raw(record.value or b"")
-                if record.key is not None and record.key != tick.symbol.encode():
+                own = symbols.get(tick.symbol)
+                key = record.key
+                if key is not None and key != (tick.symbol.encode() if own is None else own.key):
                     raise Rejected("key_mismatch", "the key must be the record's symbol")
                 at = tick.complete_from if isinstance(tick, FeedMarker) else tick.ts
                 if at > latest_allowed:
@@ -235,31 +245,33 @@ class TickAggregator:
             except ValueError as exc:
                 await self._runtime.dead_letter(record, Rejected.of(exc))
                 continue
-            own = symbols.get(tick.symbol)
             if own is None:
-                own = symbols[tick.symbol] = symbol_bars(self._settings, tick.symbol, {}, now_ms)
+                own = symbols[tick.symbol] = symbol_bars(self._settings, tick.symbol, {}, now_ms,
+                                                         self._refills)  # fmt: skip
             if isinstance(tick, FeedMarker):
                 own.builder.complete_from(tick.symbol, tick.complete_from)
                 own.heard_ms = now_ms
                 continue
+            builder = own.builder
             try:
-                folded = own.builder.add(tick, record.offset)
+                folded = builder.add(tick, record.offset)
             except Exception as failure:  # a tick the fold cannot take is that tick's fault
                 await self._runtime.dead_letter(record, rejection_for(failure))
                 continue
-            if folded.dropped_for:
-                dropped[tick.symbol] += 1
-            if folded.bars:
+            if folded is not NOTHING:  # most ticks produce nothing
+                if folded.dropped_for:
+                    dropped[tick.symbol] += 1
                 bars.extend(folded.bars)
-            if own.builder.incomplete(tick.symbol, ONE_MINUTE, tick.ts - tick.ts % 60_000):
+            ts = tick.ts
+            if builder.marked and builder.incomplete(tick.symbol, ONE_MINUTE, ts - ts % 60_000):
                 before[tick.symbol] += 1
-            self._refills.extend(own.builder.take_refills())
             own.heard_at = now
             own.heard_ms = now_ms
             if touched is not None:
                 touched.add(own)
-            if own.latest_ts is None or tick.ts > own.latest_ts:
-                own.latest_ts = tick.ts
+            latest = own.latest_ts
+            if latest is None or ts > latest:
+                own.latest_ts = ts
         return bars
 
     def _close_idle(self, now: float) -> list[Bar]:
@@ -276,7 +288,6 @@ class TickAggregator:
                 watermark = own.idle_watermark(now, self._settings.tick_grace_ms)
                 if watermark is not None:
                     bars.extend(own.builder.advance(watermark))
-                    self._refills.extend(own.builder.take_refills())
         return bars
 
     def _purge_silent(self, now_ms: int) -> list[Bar]:
@@ -293,7 +304,6 @@ class TickAggregator:
             for symbol, own in list(symbols.items()):
                 if silent_too_long(own.heard_ms, now_ms, horizon_ms):
                     bars.extend(own.builder.advance(END_OF_TIME))
-                    self._refills.extend(own.builder.take_refills())
                     own.state.clear()
                     self._purged.append((partition, own.state.drain()))
                     self._touched.discard(own)
@@ -310,19 +320,21 @@ class TickAggregator:
         return bars
 
     async def _publish(self, bars: list[Bar]) -> None:
-        topic = self._names.ticks_bars
-        await deliver(
-            self._producer.send(topic, envelope_for(bar, "stream").to_json(),
-                                key=bar.symbol.encode())
-            for bar in bars
-        )  # fmt: skip
+        """Send ``bars`` to ``ticks.bars`` as record batches, each keyed by its symbol and
+        partitioned as a send of its own would be, and wait for Kafka."""
+        if not bars:
+            return
+        records = [(bar.symbol.encode(), envelope_for(bar, "stream").to_json()) for bar in bars]
+        await deliver(await batch_sends(self._producer, self._partitioner,
+                                        self._names.ticks_bars, records))  # fmt: skip
 
     async def _request_refills(self) -> None:
         """Ask for the incomplete windows met so far from REST (api backfills on the control
         topic), and wait for Kafka: they go out before their ticks' offsets are committed."""
-        windows, self._refills = self._refills, []
-        if not windows:
+        if not self._refills:
             return
+        windows = sorted(self._refills)
+        self._refills.clear()  # in place: every builder collects into this set
         requests = [refill.request() for refill in window_refills(windows)]
         sent = await deliver(
             self._producer.send(self._names.control, request,
@@ -371,10 +383,9 @@ class TickAggregator:
             writes.extend((partition, key, value) for key, value in records)
         for partition in sorted(mine):
             for own in self._partitions.get(partition, {}).values():
+                own.builder.sync()
                 writes.extend((partition, key, value) for key, value in own.state.drain())
-        topic = self._names.ticks_state
-        await deliver(self._producer.send(topic, value, key=key, partition=partition)
-                      for partition, key, value in writes)  # fmt: skip
+        await deliver(partition_sends(self._producer, self._names.ticks_state, writes))
 
 
 async def aggregate_ticks(runtime: Runtime) -> None:

@@ -35,8 +35,10 @@ reconnect makes every earlier window incomplete too: a late trade for one of the
 may have been reported while the feed was down. A symbol without a marker is
 complete.
 
-The state lives in a ``MutableMapping`` (a Faust table in workers, a dict in
-tests); an in-memory index of open windows is rebuilt from it on start.
+The state lives in a ``MutableMapping`` (a :class:`~chronox_stream.domain.tick_state.TrackedState`
+in workers, a dict in tests); an in-memory index of open windows is rebuilt from it on
+start. A minute's partial and its trades are folded into in place, and set again in the
+state (which marks them changed) once per :meth:`BarBuilder.sync`, not per tick.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 from collections.abc import Iterable, MutableMapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import NamedTuple
@@ -98,11 +101,12 @@ class Window(NamedTuple):
     end: int
 
 
-class Partial(NamedTuple):
+@dataclass(slots=True)
+class Partial:
     """What one window has folded so far; prices are ``None`` until a trade may set them.
 
-    A named tuple, not a dataclass: one is made per tick and timeframe, and a tuple is
-    made several times faster.
+    Mutable: a minute's partial is folded into in place (:func:`fold_tick`), one object
+    per minute, not a new one per tick.
     """
 
     start: int
@@ -148,36 +152,33 @@ def updates(conditions: tuple[int, ...]) -> tuple[bool, bool, bool]:
     return sets_open_close(conditions), sets_high_low(conditions), counts_in_volume(conditions)
 
 
-_new = tuple.__new__  # a named tuple's own constructor is a Python function: skipped per tick
-
-
 def fold_tick(partial: Partial, tick: Tick, position: int | None = None) -> Partial:
-    """``partial`` with ``tick`` folded in, whatever the order ticks arrive in; ``position``,
-    if given, becomes the partial's source position."""
-    (start, end, open_, open_at, close, close_at, high, low, volume, notional,
-     transactions, last_position) = partial  # fmt: skip
+    """Fold ``tick`` into ``partial`` in place, whatever the order ticks arrive in, and
+    return it; ``position``, if given, becomes the partial's source position."""
     open_close, high_low, in_volume = updates(tick.conditions)
     price = tick.price
     if open_close:
         sequence = tick.sequence
         order = (tick.ts, -1 if sequence is None else sequence)  # ``tick.order``, inlined
-        if open_ is None or order < open_at:
-            open_, open_at = price, order
-        if close is None or order >= close_at:
-            close, close_at = price, order
+        if partial.open is None or order < partial.open_at:
+            partial.open, partial.open_at = price, order
+        if partial.close is None or order >= partial.close_at:
+            partial.close, partial.close_at = price, order
     if high_low:
+        high = partial.high
         if high is None or price > high:
-            high = price
+            partial.high = price
+        low = partial.low
         if low is None or price < low:
-            low = price
+            partial.low = price
     if in_volume:
         size = tick.size
-        volume += size
-        notional += round(price * PRICE_UNITS) * size
-        transactions += 1
-    return _new(Partial, (start, end, open_, open_at, close, close_at, high, low, volume,
-                          notional, transactions,
-                          last_position if position is None else position))  # fmt: skip
+        partial.volume += size
+        partial.notional += round(price * PRICE_UNITS) * size
+        partial.transactions += 1
+    if position is not None:
+        partial.position = position
+    return partial
 
 
 def merge_partials(parts: Iterable[Partial], start: int, end: int) -> Partial:
@@ -266,6 +267,13 @@ class BarBuilder:
     repeating one of them (the same trade from a second producer) is skipped. A repeat
     later than that is judged as any late tick: dropped for the minute, still counted
     by a wider window that takes it. A trade without an id cannot be told from another.
+
+    A minute's partial and its trades are folded into in place and the watermark kept in
+    memory: :meth:`sync` sets them in the state again (a tracking state then records the
+    change) once, however many ticks they took since the last sync. A caller that drains
+    a tracking state's changes calls :meth:`sync` first. Incomplete windows are collected
+    in ``refills`` when given (a set shared by the builders of a stream), else in the
+    builder's own, which :meth:`take_refills` empties.
     """
 
     def __init__(
@@ -276,6 +284,7 @@ class BarBuilder:
         grace_ms: int,
         late_limit_ms: int,
         watermark_key: str = "watermark",
+        refills: set[Window] | None = None,
     ) -> None:
         self._timeframes = sorted(timeframes, key=lambda tf: tf.seconds)
         self._by_name = {tf.name: tf for tf in self._timeframes}
@@ -285,13 +294,21 @@ class BarBuilder:
         self._watermark_key = watermark_key
         stored = state.get(watermark_key)
         self._watermark = stored if isinstance(stored, int) else -(2**62)  # kept in ``state`` too
+        self._watermark_moved = False  # by a tick since the last sync
         self._known: set[tuple[str, str, int]] = set()  # windows with a minute or a mark
         self._to_close: list[tuple[int, str, str, int]] = []  # (end, tf, symbol, start)
         self._to_forget: list[tuple[int, str]] = []  # (when, state key), minutes and marks
-        self._refills: set[Window] = set()  # incomplete windows to fetch from REST
+        self._refills: set[Window] = set() if refills is None else refills  # to fetch from REST
+        self._minutes: dict[str, Partial] = {}  # folded into since the last sync, by key
+        self._trades: dict[str, set[int]] = {}  # the trades of those minutes, by key
+        #: Whether a feed marker is kept: without one no window is :meth:`incomplete` (an
+        #: attribute, not a property: read once per tick).
+        self.marked = False
         for key in list(state):
             kind, _, rest = key.partition("|")
-            if kind == "m":
+            if kind == "c":
+                self.marked = True
+            elif kind == "m":
                 symbol, _, start = rest.rpartition("|")
                 self._track_minute(symbol, int(start))
             elif kind == "e":
@@ -312,6 +329,7 @@ class BarBuilder:
         known = self._state.get(key)
         if not isinstance(known, int) or at > known:
             self._state[key] = at
+            self.marked = True
 
     def incomplete(self, symbol: str, timeframe: Timeframe, start: int) -> bool:
         """Whether the window of ``timeframe`` starting at ``start`` began before ``symbol``'s
@@ -321,9 +339,8 @@ class BarBuilder:
 
     def take_refills(self) -> list[Window]:
         """The incomplete windows met since the last call, to be fetched from REST."""
-        if not self._refills:
-            return []
-        refills, self._refills = sorted(self._refills), set()
+        refills = sorted(self._refills)
+        self._refills.clear()  # in place: the set may be shared
         return refills
 
     def _track_minute(self, symbol: str, minute: int) -> None:
@@ -371,20 +388,41 @@ class BarBuilder:
             return None
         return self._bar(symbol, timeframe, start, end)
 
-    def _repeated(self, key: str, minute: int, tick: Tick) -> bool:
-        """Whether the minute (``key``: its :func:`minute_key`) holds ``tick``'s trade already;
-        if not, it does from now on."""
-        seen_key = "t" + key[1:]  # t|SYMBOL|minute, in a third of the time of a format
-        seen = self._state.get(seen_key)
-        trade = trade_key(tick.exchange, tick.trade_id or "")
+    def _minute(self, key: str, symbol: str, minute: int) -> Partial:
+        """The partial of ``minute`` (``key``: its :func:`minute_key`), made if new, kept at
+        hand to fold into until the next :meth:`sync`."""
+        current = self._state.get(key)
+        if not isinstance(current, Partial):
+            current = Partial(start=minute, end=minute + 60_000)
+            self._state[key] = current
+            self._track_minute(symbol, minute)
+        self._minutes[key] = current
+        return current
+
+    def _trades_of(self, key: str, minute: int) -> set[int]:
+        """The trades of ``minute`` (``key``: ``t|SYMBOL|minute``), an empty set if none yet,
+        kept at hand until the next :meth:`sync`."""
+        seen = self._state.get(key)
         if not isinstance(seen, set):
             seen = set()
-            self._track_trades(seen_key, minute)
-        elif trade in seen:
-            return True
-        seen.add(trade)
-        self._state[seen_key] = seen  # set again: a tracking state records the change
-        return False
+            self._state[key] = seen
+            self._track_trades(key, minute)
+        self._trades[key] = seen
+        return seen
+
+    def sync(self) -> None:
+        """Set the minutes and trades folded into since the last sync, and the watermark a
+        tick moved, in the state again: a tracking state records them as changed."""
+        state = self._state
+        for key, partial in self._minutes.items():
+            state[key] = partial
+        for key, seen in self._trades.items():
+            state[key] = seen
+        self._minutes.clear()
+        self._trades.clear()
+        if self._watermark_moved:
+            state[self._watermark_key] = self._watermark
+            self._watermark_moved = False
 
     def _late(
         self, tick: Tick, closed: list[tuple[Timeframe, int, int]], dropped_for: list[str]
@@ -417,22 +455,29 @@ class BarBuilder:
         symbol = tick.symbol
         watermark = self._watermark
         minute = ts - ts % 60_000
-        closed: list[tuple[Timeframe, int, int]] = []
-        dropped_for: list[str] = []
+        closed: list[tuple[Timeframe, int, int]] | tuple[()] = ()  # lists only for a late tick
+        dropped_for: list[str] | tuple[()] = ()
         if minute + 60_000 <= watermark:  # its minute has closed: maybe other windows too
+            closed, dropped_for = [], []
             if self._late(tick, closed, dropped_for) == len(self._timeframes):
                 return Folded((), tuple(dropped_for))
         key = f"m|{symbol}|{minute}"  # :func:`minute_key`, inlined
-        state = self._state
-        current = state.get(key)
-        if not isinstance(current, Partial):
-            current = Partial(start=minute, end=minute + 60_000)
-            self._track_minute(symbol, minute)
-        if (position is not None and position <= current.position) or (
-            tick.trade_id is not None and self._repeated(key, minute, tick)
-        ):
-            return NOTHING  # folded in already (a replay), or a trade it holds (a repeat)
-        state[key] = fold_tick(current, tick, position)
+        current = self._minutes.get(key)
+        if current is None:
+            current = self._minute(key, symbol, minute)
+        if position is not None and position <= current.position:
+            return NOTHING  # folded in already (a replay)
+        trade_id = tick.trade_id
+        if trade_id is not None:
+            seen_key = "t" + key[1:]  # t|SYMBOL|minute, in a third of the time of a format
+            seen = self._trades.get(seen_key)
+            if seen is None:
+                seen = self._trades_of(seen_key, minute)
+            trade = trade_key(tick.exchange, trade_id)
+            if trade in seen:
+                return NOTHING  # a trade the minute holds (a repeat)
+            seen.add(trade)
+        fold_tick(current, tick, position)
         bars: list[Bar] = []
         for timeframe, start, end in closed:  # closed already: a correction, at once
             bar = self._emit(symbol, timeframe, start, end)
@@ -440,7 +485,7 @@ class BarBuilder:
                 bars.append(bar)
         if ts - self._grace_ms > watermark:
             watermark = self._watermark = ts - self._grace_ms
-            state[self._watermark_key] = watermark
+            self._watermark_moved = True
             if (self._to_close and self._to_close[0][0] <= watermark) or (
                 self._to_forget and self._to_forget[0][0] <= watermark
             ):
@@ -485,6 +530,8 @@ class BarBuilder:
         while self._to_forget and self._to_forget[0][0] <= watermark:
             _, key = heapq.heappop(self._to_forget)
             self._state.pop(key, None)
+            self._minutes.pop(key, None)  # not to be set again by the next sync
+            self._trades.pop(key, None)
             if key.startswith("e|"):
                 mark_symbol, mark_tf, mark_start = key[2:].split("|")
                 self._known.discard((mark_symbol, mark_tf, int(mark_start)))

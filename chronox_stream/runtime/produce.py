@@ -12,6 +12,8 @@ partitions, exactly as its per-record ``send`` does, so a symbol's bars land on 
 partition either way: the sinks and the dedup table's purge rely on symbol-keyed
 partitions. Waiting for the acknowledgements stays with
 :func:`~chronox_stream.runtime.loop.deliver`, which runs the sends this returns.
+Records whose partition the caller picks (a changelog's: the partition of the state's
+owner) are batched the same way by :func:`partition_sends`.
 """
 
 from __future__ import annotations
@@ -60,17 +62,29 @@ def batched(
     """``records`` (key, value) appended in order to closed batches, with their partition:
     one batch per partition, and another whenever one is full."""
     of_key: dict[bytes, int] = {}
-    open_batches: dict[int, Batch] = {}
-    out: list[tuple[int, Batch]] = []
+    placed: list[tuple[int, bytes, bytes | None]] = []
     for key, value in records:
         partition = of_key.get(key)
         if partition is None:
             partition = of_key[key] = partition_for(partitioner, key, partitions)
+        placed.append((partition, key, value))
+    return batched_to(producer, placed)
+
+
+def batched_to(
+    producer: BatchProducer, records: Sequence[tuple[int, bytes | None, bytes | None]]
+) -> list[tuple[int, Batch]]:
+    """``records`` (partition, key, value; a ``None`` value is a tombstone) appended in
+    order to closed batches of their partition, another whenever one is full."""
+    open_batches: dict[int, Batch] = {}
+    out: list[tuple[int, Batch]] = []
+    for partition, key, value in records:
         batch = open_batches.get(partition)
         if batch is None or batch.append(timestamp=None, key=key, value=value) is None:
             batch = open_batches[partition] = producer.create_batch()
             if batch.append(timestamp=None, key=key, value=value) is None:
-                raise MessageSizeTooLargeError(f"a record of {len(value)} bytes fits no batch")
+                size = len(value or b"")
+                raise MessageSizeTooLargeError(f"a record of {size} bytes fits no batch")
             out.append((partition, batch))
     for _, batch in out:
         batch.close()  # sent at once, without lingering for records that will not come
@@ -88,4 +102,14 @@ async def batch_sends(
     Nothing is sent until they are run, one by one."""
     partitions = sorted(await producer.partitions_for(topic))
     batches = batched(producer, partitioner, partitions, records)
+    return (producer.send_batch(batch, topic, partition=p) for p, batch in batches)
+
+
+def partition_sends(
+    producer: BatchProducer, topic: str, records: Sequence[tuple[int, bytes | None, bytes | None]]
+) -> Iterator[Awaitable[Awaitable[Any]]]:
+    """The sends of ``records`` (partition, key, value) to ``topic`` as batches, for
+    :func:`~chronox_stream.runtime.loop.deliver` to run: records whose partition is
+    chosen by the caller (a changelog's, the partition of the state's owner)."""
+    batches = batched_to(producer, records)
     return (producer.send_batch(batch, topic, partition=p) for p, batch in batches)

@@ -161,6 +161,7 @@ def test_the_marker_survives_a_restart_from_the_changelog() -> None:
     bars = builder(state)  # type: ignore[arg-type]
     bars.complete_from("AAPL", SUBSCRIBED)
     bars.add(tick(SUBSCRIBED))
+    bars.sync()
     restored = restore(state.drain())["AAPL"]
     again = builder(restored)
     out = again.add(tick(SUBSCRIBED + MIN)).bars

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 from datetime import UTC, date, datetime
 
@@ -155,7 +156,8 @@ def test_a_restarted_builder_goes_on_without_repeating_a_bar() -> None:
     first = builder(state)
     for t in ticks[:97]:
         parts.extend(first.add(t).bars)
-    second = builder(dict(state))  # what a new worker restores from the changelog
+    first.sync()  # as before a changelog flush
+    second = builder(copy.deepcopy(state))  # what a new worker restores from the changelog
     for t in ticks[97:]:
         parts.extend(second.add(t).bars)
     assert parts == whole
@@ -229,7 +231,8 @@ def test_a_replayed_tick_is_not_counted_twice() -> None:
     first = builder(state)
     for offset, t in enumerate(ticks[:25]):
         replayed.extend(first.add(t, position=offset).bars)
-    second = builder(dict(state))
+    first.sync()
+    second = builder(copy.deepcopy(state))
     for offset, t in list(enumerate(ticks))[18:]:  # offsets 18..24 again
         replayed.extend(second.add(t, position=offset).bars)
     assert replayed == once
@@ -290,7 +293,8 @@ def test_a_repeat_is_recognised_after_a_restart() -> None:
     state: dict[str, object] = {}
     first = builder(state)
     first.add(trade(1_000, 100.0, "7"), position=0)
-    second = builder(dict(state))  # a new owner, from the changelog
+    first.sync()
+    second = builder(copy.deepcopy(state))  # a new owner, from the changelog
     second.add(trade(1_000, 100.0, "7"), position=1)  # the other producer's copy
     [closed] = second.add(trade(63_000, 101.0, "8"), position=2).bars
     assert closed.volume == 100.0

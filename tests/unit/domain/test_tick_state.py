@@ -52,6 +52,8 @@ class Builders:
         return [bar for b in self.builders.values() for bar in b.advance(T0 + 86_400_000)]
 
     def drain(self) -> list[tuple[bytes, bytes | None]]:
+        for builder in self.builders.values():
+            builder.sync()  # as the aggregator does before it drains
         return [record for state in self.states.values() for record in state.drain()]
 
 
@@ -147,3 +149,21 @@ def test_the_trades_and_the_heard_stamp_are_restored_with_the_rest() -> None:
     tombstones = state.drain()
     assert {key for key, value in tombstones if value is None} == {key for key, _ in changelog}
     assert restore(changelog + tombstones) == {}, "a purged symbol is not restored"
+
+
+def test_a_flush_writes_each_minute_once_with_every_tick_folded_since_the_last() -> None:
+    builders = Builders()
+    for offset, t in enumerate(ticks(12)):  # AAPL and MSFT, all in the first minute
+        builders.add(t, offset)
+    first = dict(builders.drain())
+    assert sorted(first) == [b"m|AAPL|1705417200000", b"m|MSFT|1705417200000",
+                             b"w|AAPL", b"w|MSFT"]  # fmt: skip
+    minute = decode_value("m|AAPL|1705417200000", first[b"m|AAPL|1705417200000"])
+    assert isinstance(minute, Partial) and minute.transactions == 8 and minute.position == 11
+    more = Builders(restore(list(first.items())))
+    for offset, t in enumerate(ticks(15)[12:], start=12):
+        more.add(t, offset)
+    second = dict(more.drain())
+    again = decode_value("m|AAPL|1705417200000", second[b"m|AAPL|1705417200000"])
+    assert isinstance(again, Partial) and again.transactions == 10 and again.position == 14
+    assert decode_value("w|AAPL", second[b"w|AAPL"]) == T0 + 14 * 4_000 - 2_000

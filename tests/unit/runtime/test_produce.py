@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
 from chronox_stream.runtime.loop import deliver
-from chronox_stream.runtime.produce import batch_sends, batched
+from chronox_stream.runtime.produce import batch_sends, batched, partition_sends
 from tests.unit.runtime.fakes import FakeBatchProducer, Log, last
 
 #: murmur2 of keys, from the Java client's own test (Kafka's UtilsTest.testMurmur2).
@@ -94,3 +94,17 @@ async def test_batches_are_sent_only_when_delivered_and_every_ack_is_awaited() -
     assert await deliver(sends) == 4
     assert log.count(("ack", "bars")) == 4 and last(log, "ack") == len(log) - 1
     assert sorted(r for _, _, b in producer.batches for r in b.records) == sorted(records)
+
+
+async def test_records_with_their_own_partition_go_there_in_order_tombstones_too() -> None:
+    log: Log = []
+    producer = FakeBatchProducer(log, capacity=3)
+    records = [(i % 2, f"k{i % 4}".encode(), None if i == 5 else str(i).encode())
+               for i in range(8)]  # fmt: skip
+    sends = partition_sends(producer, "state", records)
+    assert producer.batches == [], "nothing goes out before deliver runs the sends"
+    assert await deliver(sends) == 4
+    for partition in (0, 1):
+        sent = [r for _, p, batch in producer.batches if p == partition for r in batch.records]
+        assert sent == [(key, value) for p, key, value in records if p == partition]
+    assert log.count(("ack", "state")) == 4 and last(log, "ack") == len(log) - 1
