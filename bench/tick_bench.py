@@ -52,6 +52,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from throwaway import drop_run
 
 from chronox_stream.client.children import Child
 from chronox_stream.contracts.ticks import Tick
@@ -240,6 +241,13 @@ async def run(args: argparse.Namespace) -> None:
         redis_prefix=f"bench{tag}:", data_dir=data, tick_timeframes="1m,5m", log_level="WARNING",
     )  # fmt: skip
     await ensure_topics(settings)
+    try:
+        await measure(settings, args, data)
+    finally:
+        await drop_run(settings)
+
+
+async def measure(settings: Settings, args: argparse.Namespace, data: Path) -> None:
     feed = "session" if args.trades_per_minute == 0 else args.feed
     n_symbols = args.symbols or FEEDS[feed][0]
     per_minute = args.trades_per_minute or FEEDS[feed][1]
