@@ -48,6 +48,11 @@ _V1 = 1
 _ENTRY = struct.Struct(">q8sB")  # bar start (s), OHLCV digest, rank | flags
 _VWAP = struct.Struct(">d")
 _TRANSACTIONS = struct.Struct(">q")
+# An entry with its vwap, its transactions, or both: big-endian structs have no padding,
+# so each packs the bytes of ``_ENTRY`` followed by those of ``_VWAP`` and ``_TRANSACTIONS``.
+_ENTRY_V = struct.Struct(">q8sBd")
+_ENTRY_T = struct.Struct(">q8sBq")
+_ENTRY_VT = struct.Struct(">q8sBdq")
 _V2 = 2
 _VERSION = 3
 _RANK_MASK = 0x0F
@@ -196,20 +201,21 @@ def decode_bucket(raw: bytes | None) -> Bucket:
 
 
 def _encode_entry(ts: int, emitted: Emitted) -> bytes:
-    flags = emitted.rank | (_LEGACY if emitted.legacy else 0) | (_REPR if emitted.v2_digest else 0)
-    tail = b""
-    if emitted.vwap is not None:
-        flags |= _HAS_VWAP
-        tail += _VWAP.pack(emitted.vwap)
-    if emitted.transactions is not None:
-        flags |= _HAS_TRANSACTIONS
-        tail += _TRANSACTIONS.pack(emitted.transactions)
-    return _ENTRY.pack(ts, emitted.digest, flags) + tail
+    """One entry in one ``pack`` (a struct per combination of the optional fields)."""
+    digest, rank, vwap, transactions, legacy, v2_digest = emitted
+    flags = rank | (_LEGACY if legacy else 0) | (_REPR if v2_digest else 0)
+    if vwap is None:
+        if transactions is None:
+            return _ENTRY.pack(ts, digest, flags)
+        return _ENTRY_T.pack(ts, digest, flags | _HAS_TRANSACTIONS, transactions)
+    if transactions is None:
+        return _ENTRY_V.pack(ts, digest, flags | _HAS_VWAP, vwap)
+    return _ENTRY_VT.pack(ts, digest, flags | _HAS_VWAP | _HAS_TRANSACTIONS, vwap, transactions)
 
 
 def encode_bucket(bucket: Bucket, written_ms: int) -> bytes:
     """``bucket`` as a version 3 value stamped as written at ``written_ms`` (epoch ms)."""
-    entries = (_encode_entry(ts, e) for ts, e in sorted(bucket.items()))
+    entries = [_encode_entry(ts, e) for ts, e in sorted(bucket.items())]
     return _STAMP.pack(_VERSION, written_ms) + b"".join(entries)
 
 
