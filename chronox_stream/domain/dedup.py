@@ -30,6 +30,8 @@ import hashlib
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import NamedTuple
 
 from chronox_stream.domain.bars import SOURCE_RANK, Bar, Source
@@ -135,8 +137,26 @@ Bucket = dict[int, Emitted]
 
 def bucket_key(bar: Bar) -> str:
     """``SYMBOL|tf|YYYY-MM-DD`` (``SYMBOL|1d|YYYY`` for day bars): where a bar's state lives."""
-    period = str(bar.ts.year) if bar.tf == "1d" else bar.ts.date().isoformat()
+    ts = bar.ts
+    if bar.tf == "1d":
+        period = str(ts.year)
+    else:
+        period = _utc_moment(ts)[0] if ts.tzinfo is UTC else ts.date().isoformat()
     return f"{bar.symbol}|{bar.tf}|{period}"
+
+
+def _seconds(ts: datetime) -> int:
+    """The bar start ``ts`` in epoch seconds, as its bucket entry is keyed."""
+    return _utc_moment(ts)[1] if ts.tzinfo is UTC else int(ts.timestamp())
+
+
+@lru_cache(maxsize=16_384)
+def _utc_moment(ts: datetime) -> tuple[str, int]:
+    """The day (``YYYY-MM-DD``) and epoch seconds of a UTC ``ts``, remembered: the bars of
+    a day file share their starts, and a backfill's symbols walk the same days one after
+    another (17 days of extended-hours minutes are kept, as ``envelope.format_ts`` does).
+    UTC only: equal moments in other zones may fall on other days."""
+    return ts.date().isoformat(), int(ts.timestamp())
 
 
 def _version(raw: bytes) -> int | None:
@@ -266,7 +286,7 @@ def admit_batch(
         bucket = updated.get(key)
         if bucket is None:
             bucket = updated[key] = dict(buckets.get(key, {}))
-        ts = int(bar.ts.timestamp())
+        ts = _seconds(bar.ts)
         state = admit(bucket.get(ts), bar, source)
         if state is not None:
             bucket[ts] = state
