@@ -3,7 +3,7 @@
 import hashlib
 import struct
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from aiokafka.partitioner import DefaultPartitioner
 from hypothesis import given
@@ -37,6 +37,15 @@ def test_bars_fall_in_day_buckets_and_day_bars_in_year_buckets() -> None:
     assert bucket_key(bar(0)) == "AAPL|1m|2024-01-16"
     assert bucket_key(bar(1)) == "AAPL|1m|2024-01-17"
     assert bucket_key(bar(0, tf="1d")) == "AAPL|1d|2024"
+
+
+def test_a_bar_start_in_another_zone_falls_on_its_own_day_and_keys_its_instant() -> None:
+    utc = bar(1)  # 2024-01-17 00:00 UTC, judged first
+    _, first = admit_batch([utc], "api", {})
+    elsewhere = replace(utc, ts=utc.ts.astimezone(timezone(timedelta(hours=-5))))
+    assert bucket_key(elsewhere) == "AAPL|1m|2024-01-16"
+    _, state = admit_batch([elsewhere], "api", {})
+    assert state["AAPL|1m|2024-01-16"].keys() == first["AAPL|1m|2024-01-17"].keys()
 
 
 def test_a_replayed_batch_admits_nothing_and_corrections_pass() -> None:
