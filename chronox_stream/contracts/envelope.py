@@ -124,23 +124,29 @@ def envelope_for(bar: Bar, source: Source) -> Envelope:
     )
 
 
+#: Where one envelope ends and the next starts in the JSON array of a chunk's envelopes.
+_BETWEEN = b',{"event":"bar",'
+
+
 def envelopes(bars: Sequence[Bar], source: Source) -> list[bytes]:
     """The wire form of each of ``bars`` from ``source``: byte for byte
-    ``envelope_for(bar, source).to_json()``, made straight from the bar's values (no
-    ``Envelope`` in between: a fifth of the cost of a bar's publication on a backfill)."""
-    dumps = orjson.dumps
-    out = []
+    ``envelope_for(bar, source).to_json()``, made with one ``orjson`` call for the lot.
+
+    The bars must pass :func:`check_bar`: then no string in an envelope (a symbol, a known
+    ``tf`` or source, a formatted ``ts``) can hold the text between two envelopes of the
+    array, so splitting the array there gives each envelope whole.
+    """
+    if not bars:
+        return []
+    docs = []
     for bar in bars:
         ts = format_ts(bar.ts)
-        vwap, transactions = bar.vwap, bar.transactions
-        features: dict[str, Any]
-        if vwap is None:
-            features = {} if transactions is None else {"transactions": transactions}
-        elif transactions is None:
-            features = {"vwap": vwap}
-        else:
-            features = {"vwap": vwap, "transactions": transactions}
-        out.append(dumps({
+        features: dict[str, Any] = {}
+        if bar.vwap is not None:
+            features["vwap"] = bar.vwap
+        if bar.transactions is not None:
+            features["transactions"] = bar.transactions
+        docs.append({
             "event": "bar",
             "symbol": bar.symbol,
             "tf": bar.tf,
@@ -151,8 +157,11 @@ def envelopes(bars: Sequence[Bar], source: Source) -> list[bytes]:
             "source": source,
             "version": VERSION,
             "dedup_key": f"{bar.symbol}|{bar.tf}|{ts}",
-        }))  # fmt: skip
-    return out
+        })  # fmt: skip
+    first, *rest = orjson.dumps(docs)[1:-1].split(_BETWEEN)
+    if len(rest) + 1 != len(bars):
+        raise ValueError("a bar's strings hold the text between two envelopes")
+    return [first, *(_BETWEEN[1:] + part for part in rest)]
 
 
 OHLCV = ("open", "high", "low", "close", "volume")
