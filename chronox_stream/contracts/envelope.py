@@ -134,7 +134,9 @@ def envelopes(bars: Sequence[Bar], source: Source) -> list[bytes]:
 
     The bars must pass :func:`check_bar`: then no string in an envelope (a symbol, a known
     ``tf`` or source, a formatted ``ts``) can hold the text between two envelopes of the
-    array, so splitting the array there gives each envelope whole.
+    array, so splitting the array there gives each envelope whole. (One ``orjson.dumps``
+    per bar would be a fifth faster, but each of its results keeps orjson's write buffer,
+    about 4 KB: 50,000 envelopes held by the sinks' memo would cost some 200 MB.)
     """
     if not bars:
         return []
