@@ -30,6 +30,8 @@ import hashlib
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import NamedTuple
 
 from chronox_stream.domain.bars import SOURCE_RANK, Bar, Source
@@ -48,6 +50,11 @@ _V1 = 1
 _ENTRY = struct.Struct(">q8sB")  # bar start (s), OHLCV digest, rank | flags
 _VWAP = struct.Struct(">d")
 _TRANSACTIONS = struct.Struct(">q")
+# An entry with its vwap, its transactions, or both: big-endian structs have no padding,
+# so each packs the bytes of ``_ENTRY`` followed by those of ``_VWAP`` and ``_TRANSACTIONS``.
+_ENTRY_V = struct.Struct(">q8sBd")
+_ENTRY_T = struct.Struct(">q8sBq")
+_ENTRY_VT = struct.Struct(">q8sBdq")
 _V2 = 2
 _VERSION = 3
 _RANK_MASK = 0x0F
@@ -130,8 +137,26 @@ Bucket = dict[int, Emitted]
 
 def bucket_key(bar: Bar) -> str:
     """``SYMBOL|tf|YYYY-MM-DD`` (``SYMBOL|1d|YYYY`` for day bars): where a bar's state lives."""
-    period = str(bar.ts.year) if bar.tf == "1d" else bar.ts.date().isoformat()
+    ts = bar.ts
+    if bar.tf == "1d":
+        period = str(ts.year)
+    else:
+        period = _utc_moment(ts)[0] if ts.tzinfo is UTC else ts.date().isoformat()
     return f"{bar.symbol}|{bar.tf}|{period}"
+
+
+def _seconds(ts: datetime) -> int:
+    """The bar start ``ts`` in epoch seconds, as its bucket entry is keyed."""
+    return _utc_moment(ts)[1] if ts.tzinfo is UTC else int(ts.timestamp())
+
+
+@lru_cache(maxsize=16_384)
+def _utc_moment(ts: datetime) -> tuple[str, int]:
+    """The day (``YYYY-MM-DD``) and epoch seconds of a UTC ``ts``, remembered: the bars of
+    a day file share their starts, and a backfill's symbols walk the same days one after
+    another (17 days of extended-hours minutes are kept, as ``envelope.format_ts`` does).
+    UTC only: equal moments in other zones may fall on other days."""
+    return ts.date().isoformat(), int(ts.timestamp())
 
 
 def _version(raw: bytes) -> int | None:
@@ -196,20 +221,21 @@ def decode_bucket(raw: bytes | None) -> Bucket:
 
 
 def _encode_entry(ts: int, emitted: Emitted) -> bytes:
-    flags = emitted.rank | (_LEGACY if emitted.legacy else 0) | (_REPR if emitted.v2_digest else 0)
-    tail = b""
-    if emitted.vwap is not None:
-        flags |= _HAS_VWAP
-        tail += _VWAP.pack(emitted.vwap)
-    if emitted.transactions is not None:
-        flags |= _HAS_TRANSACTIONS
-        tail += _TRANSACTIONS.pack(emitted.transactions)
-    return _ENTRY.pack(ts, emitted.digest, flags) + tail
+    """One entry in one ``pack`` (a struct per combination of the optional fields)."""
+    digest, rank, vwap, transactions, legacy, v2_digest = emitted
+    flags = rank | (_LEGACY if legacy else 0) | (_REPR if v2_digest else 0)
+    if vwap is None:
+        if transactions is None:
+            return _ENTRY.pack(ts, digest, flags)
+        return _ENTRY_T.pack(ts, digest, flags | _HAS_TRANSACTIONS, transactions)
+    if transactions is None:
+        return _ENTRY_V.pack(ts, digest, flags | _HAS_VWAP, vwap)
+    return _ENTRY_VT.pack(ts, digest, flags | _HAS_VWAP | _HAS_TRANSACTIONS, vwap, transactions)
 
 
 def encode_bucket(bucket: Bucket, written_ms: int) -> bytes:
     """``bucket`` as a version 3 value stamped as written at ``written_ms`` (epoch ms)."""
-    entries = (_encode_entry(ts, e) for ts, e in sorted(bucket.items()))
+    entries = [_encode_entry(ts, e) for ts, e in sorted(bucket.items())]
     return _STAMP.pack(_VERSION, written_ms) + b"".join(entries)
 
 
@@ -260,7 +286,7 @@ def admit_batch(
         bucket = updated.get(key)
         if bucket is None:
             bucket = updated[key] = dict(buckets.get(key, {}))
-        ts = int(bar.ts.timestamp())
+        ts = _seconds(bar.ts)
         state = admit(bucket.get(ts), bar, source)
         if state is not None:
             bucket[ts] = state

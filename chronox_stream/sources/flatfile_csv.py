@@ -18,13 +18,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from functools import reduce
-from itertools import pairwise
+from itertools import pairwise, repeat
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from chronox_stream.domain.bars import Bar, ms_to_utc
+from chronox_stream.domain.bars import Bar, ms_to_utc, new_bar
 from chronox_stream.domain.bounds import MAX_PRICE
 
 COLUMNS = ("ticker", "volume", "open", "close", "high", "low", "window_start", "transactions")
@@ -71,12 +71,12 @@ class ParsedDay:
 
     def bars(self, tf: str = "1m") -> list[Bar]:
         """The rows as bars (1m for minute files, 1d for day files)."""
-        return _to_bars(self.table, tf, self.times)
+        return _to_bars(self.table, tf, self.times, None)
 
     def bars_of(self, symbol: str, tf: str) -> list[Bar]:
         """The rows of one symbol as bars."""
         first, count = self.spans.get(symbol, (0, 0))
-        return _to_bars(self.table.slice(first, count), tf, self.times)
+        return _to_bars(self.table.slice(first, count), tf, self.times, symbol)
 
 
 def _spans(tickers: pa.ChunkedArray) -> dict[str, tuple[int, int]]:
@@ -89,16 +89,21 @@ def _spans(tickers: pa.ChunkedArray) -> dict[str, tuple[int, int]]:
     }
 
 
-def _to_bars(table: pa.Table, tf: str, times: dict[int, datetime]) -> list[Bar]:
-    cols = {name: table.column(name).to_pylist() for name in COLUMNS}
+def _to_bars(
+    table: pa.Table, tf: str, times: dict[int, datetime], symbol: str | None
+) -> list[Bar]:
+    """The rows as bars; ``symbol``, when given, is every row's ticker (one string for all
+    rather than one per row)."""
+    cols = {name: table.column(name).to_pylist() for name in COLUMNS[1:]}
+    rows = table.num_rows
+    tickers = table.column("ticker").to_pylist() if symbol is None else repeat(symbol, rows)
     for ns in cols["window_start"]:
         if ns not in times:
             times[ns] = ms_to_utc(ns // 1_000_000)
     return [
-        Bar(symbol=symbol, tf=tf, ts=times[ns], open=open_, high=high, low=low, close=close,
-            volume=volume, transactions=transactions)
-        for symbol, volume, open_, close, high, low, ns, transactions in zip(
-            *(cols[name] for name in COLUMNS), strict=True)
+        new_bar(ticker, tf, times[ns], open_, high, low, close, volume, None, transactions)
+        for ticker, volume, open_, close, high, low, ns, transactions in zip(
+            tickers, *(cols[name] for name in COLUMNS[1:]), strict=True)
     ]  # fmt: skip
 
 
@@ -118,11 +123,27 @@ def parse_aggregates(data: bytes, *, day: date, symbols: Iterable[str] | None) -
         wanted = pa.array(sorted(set(symbols)), type=pa.string())
         table = table.filter(pc.is_in(table.column("ticker"), value_set=wanted))
     kept = table.filter(_plausible(table, day))
-    kept = kept.group_by(list(COLUMNS), use_threads=False).aggregate([])
-    kept = kept.select(list(COLUMNS)).sort_by(
-        [("ticker", "ascending"), ("window_start", "ascending")]
-    )
-    return ParsedDay(kept, skipped=table.num_rows - kept.num_rows)
+    ordered = kept.select(list(COLUMNS)).sort_by(_ORDER)
+    if _repeats_a_key(ordered):  # duplicate rows possible: drop them (a grouping: slower)
+        kept = kept.group_by(list(COLUMNS), use_threads=False).aggregate([])
+        ordered = kept.select(list(COLUMNS)).sort_by(_ORDER)
+    return ParsedDay(ordered, skipped=table.num_rows - ordered.num_rows)
+
+
+_ORDER = [("ticker", "ascending"), ("window_start", "ascending")]
+
+
+def _repeats_a_key(table: pa.Table) -> bool:
+    """Whether two rows of ``table`` (sorted by ticker and window start, neither null)
+    share their ticker and window start. When none do, no row is a duplicate, and the
+    grouping that drops duplicates (a fifth of a day file's parse) is skipped."""
+    if table.num_rows < 2:
+        return False
+    same = [
+        pc.equal(column.slice(1), column.slice(0, table.num_rows - 1))
+        for column in (table.column("ticker"), table.column("window_start"))
+    ]
+    return bool(pc.any(pc.and_(*same)).as_py())
 
 
 def _read(data: bytes, types: dict[str, pa.DataType]) -> pa.Table:

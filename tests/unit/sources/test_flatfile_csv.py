@@ -112,3 +112,17 @@ def test_rows_out_of_bounds_or_with_text_for_a_number_are_skipped() -> None:
 def test_what_is_no_aggregates_file_raises_flat_file_error(data: bytes) -> None:
     with pytest.raises(FlatFileError):
         parse_aggregates(data, day=DAY, symbols=None)
+
+
+def test_rows_of_one_minute_that_differ_all_stay_in_file_order_without_their_duplicates() -> None:
+    data = csv(
+        f"AAPL,100,185.0,185.2,185.3,184.9,{T0},7",
+        f"AAPL,120,185.1,185.2,185.3,184.9,{T0},8",
+        f"AAPL,100,185.0,185.2,185.3,184.9,{T0},7",
+        f"AAPL,90,185.2,185.4,185.5,185.1,{T0 + MINUTE},9",
+    )
+    parsed = parse_aggregates(data, day=DAY, symbols=None)
+    assert [(b.ts.minute, b.volume) for b in parsed.bars_of("AAPL", "1m")] == [
+        (30, 100), (30, 120), (31, 90)
+    ]  # fmt: skip
+    assert parsed.skipped == 1

@@ -3,12 +3,15 @@
 import hashlib
 import struct
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from aiokafka.partitioner import DefaultPartitioner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chronox_stream.domain.bars import Bar
 from chronox_stream.domain.dedup import (
+    Bucket,
     Emitted,
     admit_batch,
     bucket_key,
@@ -34,6 +37,15 @@ def test_bars_fall_in_day_buckets_and_day_bars_in_year_buckets() -> None:
     assert bucket_key(bar(0)) == "AAPL|1m|2024-01-16"
     assert bucket_key(bar(1)) == "AAPL|1m|2024-01-17"
     assert bucket_key(bar(0, tf="1d")) == "AAPL|1d|2024"
+
+
+def test_a_bar_start_in_another_zone_falls_on_its_own_day_and_keys_its_instant() -> None:
+    utc = bar(1)  # 2024-01-17 00:00 UTC, judged first
+    _, first = admit_batch([utc], "api", {})
+    elsewhere = replace(utc, ts=utc.ts.astimezone(timezone(timedelta(hours=-5))))
+    assert bucket_key(elsewhere) == "AAPL|1m|2024-01-16"
+    _, state = admit_batch([elsewhere], "api", {})
+    assert state["AAPL|1m|2024-01-16"].keys() == first["AAPL|1m|2024-01-17"].keys()
 
 
 def test_a_replayed_batch_admits_nothing_and_corrections_pass() -> None:
@@ -184,3 +196,27 @@ def test_any_bar_time_a_source_may_send_is_kept() -> None:
     far = replace(bar(0), ts=datetime(2200, 1, 2, tzinfo=UTC))
     _, state = admit_batch([far], "api", {})
     assert decode_bucket(encode_bucket(state[bucket_key(far)], NOW_MS)) == state[bucket_key(far)]
+
+
+@given(st.dictionaries(
+    st.integers(-(2**62), 2**62),
+    st.builds(Emitted, st.binary(min_size=8, max_size=8), st.integers(0, 15),
+              st.none() | st.floats(allow_nan=False), st.none() | st.integers(0, 2**63 - 1),
+              st.booleans(), st.booleans()),
+    max_size=5,
+))  # fmt: skip
+def test_a_version_3_value_is_laid_out_as_documented_and_reads_back(bucket: Bucket) -> None:
+    expected = struct.pack(">Bq", 3, NOW_MS)
+    for ts, e in sorted(bucket.items()):
+        flags = e.rank | (0x40 if e.legacy else 0) | (0x80 if e.v2_digest else 0)
+        flags |= (0x10 if e.vwap is not None else 0) | (0x20 if e.transactions is not None else 0)
+        expected += struct.pack(">q8sB", ts, e.digest, flags)
+        expected += b"" if e.vwap is None else struct.pack(">d", e.vwap)
+        expected += b"" if e.transactions is None else struct.pack(">q", e.transactions)
+    raw = encode_bucket(bucket, NOW_MS)
+    assert raw == expected
+    read = decode_bucket(raw)
+    assert read.keys() == bucket.keys()
+    for ts, e in bucket.items():
+        v2 = e.v2_digest and not e.legacy  # a legacy entry's digest is version 1's
+        assert read[ts] == e._replace(v2_digest=v2)
