@@ -20,7 +20,7 @@ demo: venv
 
 # Test processes side by side (pytest-xdist): the integration tests mostly wait on Kafka,
 # their workers and the simulator, so more processes than cores pay off (README "Development").
-TEST_PROCESSES ?= 4
+TEST_PROCESSES ?= 6
 UNIT_PROCESSES ?= 2
 
 # Brings the stack up, runs unit and integration tests, always brings the stack down.
