@@ -330,7 +330,8 @@ def build_runtime(settings: Settings) -> Runtime:
         except Exception as exc:
             log.warning("flat-file store not opened at start: %s", exc)
 
-    app.task(open_flat_files)
+    if settings.preload_backfill:
+        app.task(open_flat_files)
 
     @app.on_before_shutdown.connect
     async def _close_resources(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
