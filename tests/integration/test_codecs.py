@@ -167,7 +167,27 @@ async def compress_internal_topics(settings: Settings) -> dict[str, str]:
         await admin.close()
     errors = [(r[3], r[1]) for response in responses for r in response.resources if r[0]]
     assert not errors, f"topic configs not changed: {errors}"
+    # The broker applies a config change once it reads it from the metadata log: a record
+    # written before that is stored as the old config says.
+    assert await poll(lambda: compression_applied(settings, chosen), timeout_s=30), (
+        "the broker did not apply the topics' compression.type"
+    )
     return chosen
+
+
+async def compression_applied(settings: Settings, chosen: dict[str, str]) -> bool:
+    """Whether the broker reports each topic's ``compression.type`` as ``chosen``."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name) for name in chosen]
+        )
+    finally:
+        await admin.close()
+    reported = {resource[3]: value for response in responses for resource in response.resources
+                for name, value, *_ in resource[4] if name == "compression.type"}  # fmt: skip
+    return reported == chosen
 
 
 async def internal_codecs(settings: Settings, topics: list[str]) -> dict[str, set[int]]:
