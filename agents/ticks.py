@@ -58,14 +58,14 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Collection
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 
 import orjson
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
-from chronox_stream.contracts.envelope import envelope_for
+from chronox_stream.contracts.envelope import envelopes
 from chronox_stream.contracts.rejects import Rejected
 from chronox_stream.contracts.ticks import FeedMarker, parse_raw
 from chronox_stream.domain.bars import Bar
@@ -324,7 +324,8 @@ class TickAggregator:
         partitioned as a send of its own would be, and wait for Kafka."""
         if not bars:
             return
-        records = [(bar.symbol.encode(), envelope_for(bar, "stream").to_json()) for bar in bars]
+        records = [(bar.symbol.encode(), payload)
+                   for bar, payload in zip(bars, envelopes(bars, "stream"), strict=True)]
         await deliver(await batch_sends(self._producer, self._partitioner,
                                         self._names.ticks_bars, records))  # fmt: skip
 
@@ -347,14 +348,9 @@ class TickAggregator:
     async def _publish_live(self) -> None:
         """The in-progress bars of the symbols that traded since the last time, to Redis."""
         touched, self._touched = self._touched, set()
-        live = []
-        for own in touched:
-            if own.latest_ts is None:
-                continue
-            for bar in own.builder.in_progress(own.symbol, own.latest_ts):
-                envelope = envelope_for(bar, "stream")
-                envelope = replace(envelope, features={**envelope.features, "in_progress": True})
-                live.append((bar, envelope.to_json()))
+        bars = [bar for own in touched if own.latest_ts is not None
+                for bar in own.builder.in_progress(own.symbol, own.latest_ts)]  # fmt: skip
+        live = list(zip(bars, envelopes(bars, "stream", in_progress=True), strict=True))
         if live:  # best effort: an in-progress bar is superseded within milliseconds
             await best_effort("in-progress bars", partial(self._runtime.redis().publish_live, live))
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -66,71 +65,18 @@ def parse_ts(text: str) -> datetime:
 
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Envelope:
-    """A bar wrapped for publication; ``dedup_key`` identifies the bar across sources."""
-
-    symbol: str
-    tf: str
-    ts: str
-    ohlcv: dict[str, float]
-    features: dict[str, Any] = field(default_factory=dict)
-    source: Source
-    event: str = "bar"
-    version: str = VERSION
-
-    @property
-    def dedup_key(self) -> str:
-        """``SYMBOL|tf|ts``: one key per bar, whatever its source or revision."""
-        return f"{self.symbol}|{self.tf}|{self.ts}"
-
-    def to_json(self) -> bytes:
-        """The wire form, with keys in the order of the README's Envelope v1 section."""
-        return orjson.dumps(
-            {
-                "event": self.event,
-                "symbol": self.symbol,
-                "tf": self.tf,
-                "ts": self.ts,
-                "ohlcv": self.ohlcv,
-                "features": self.features,
-                "source": self.source,
-                "version": self.version,
-                "dedup_key": self.dedup_key,
-            }
-        )
-
-
-def envelope_for(bar: Bar, source: Source) -> Envelope:
-    """Wrap ``bar``; vwap and transactions go under ``features`` only when known."""
-    features: dict[str, Any] = {}
-    if bar.vwap is not None:
-        features["vwap"] = bar.vwap
-    if bar.transactions is not None:
-        features["transactions"] = bar.transactions
-    return Envelope(
-        symbol=bar.symbol,
-        tf=bar.tf,
-        ts=format_ts(bar.ts),
-        ohlcv={
-            "open": bar.open,
-            "high": bar.high,
-            "low": bar.low,
-            "close": bar.close,
-            "volume": bar.volume,
-        },
-        features=features,
-        source=source,
-    )
-
-
 #: Where one envelope ends and the next starts in the JSON array of a chunk's envelopes.
 _BETWEEN = b',{"event":"bar",'
 
 
-def envelopes(bars: Sequence[Bar], source: Source) -> list[bytes]:
-    """The wire form of each of ``bars`` from ``source``: byte for byte
-    ``envelope_for(bar, source).to_json()``, made with one ``orjson`` call for the lot.
+def envelopes(bars: Sequence[Bar], source: Source, *, in_progress: bool = False) -> list[bytes]:
+    """The wire form of each of ``bars`` from ``source``, made with one ``orjson`` call for
+    the lot: the only writer of envelopes.
+
+    Keys come in the order of the README's Envelope v1 section; vwap and transactions go
+    under ``features`` only when known, and ``in_progress: true`` marks a live bar that is
+    not final (Redis only). ``dedup_key`` is ``SYMBOL|tf|ts``: one key per bar, whatever its
+    source or revision.
 
     The bars must pass :func:`check_bar`: then no string in an envelope (a symbol, a known
     ``tf`` or source, a formatted ``ts``) can hold the text between two envelopes of the
@@ -148,6 +94,8 @@ def envelopes(bars: Sequence[Bar], source: Source) -> list[bytes]:
             features["vwap"] = bar.vwap
         if bar.transactions is not None:
             features["transactions"] = bar.transactions
+        if in_progress:
+            features["in_progress"] = True
         docs.append({
             "event": "bar",
             "symbol": bar.symbol,
@@ -164,6 +112,11 @@ def envelopes(bars: Sequence[Bar], source: Source) -> list[bytes]:
     if len(rest) + 1 != len(bars):
         raise ValueError("a bar's strings hold the text between two envelopes")
     return [first, *(_BETWEEN[1:] + part for part in rest)]
+
+
+def envelope(bar: Bar, source: Source) -> bytes:
+    """The envelope of one bar (:func:`envelopes` of a chunk of one)."""
+    return envelopes((bar,), source)[0]
 
 
 OHLCV = ("open", "high", "low", "close", "volume")
@@ -338,23 +291,10 @@ def refused_bar(bar: Bar, source: Source) -> bytes:
     })  # fmt: skip
 
 
-def decode_envelope(raw: bytes) -> Envelope:
-    """Parse a v1 envelope; ``Rejected("invalid_envelope")`` if it is not a valid one."""
-    doc, _ = _checked(raw)
-    return Envelope(
-        symbol=doc["symbol"],
-        tf=doc["tf"],
-        ts=doc["ts"],
-        ohlcv={k: doc["ohlcv"][k] for k in OHLCV},
-        features=dict(doc.get("features") or {}),
-        source=doc["source"],
-    )
-
-
 def decode_bar(raw: bytes) -> tuple[Bar, Source]:
-    """The bar a v1 envelope carries and its source, checked as by :func:`decode_envelope`.
+    """The bar a v1 envelope carries and its source: the only reader of envelopes.
 
-    The sinks' path: one pass from bytes to the bar, without an ``Envelope`` in between.
+    ``Rejected("invalid_envelope")`` when ``raw`` is not a valid v1 envelope.
     """
     doc, ts = _checked(raw)
     ohlcv = doc["ohlcv"]

@@ -29,7 +29,7 @@ from aiokafka.record.memory_records import MemoryRecords
 from confluent_kafka import KafkaError, Message, Producer
 
 from chronox_stream.client.registry import read_entries
-from chronox_stream.contracts.envelope import envelope_for
+from chronox_stream.contracts.envelope import envelope
 from chronox_stream.contracts.ticks import Tick
 from chronox_stream.domain.bars import Bar
 from chronox_stream.domain.registry import RegistryCommand
@@ -96,7 +96,7 @@ def messages_of(settings: Settings, codec: str) -> list[tuple[str, str, bytes, b
     out += [("ticks.raw", settings.topic("ticks.raw"), t.symbol.encode(), t.to_json())
             for t in ticks_of(codec)]  # fmt: skip
     out += [("bars.1m", settings.topic("bars.1m"), b.symbol.encode(),
-             envelope_for(b, "api").to_json()) for b in bars_of(codec)]  # fmt: skip
+             envelope(b, "api")) for b in bars_of(codec)]  # fmt: skip
     return out
 
 

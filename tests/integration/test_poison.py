@@ -17,8 +17,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from chronox_stream.client.registry import read_entries
+from chronox_stream.contracts import envelope as wire
 from chronox_stream.contracts.dead_letters import MAX_VALUE, VALUE_OMITTED_HEADER
-from chronox_stream.contracts.envelope import envelope_for
 from chronox_stream.contracts.ticks import Tick
 from chronox_stream.domain.bars import Bar
 from chronox_stream.settings import Settings
@@ -34,7 +34,7 @@ MINUTE_MS = int(MINUTE.timestamp() * 1000)
 def envelope(symbol: str, tf: str = "1m", source: str = "api", **changes: Any) -> bytes:
     bar = Bar(symbol="ZZZ", tf="1m", ts=MINUTE, open=10.0, high=11.0, low=9.5, close=10.5,
               volume=1200.0, transactions=12)  # fmt: skip
-    doc = orjson.loads(envelope_for(bar, "api").to_json())
+    doc = orjson.loads(wire.envelope(bar, "api"))
     doc |= {"symbol": symbol, "tf": tf, "source": source,
             "dedup_key": f"{symbol}|{tf}|{doc['ts']}"}  # fmt: skip
     for name, value in changes.items():

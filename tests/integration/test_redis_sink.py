@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from chronox_stream.contracts.envelope import envelope_for
+from chronox_stream.contracts.envelope import envelope
 from chronox_stream.domain.bars import Bar
 from chronox_stream.settings import Settings
 from chronox_stream.sinks.redis import CHUNK, RedisSink
@@ -24,7 +24,7 @@ START = datetime(2024, 1, 16, 14, 30, tzinfo=UTC)
 def minute_bar(symbol: str, minute: int) -> tuple[Bar, bytes]:
     bar = Bar(symbol=symbol, tf="1m", ts=START + timedelta(minutes=minute),
               open=10, high=11, low=9, close=10 + minute / 100, volume=100)  # fmt: skip
-    return bar, envelope_for(bar, "api").to_json()
+    return bar, envelope(bar, "api")
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ async def test_runs_of_one_symbol_are_published_in_order_and_the_last_equal_bar_
     pubsub = sink.client.pubsub()
     await pubsub.subscribe(f"{prefix}bars:AAPL:1m", f"{prefix}bars:MSFT:1m")
     revised_bar, _ = minute_bar("AAPL", 2)
-    revised = (revised_bar, envelope_for(revised_bar, "flatpack").to_json())
+    revised = (revised_bar, envelope(revised_bar, "flatpack"))
     bars = [*(minute_bar("AAPL", m) for m in range(3)), *(minute_bar("MSFT", m) for m in range(2)),
             minute_bar("AAPL", 1), revised]  # fmt: skip
     await sink.publish(bars)

@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 
-from chronox_stream.contracts.envelope import envelope_for
+from chronox_stream.contracts.envelope import envelope
 from chronox_stream.domain.bars import Bar
 from chronox_stream.settings import Settings
 from tests.integration.conftest import WorkerFactory
@@ -154,7 +154,7 @@ async def test_what_is_not_an_envelope_on_a_bar_topic_goes_to_the_dlq(
     worker = start_worker()
     bar = Bar(symbol="ZZZ", tf="1m", ts=datetime(2024, 1, 16, 15, 0, tzinfo=UTC),
               open=10.0, high=11.0, low=9.5, close=10.5, volume=1200.0)  # fmt: skip
-    good = envelope_for(bar, "api").to_json()
+    good = envelope(bar, "api")
     wrong_key = orjson.loads(good) | {"dedup_key": "ZZZ|1m|2024-01-16T15:01:00Z"}
     bad = [b"{not json", orjson.dumps(wrong_key), orjson.dumps({"version": "v2"})]
     topic = settings.topic("bars.1m")

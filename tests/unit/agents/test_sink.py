@@ -11,7 +11,7 @@ import pytest
 from aiokafka import TopicPartition
 
 from chronox_stream.agents.sink import DECODED_CAPACITY, Mirror, SinkHandler
-from chronox_stream.contracts.envelope import envelope_for
+from chronox_stream.contracts import envelope as wire
 from chronox_stream.contracts.rejects import Rejected
 from chronox_stream.domain.bars import Bar, Source
 from chronox_stream.runtime import retry
@@ -31,7 +31,7 @@ REFUSED_VOLUME = 666.0  # the store refuses a bar with this volume, as PostgreSQ
 def envelope(minute: int, volume: float = 10.0) -> bytes:
     bar = Bar(symbol="AAPL", tf="1m", ts=T0 + timedelta(minutes=minute),
               open=1, high=2, low=0.5, close=1, volume=volume)  # fmt: skip
-    return envelope_for(bar, "api").to_json()
+    return wire.envelope(bar, "api")
 
 
 class Store:

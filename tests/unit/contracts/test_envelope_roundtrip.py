@@ -4,7 +4,7 @@
   int or float type, absent fields), and one that fails is refused by decode with the
   same message (or its envelope could not carry it: NaN and infinities are written null);
 - ``split_valid``'s quick look never admits a bar ``check_bar`` refuses;
-- ``envelopes`` writes a chunk byte for byte as ``Envelope.to_json`` writes each bar.
+- ``envelopes`` writes a chunk byte for byte as it writes each bar alone.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from chronox_stream.contracts.envelope import (
     check_bar,
     decode_bar,
-    envelope_for,
+    envelope,
     envelopes,
     format_ts,
     refused_bar,
@@ -98,7 +98,7 @@ def test_a_bar_check_bar_passes_decodes_back_exactly_and_one_it_refuses_is_refus
 ) -> None:
     why = refusal(bar, source)
     if why is None:
-        raw = envelope_for(bar, source).to_json()  # type: ignore[arg-type]
+        raw = envelope(bar, source)  # type: ignore[arg-type]
         decoded, decoded_source = decode_bar(raw)
         assert decoded_source == source
         whole = bar.ts.astimezone(UTC).replace(microsecond=0)
@@ -113,7 +113,7 @@ def test_a_bar_check_bar_passes_decodes_back_exactly_and_one_it_refuses_is_refus
     if bar.ts.utcoffset() is None:
         return  # a ts without a zone is no moment: refused before it could be written as one
     try:
-        raw = envelope_for(bar, source).to_json()  # type: ignore[arg-type]
+        raw = envelope(bar, source)  # type: ignore[arg-type]
     except (orjson.JSONEncodeError, TypeError):
         return  # no envelope can be written: a dead letter carries refused_bar's copy
     try:
@@ -143,7 +143,7 @@ def test_a_chunk_of_envelopes_is_byte_for_byte_each_envelope(
 ) -> None:
     valid, _ = split_valid([bar for bar, _ in pairs], source)  # type: ignore[arg-type]
     assert envelopes(valid, source) == [  # type: ignore[arg-type]
-        envelope_for(bar, source).to_json() for bar in valid  # type: ignore[arg-type]
+        envelope(bar, source) for bar in valid  # type: ignore[arg-type]
     ]
 
 

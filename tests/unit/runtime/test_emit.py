@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
-from chronox_stream.contracts.envelope import decode_bar, envelope_for
+from chronox_stream.contracts.envelope import decode_bar, envelope
 from chronox_stream.contracts.rejects import Rejected
 from chronox_stream.domain.bars import Bar, Source
 from chronox_stream.domain.dedup import Bucket, admit_batch, bucket_key
@@ -124,7 +124,7 @@ async def test_a_bar_the_sinks_would_refuse_is_dead_lettered_not_sent(batched: b
     ]
     for b, _, _, message in rejects:  # the reason a sink would give for its envelope
         with pytest.raises(Rejected) as refused:
-            decode_bar(envelope_for(b, "api").to_json())
+            decode_bar(envelope(b, "api"))
         assert refused.value.message == message
     values = [value for _, _, value, _ in producer.sent]
     if isinstance(producer, FakeBatchProducer):
@@ -160,7 +160,7 @@ async def test_a_chunk_goes_out_as_batches_and_is_marked_after_their_acks() -> N
         before = [kind for kind, _ in log[:at]]
         assert before.count("ack") == before.count("send_batch"), "recorded after every ack"
     sent = [value for _, _, batch in producer.batches for _, value in batch.records]
-    assert sent == [envelope_for(b, "flatpack").to_json() for b in bars], "every bar, in order"
+    assert sent == [envelope(b, "flatpack") for b in bars], "every bar, in order"
     by_symbol: dict[bytes | None, set[int]] = {}
     for _, partition, batch in producer.batches:
         for key, _ in batch.records:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from chronox_stream.contracts.envelope import envelope_for
+from chronox_stream.contracts.envelope import envelope
 from chronox_stream.domain.bars import Bar, Source
 from chronox_stream.sinks.base import BarSink, SinkRecord
 from chronox_stream.sinks.postgres import PostgresSink
@@ -13,7 +13,7 @@ from chronox_stream.sinks.redis import RedisSink
 
 BAR = Bar(symbol="AAPL", tf="1m", ts=datetime(2024, 1, 16, 15, tzinfo=UTC),
           open=1, high=2, low=0.5, close=1, volume=10)  # fmt: skip
-RECORD = SinkRecord(BAR, "api", envelope_for(BAR, "api").to_json())
+RECORD = SinkRecord(BAR, "api", envelope(BAR, "api"))
 
 
 class Postgres(PostgresSink):

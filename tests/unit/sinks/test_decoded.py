@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from aiokafka import TopicPartition
 
-from chronox_stream.contracts.envelope import decode_bar, envelope_for, envelopes, split_valid
+from chronox_stream.contracts import envelope as wire
+from chronox_stream.contracts.envelope import decode_bar, envelopes, split_valid
 from chronox_stream.contracts.rejects import Rejected
 from chronox_stream.domain.bars import Bar, Source
 from chronox_stream.sinks import decoded as decoded_module
@@ -24,7 +25,7 @@ T0 = datetime(2024, 1, 16, 15, tzinfo=UTC)
 def envelope(minute: int, volume: float = 10.0) -> bytes:
     bar = Bar(symbol="MSFT", tf="1m", ts=T0 + timedelta(minutes=minute),
               open=1, high=2, low=0.5, close=1.5, volume=volume)  # fmt: skip
-    return envelope_for(bar, "flatpack").to_json()
+    return wire.envelope(bar, "flatpack")
 
 
 @pytest.fixture
