@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import logging
 import shutil
 import subprocess
 import uuid
@@ -122,9 +123,11 @@ def sasl_ssl_client(settings: Settings) -> Settings:
 
 async def broker_answers(endpoint: Endpoint, **security: Any) -> bool:
     """True when a metadata request to the endpoint (with the ``security`` arguments of
-    aiokafka, PLAINTEXT without) lists at least one broker."""
+    aiokafka, PLAINTEXT without) lists at least one broker. A failure is the answer, so
+    aiokafka's own error line about it (printed on stderr otherwise) is silenced."""
     if not await port_open(endpoint):
         return False
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     client = AIOKafkaClient(
         **{"bootstrap_servers": str(endpoint), **security}, request_timeout_ms=5000
     )
