@@ -124,19 +124,22 @@ def sasl_ssl_client(settings: Settings) -> Settings:
 async def broker_answers(endpoint: Endpoint, **security: Any) -> bool:
     """True when a metadata request to the endpoint (with the ``security`` arguments of
     aiokafka, PLAINTEXT without) lists at least one broker. A failure is the answer, so
-    aiokafka's own error line about it (printed on stderr otherwise) is silenced."""
+    aiokafka's own error line about it (printed on stderr otherwise) is silenced meanwhile."""
     if not await port_open(endpoint):
         return False
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     client = AIOKafkaClient(
         **{"bootstrap_servers": str(endpoint), **security}, request_timeout_ms=5000
     )
+    client_log = logging.getLogger("aiokafka.client")
+    level = client_log.level
+    client_log.setLevel(logging.CRITICAL)
     try:
         await client.bootstrap()
         return bool(client.cluster.brokers())
     except (KafkaError, OSError, TimeoutError):
         return False
     finally:
+        client_log.setLevel(level)
         await client.close()
 
 
