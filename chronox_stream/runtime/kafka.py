@@ -53,7 +53,9 @@ def connection(settings: Settings) -> dict[str, Any]:
 def ssl_context(settings: Settings) -> ssl.SSLContext | None:
     """The TLS context of an SSL or SASL_SSL connection (``None`` otherwise): the brokers'
     certificates checked against ``kafka_ssl_cafile`` (the system's CAs without it), host
-    names checked, and the client certificate when one is set."""
+    names checked, and the client certificate when one is set. An encrypted key without
+    ``kafka_ssl_key_password`` fails here: OpenSSL would otherwise ask for the password on
+    the terminal, and a worker would hang at start."""
     if not settings.kafka_security_protocol.endswith("SSL"):
         return None
     key_password = settings.kafka_ssl_key_password
@@ -61,9 +63,13 @@ def ssl_context(settings: Settings) -> ssl.SSLContext | None:
         cafile=settings.kafka_ssl_cafile,
         certfile=settings.kafka_ssl_certfile,
         keyfile=settings.kafka_ssl_keyfile,
-        password=key_password.get_secret_value() if key_password else None,
+        password=key_password.get_secret_value() if key_password else _no_password,
     )
     return context
+
+
+def _no_password() -> str:
+    return ""
 
 
 def faust_broker(settings: Settings) -> str:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from faust.auth import SASLCredentials, SSLCredentials
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
@@ -96,3 +97,25 @@ def test_faust_connects_as_every_other_client_over_sasl_ssl(ca_file: Path) -> No
     app = build_app(settings.with_overrides(store="memory://"))
     assert app.conf.broker_credentials is not None
     assert app.conf.broker_credentials.protocol.value == "SASL_SSL"
+
+
+def test_a_client_certificate_is_loaded_and_an_encrypted_key_needs_its_password(
+    tmp_path: Path, ca_file: Path
+) -> None:
+    key_and_chain = certificates(datetime.now(UTC))[1]
+    plain = tmp_path / "client.pem"
+    plain.write_bytes(key_and_chain)
+    mtls = Settings(kafka_security_protocol="SSL", kafka_ssl_cafile=ca_file,
+                    kafka_ssl_certfile=plain, kafka_ssl_keyfile=plain)  # fmt: skip
+    assert kafka.connection(mtls)["ssl_context"] is not None
+
+    key = serialization.load_pem_private_key(key_and_chain, password=None)
+    encrypted = tmp_path / "client.key"
+    encrypted.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"k3y-pass")))  # fmt: skip
+    locked = mtls.with_overrides(kafka_ssl_keyfile=encrypted)
+    with pytest.raises(ssl.SSLError):
+        kafka.connection(locked)
+    unlocked = locked.with_overrides(kafka_ssl_key_password="k3y-pass")
+    assert kafka.connection(unlocked)["ssl_context"] is not None
