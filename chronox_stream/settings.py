@@ -12,26 +12,72 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chronox_stream.domain.timeframes import TIMEFRAMES
 
 LogFormat = Literal["text", "json"]
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
 class Settings(BaseSettings):
     """Typed, frozen configuration; construct once and pass explicitly."""
 
-    model_config = SettingsConfigDict(env_prefix="CHRONOX_", frozen=True, extra="ignore")
+    # hide_input_in_errors: a refused combination must not echo the input (secrets among it).
+    model_config = SettingsConfigDict(
+        env_prefix="CHRONOX_", frozen=True, extra="ignore", hide_input_in_errors=True
+    )
 
     # Kafka and the Faust application
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
     kafka_controller_port: int = Field(
         9093, description="KRaft controller port of the local stack."
     )
+    kafka_sasl_ssl_port: int = Field(
+        9094, description="SASL_SSL listener port of the local stack's broker."
+    )
+    kafka_security_protocol: SecurityProtocol = Field(
+        "PLAINTEXT", description="How every Kafka client connects: PLAINTEXT, SSL, SASL_*."
+    )
+    kafka_sasl_mechanism: SaslMechanism | None = Field(
+        None, description="SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512."
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password (secret).")
+    kafka_ssl_cafile: Path | None = Field(
+        None, description="CA certificates (PEM) the brokers' certificates are checked against."
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        None, description="Client certificate (PEM) for TLS client authentication."
+    )
+    kafka_ssl_keyfile: Path | None = Field(
+        None, description="Private key (PEM) of the client certificate."
+    )
+    kafka_ssl_key_password: SecretStr | None = Field(
+        None, description="Password of the client's private key (secret)."
+    )
     topic_prefix: str = Field("chronox", description="Prefix of every topic name.")
     topic_partitions: int = Field(8, ge=1, description="Partitions of the topics the app creates.")
+    topic_replication_factor: int = Field(
+        1, ge=1, description="Replication factor of the topics the app creates."
+    )
+    topic_min_insync_replicas: int | None = Field(
+        None, ge=1, description="min.insync.replicas of the topics the app creates."
+    )
+    topic_retention_bars_ms: int | None = Field(
+        None, ge=-1, description="retention.ms of the bar topics (-1: forever)."
+    )
+    topic_retention_ticks_ms: int | None = Field(
+        None, ge=-1, description="retention.ms of the raw and internal tick topics."
+    )
+    topic_retention_dlq_ms: int | None = Field(
+        None, ge=-1, description="retention.ms of the dead-letter topic."
+    )
+    topic_retention_status_ms: int | None = Field(
+        None, ge=-1, description="retention.ms of the status topic."
+    )
     app_id: str = Field("chronox-stream", description="Faust app id = Kafka consumer group.")
     store: str = Field("rocksdb://", description="Faust table store (rocksdb:// or memory://).")
     data_dir: Path = Field(Path(".chronox/data"), description="Faust data dir (table stores).")
@@ -177,6 +223,15 @@ class Settings(BaseSettings):
             raise ValueError(f"tick_timeframes: unknown {unknown} (known: {', '.join(TIMEFRAMES)})")
         return ",".join(names)
 
+    @model_validator(mode="after")
+    def _kafka_security_consistent(self) -> Settings:
+        """Refuse, at load, a connection that could only fail at the first broker; the
+        message names settings, never a value."""
+        problems = kafka_security_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
     @property
     def tick_timeframe_names(self) -> list[str]:
         return self.tick_timeframes.split(",")
@@ -209,3 +264,37 @@ class Settings(BaseSettings):
     def topic(self, name: str) -> str:
         """Full topic name for a short name such as ``control`` or ``bars.1m``."""
         return f"{self.topic_prefix}.{name}"
+
+
+def kafka_security_problems(settings: Settings) -> list[str]:
+    """What is wrong with the Kafka security and durability settings taken together."""
+    problems = []
+    protocol = settings.kafka_security_protocol
+    if protocol.startswith("SASL_"):
+        missing = [name for name in ("kafka_sasl_mechanism", "kafka_sasl_username",
+                                     "kafka_sasl_password") if not _given(getattr(settings, name))]
+        if missing:
+            problems.append(f"kafka_security_protocol {protocol} needs {', '.join(missing)}")
+    ssl_files = ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile")
+    if not protocol.endswith("SSL") and any(getattr(settings, name) for name in ssl_files):
+        problems.append(f"kafka_ssl_* files are set but kafka_security_protocol is {protocol} "
+                        "(SSL or SASL_SSL uses them)")
+    if bool(settings.kafka_ssl_certfile) != bool(settings.kafka_ssl_keyfile):
+        problems.append("kafka_ssl_certfile and kafka_ssl_keyfile go together")
+    if settings.kafka_ssl_key_password is not None and not settings.kafka_ssl_keyfile:
+        problems.append("kafka_ssl_key_password is set without kafka_ssl_keyfile")
+    for name in ssl_files:
+        path = getattr(settings, name)
+        if path is not None and not Path(path).expanduser().is_file():
+            problems.append(f"{name} is not a readable file: {path}")
+    isr = settings.topic_min_insync_replicas
+    if isr is not None and isr > settings.topic_replication_factor:
+        problems.append("topic_min_insync_replicas exceeds topic_replication_factor "
+                        "(no write could ever be acknowledged)")
+    return problems
+
+
+def _given(value: object) -> bool:
+    if isinstance(value, SecretStr):
+        return bool(value.get_secret_value())
+    return bool(value)

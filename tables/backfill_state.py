@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import faust
@@ -13,8 +14,11 @@ from chronox_stream.tables.raw import raw_table
 
 
 class BackfillStateTable:
-    def __init__(self, app: faust.App, *, partitions: int) -> None:
-        self.table: Any = raw_table(app, BACKFILL_STATE_TABLE, partitions=partitions)
+    def __init__(
+        self, app: faust.App, *, partitions: int, topic_config: Mapping[str, str] | None = None
+    ) -> None:
+        self.table: Any = raw_table(app, BACKFILL_STATE_TABLE, partitions=partitions,
+                                    topic_config=topic_config)  # fmt: skip
 
     def get(self, symbol: str, tf: str) -> Coverage:
         raw = self.table.get(f"{symbol}|{tf}".encode())

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import faust
@@ -56,8 +57,16 @@ def symbol_partition(symbol: str, partitions: int) -> int:
 
 
 class DedupTable:
-    def __init__(self, app: faust.App, *, partitions: int, horizon_ms: int) -> None:
-        self.table: Any = raw_table(app, DEDUP_TABLE, partitions=partitions)
+    def __init__(
+        self,
+        app: faust.App,
+        *,
+        partitions: int,
+        horizon_ms: int,
+        topic_config: Mapping[str, str] | None = None,
+    ) -> None:
+        self.table: Any = raw_table(app, DEDUP_TABLE, partitions=partitions,
+                                    topic_config=topic_config)  # fmt: skip
         self._partitions = partitions
         self._horizon_ms = horizon_ms
         self._scan_every_s = horizon_ms / 4000

@@ -7,6 +7,7 @@ memory then grows with the data a worker touches, not with the table's size.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import faust
@@ -23,7 +24,16 @@ ROCKSDB_OPTIONS: dict[str, int] = {
 }
 
 
-def raw_table(app: faust.App, name: str, *, partitions: int, global_: bool = False) -> Any:
+def raw_table(
+    app: faust.App,
+    name: str,
+    *,
+    partitions: int,
+    global_: bool = False,
+    topic_config: Mapping[str, str] | None = None,
+) -> Any:
+    """A table of bytes; ``topic_config`` is added to its (compacted) changelog's config
+    should Faust be the one creating it."""
     factory = app.GlobalTable if global_ else app.Table
     return factory(
         name,
@@ -32,4 +42,5 @@ def raw_table(app: faust.App, name: str, *, partitions: int, global_: bool = Fal
         key_type=bytes,  # bytes types make Faust use the raw codec
         value_type=bytes,
         options=dict(ROCKSDB_OPTIONS),
+        extra_topic_configs=dict(topic_config or {}),
     )

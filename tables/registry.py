@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import faust
@@ -13,8 +13,11 @@ from chronox_stream.tables.raw import raw_table
 
 
 class RegistryTable:
-    def __init__(self, app: faust.App, *, partitions: int) -> None:
-        self.table: Any = raw_table(app, REGISTRY_TABLE, partitions=partitions, global_=True)
+    def __init__(
+        self, app: faust.App, *, partitions: int, topic_config: Mapping[str, str] | None = None
+    ) -> None:
+        self.table: Any = raw_table(app, REGISTRY_TABLE, partitions=partitions, global_=True,
+                                    topic_config=topic_config)  # fmt: skip
 
     def get(self, symbol: str) -> RegistryEntry | None:
         raw = self.table.get(symbol.encode())

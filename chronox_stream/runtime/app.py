@@ -34,6 +34,7 @@ from chronox_stream.runtime.emit import EmitPolicy, Emitter
 from chronox_stream.runtime.names import TopicNames
 from chronox_stream.runtime.produce import batch_sends
 from chronox_stream.runtime.retry import settle, until_world_recovers
+from chronox_stream.runtime.topics import durability, topic_config
 from chronox_stream.runtime.web_server import OwnPagesWeb
 from chronox_stream.settings import Settings
 from chronox_stream.sinks.decoded import Seeded
@@ -56,15 +57,18 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def raw_topic(app: faust.App, name: str, partitions: int) -> TopicT:
-    """A topic of raw bytes: we decode ourselves so a bad message can be dead-lettered."""
+def raw_topic(app: faust.App, settings: Settings, name: str) -> TopicT:
+    """A topic of raw bytes: we decode ourselves so a bad message can be dead-lettered.
+    Declared with the partitions, replicas and config ``ensure_topics`` creates it with."""
     return app.topic(
         name,
         key_type=bytes,
         value_type=bytes,
         key_serializer="raw",
         value_serializer="raw",
-        partitions=partitions,
+        partitions=settings.topic_partitions,
+        replicas=settings.topic_replication_factor,
+        config=topic_config(settings, name),
     )
 
 
@@ -277,10 +281,11 @@ def build_app(settings: Settings) -> faust.App:
     app = faust.App(
         settings.app_id,
         broker=kafka.faust_broker(settings),
+        broker_credentials=kafka.faust_credentials(settings),
         store=settings.store,
         datadir=str(settings.data_dir),
         topic_partitions=settings.topic_partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=settings.topic_replication_factor,
         table_standby_replicas=settings.table_standby_replicas,
         broker_session_timeout=settings.faust_session_timeout_s,
         web_enabled=settings.web_enabled,
@@ -304,20 +309,21 @@ def build_runtime(settings: Settings) -> Runtime:
     names = TopicNames.for_settings(settings)
     n = settings.topic_partitions
     topics = Topics(
-        control=raw_topic(app, names.control, n),
-        registry=raw_topic(app, names.registry, n),
-        work=raw_topic(app, names.work, n),
-        status=raw_topic(app, names.status, n),
-        dlq=raw_topic(app, names.dlq, n),
-        bars={tf: raw_topic(app, name, n) for tf, name in names.bars.items()},
-        ticks_raw=raw_topic(app, names.ticks_raw, n),
-        ticks_bars=raw_topic(app, names.ticks_bars, n),
+        control=raw_topic(app, settings, names.control),
+        registry=raw_topic(app, settings, names.registry),
+        work=raw_topic(app, settings, names.work),
+        status=raw_topic(app, settings, names.status),
+        dlq=raw_topic(app, settings, names.dlq),
+        bars={tf: raw_topic(app, settings, name) for tf, name in names.bars.items()},
+        ticks_raw=raw_topic(app, settings, names.ticks_raw),
+        ticks_bars=raw_topic(app, settings, names.ticks_bars),
     )
+    changelog = durability(settings)
     tables = Tables(
-        registry=RegistryTable(app, partitions=n),
-        dedup=DedupTable(app, partitions=n,
+        registry=RegistryTable(app, partitions=n, topic_config=changelog),
+        dedup=DedupTable(app, partitions=n, topic_config=changelog,
                          horizon_ms=int(settings.state_horizon_days * 86_400_000)),  # fmt: skip
-        backfill_state=BackfillStateTable(app, partitions=n),
+        backfill_state=BackfillStateTable(app, partitions=n, topic_config=changelog),
     )
     runtime = Runtime(settings=settings, app=app, topics=topics, tables=tables)
 

@@ -116,6 +116,8 @@ def secret_values(settings: Settings) -> list[str]:
         settings.polygon_api_key.get_secret_value(),
         settings.s3_access_key.get_secret_value(),
         settings.s3_secret_key.get_secret_value(),
+        *(secret.get_secret_value() for secret in (settings.kafka_sasl_password,
+                                                   settings.kafka_ssl_key_password) if secret),
     ]
     for url in (settings.postgres_dsn, settings.redis_url):
         parts = urlsplit(url.get_secret_value())

@@ -39,17 +39,32 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
+def durability(settings: Settings) -> dict[str, str]:
+    """The config every topic the app creates gets: ``min.insync.replicas`` when set (the
+    broker's default otherwise). The replication factor is the create request's own field."""
+    isr = settings.topic_min_insync_replicas
+    return {} if isr is None else {"min.insync.replicas": str(isr)}
+
+
+def retained(ms: int | None) -> dict[str, str]:
+    """``retention.ms`` when set (the broker's default otherwise; -1 keeps records forever)."""
+    return {} if ms is None else {"retention.ms": str(ms)}
+
+
 def topic_specs(settings: Settings) -> list[TopicSpec]:
+    """Every topic of the app with its partitions and config; the changelogs stay compacted
+    and take no retention."""
     names = TopicNames.for_settings(settings)
     n = settings.topic_partitions
-    return [
+    s = settings
+    specs = [
         TopicSpec(names.control, n),
         TopicSpec(names.registry, n),
         TopicSpec(names.work, n),
-        TopicSpec(names.status, n),
-        TopicSpec(names.dlq, n),
-        *(TopicSpec(name, n) for name in names.bars.values()),
-        TopicSpec(names.ticks_raw, n),
+        TopicSpec(names.status, n, retained(s.topic_retention_status_ms)),
+        TopicSpec(names.dlq, n, retained(s.topic_retention_dlq_ms)),
+        *(TopicSpec(name, n, retained(s.topic_retention_bars_ms)) for name in names.bars.values()),
+        TopicSpec(names.ticks_raw, n, retained(s.topic_retention_ticks_ms)),
         # The tick aggregator's changelog: the latest value of each window key is all it needs.
         TopicSpec(
             names.ticks_state,
@@ -60,11 +75,18 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
                 "min.cleanable.dirty.ratio": "0.1",
             },
         ),  # fmt: skip
-        TopicSpec(names.ticks_bars, n),
+        TopicSpec(names.ticks_bars, n, retained(s.topic_retention_ticks_ms)),
         *(TopicSpec(changelog_topic(settings, table), n, {"cleanup.policy": "compact"})
           for table in (REGISTRY_TABLE, DEDUP_TABLE, BACKFILL_STATE_TABLE)),
         TopicSpec(leader_topic(settings), 1),
     ]  # fmt: skip
+    extra = durability(settings)
+    return [TopicSpec(spec.name, spec.partitions, {**spec.config, **extra}) for spec in specs]
+
+
+def topic_config(settings: Settings, name: str) -> dict[str, str]:
+    """The config ``name`` is created with (for Faust's own declaration of the topic)."""
+    return next(spec.config for spec in topic_specs(settings) if spec.name == name)
 
 
 async def partitions_of(settings: Settings, topic: str) -> list[TopicPartition]:
@@ -136,8 +158,8 @@ async def ensure_topics(settings: Settings) -> list[str]:
     await admin.start()
     try:
         response = await admin.create_topics(
-            [NewTopic(s.name, s.partitions, 1, topic_configs=s.config)
-             for s in topic_specs(settings)]
+            [NewTopic(s.name, s.partitions, settings.topic_replication_factor,
+                      topic_configs=s.config) for s in topic_specs(settings)]
         )  # fmt: skip
         created = []
         for name, error_code, *_ in response.topic_errors:

@@ -36,6 +36,11 @@ class Layout:
         return self.root / "kafka"
 
     @property
+    def kafka_auth(self) -> Path:
+        """The SASL_SSL listener's CA, broker keystore and SCRAM password (owner only)."""
+        return self.root / "kafka-auth"
+
+    @property
     def kafka_libs(self) -> Path:
         """The broker's jars, fetched once with Maven."""
         return self.root / "kafka-libs"

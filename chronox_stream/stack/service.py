@@ -64,6 +64,10 @@ class Service(ABC):
         """Make our running server usable (e.g. create a role); called before each wait."""
         return None
 
+    async def finish(self, say: Say) -> None:
+        """Complete our server once it answers (e.g. create a user through it)."""
+        return None
+
     async def adopt(self, say: Say) -> None:
         """Something listens on the port but does not answer: make it answer, or raise."""
         raise StackError(
@@ -88,6 +92,7 @@ async def ensure_up(service: Service, say: Say) -> ServiceStatus:
     pid = await asyncio.to_thread(service.our_pid)
     if pid is not None:
         await _wait_ready(service, pid)
+        await service.finish(say)
         return service.status("running", pid, True)
     if await _foreign(service, say):
         return service.status("reused", None, True)
@@ -103,6 +108,7 @@ async def ensure_up(service: Service, say: Say) -> ServiceStatus:
     pid = await service.start(say)
     procs.write_pid(service.pid_file, pid)
     await _wait_ready(service, pid)
+    await service.finish(say)
     return service.status("started", pid, True)
 
 

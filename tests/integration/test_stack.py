@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ import pytest
 from chronox_stream.settings import Settings
 from chronox_stream.stack import procs
 from chronox_stream.stack.layout import Layout
+from chronox_stream.stack.tls import KafkaAuthFiles
 
 # One at a time (one pytest-xdist process runs both): each starts a Kafka of its own.
 pytestmark = [pytest.mark.integration, pytest.mark.long, pytest.mark.xdist_group("second-stack")]
@@ -85,6 +87,7 @@ def second_stack(tmp_path: Path) -> Iterator[tuple[Layout, dict[str, str]]]:
         "CHRONOX_STACK_DIR": str(layout.root),
         "CHRONOX_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
         "CHRONOX_KAFKA_CONTROLLER_PORT": str(free_port()),
+        "CHRONOX_KAFKA_SASL_SSL_PORT": str(free_port()),
     }
     yield layout, env
     chronox_stack(env, "down")
@@ -98,6 +101,10 @@ def test_up_twice_status_down(second_stack: tuple[Layout, dict[str, str]]) -> No
     assert f"logs: {layout.logs}" in first.stdout
     assert "started by us" in line_of("kafka", first.stdout)
     reused = [s for s in ("postgres", "redis") if "reused" in line_of(s, first.stdout)]
+    auth = KafkaAuthFiles(layout.kafka_auth)
+    for private in (auth.keystore, auth.password):
+        assert stat.S_IMODE(private.stat().st_mode) == 0o600, private
+    assert auth.read_password() not in first.stdout + first.stderr
 
     second = chronox_stack(env, "up")
     assert second.returncode == 0, second.stderr
