@@ -3,8 +3,9 @@
 A dead letter is the refused record's key and value, unchanged, with its reason and where it
 came from in headers (:mod:`chronox_stream.contracts.dead_letters`). Replaying one produces
 that key and value again to the partition of the topic it came from. Kafka records cannot be
-changed, so a replay is remembered by a marker: a record on the dead-letter topic without key
-or value whose headers name the dead letter it replayed (``PARTITION:OFFSET``) and when.
+changed, so a replay is remembered by a marker: a record on the dead-letter topic keyed by
+the dead letter's ``PARTITION:OFFSET``, without a value, whose headers name the dead letter
+it replayed and when.
 Reading the topic folds the markers into the records they name: a record replayed before
 shows it, and a second replay of it is refused unless asked for (``again``).
 
@@ -361,7 +362,9 @@ async def replay(settings: Settings, records: Sequence[DeadRecord], now: datetim
             )
             marker = [(dl.REPLAY_OF_HEADER, record.id.encode()),
                       (dl.REPLAYED_AT_HEADER, at.encode())]  # fmt: skip
-            await producer.send_and_wait(dlq, partition=record.partition, headers=marker)
+            await producer.send_and_wait(
+                dlq, key=record.id.encode(), partition=record.partition, headers=marker
+            )
             done.sent.append(record.id)
     finally:
         await producer.stop()

@@ -23,8 +23,9 @@ KEY_OMITTED_HEADER = "chronox-key-omitted"
 SOURCE_TOPIC_HEADER = "chronox-source-topic"
 SOURCE_PARTITION_HEADER = "chronox-source-partition"
 SOURCE_OFFSET_HEADER = "chronox-source-offset"
-#: A replay marker (``chronox dlq replay``): a record on the dead-letter topic without key or
-#: value saying that the dead letter at ``PARTITION:OFFSET`` was sent back to its topic.
+#: A replay marker (``chronox dlq replay``): a record on the dead-letter topic, keyed by the
+#: ``PARTITION:OFFSET`` of a dead letter and without a value, saying it was sent back to its
+#: topic (the header holds the same id; a second one, when).
 REPLAY_OF_HEADER = "chronox-replay-of"
 REPLAYED_AT_HEADER = "chronox-replayed-at"
 
