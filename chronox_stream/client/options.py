@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import click
 from pydantic import SecretStr
@@ -28,17 +28,23 @@ def _flag(name: str) -> str:
     return f"--{name.replace('_', '-')}"
 
 
+def _kinds(name: str) -> tuple[Any, ...]:
+    """The types a field holds (``SecretStr | None`` holds both)."""
+    annotation = Settings.model_fields[name].annotation
+    return get_args(annotation) or (annotation,)
+
+
 def _help(name: str) -> str:
     field = Settings.model_fields[name]
-    secret = field.annotation is SecretStr
+    secret = SecretStr in _kinds(name)
     note = "; a secret: prefer the variable, a flag shows in the process list" if secret else ""
     return f"{field.description} [CHRONOX_{name.upper()}{note}]"
 
 
 def setting_option(name: str) -> Callable[[F], F]:
     """A click option overriding the settings field ``name`` (unset: the environment wins)."""
-    annotation = Settings.model_fields[name].annotation
-    kind: Any = annotation if annotation in (int, float) else str
+    numbers = [kind for kind in _kinds(name) if kind in (int, float)]
+    kind: Any = numbers[0] if numbers else str
     return click.option(_flag(name), name, type=kind, help=_help(name))
 
 

@@ -144,8 +144,8 @@ def render(report: Report) -> str:
 
 
 def report_json(report: Report) -> dict[str, object]:
-    """The report as one JSON document (``status --json``); a group without committed
-    offsets has a lag of ``null``."""
+    """The report as one JSON document (``status --json``); a group's name is a key
+    (``postgres_sink``), and one without committed offsets has a lag of ``null``."""
     symbols = [
         {
             **entry_json(s.entry),
@@ -163,5 +163,5 @@ def report_json(report: Report) -> dict[str, object]:
             "since": stream.get("since"),
             "symbols": stream.get("symbols", []),
         },
-        "lag": {name: (None if n < 0 else n) for name, n in report.lag.items()},
+        "lag": {name.replace(" ", "_"): (None if n < 0 else n) for name, n in report.lag.items()},
     }

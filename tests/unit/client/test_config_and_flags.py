@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from chronox_stream.cli import ingest_parser, main
 from chronox_stream.client.follow import Outcome, outcome_json
-from chronox_stream.client.options import KAFKA_SETTINGS
+from chronox_stream.client.options import KAFKA_SETTINGS, setting_option
 from chronox_stream.client.reach import masked_url
 from chronox_stream.client.status import Report, SymbolStatus, report_json
 from chronox_stream.domain.gaps import Interval
@@ -82,6 +82,17 @@ def test_every_kafka_command_takes_every_connection_flag() -> None:
     assert flags <= ingest_flags
 
 
+def test_a_secrets_flag_says_to_prefer_the_environment() -> None:
+    def helped(name: str) -> str:
+        command = setting_option(name)(click.command()(lambda **_: None))
+        (option,) = command.params
+        assert isinstance(option, click.Option) and option.help is not None
+        return option.help
+
+    assert "prefer the variable" in helped("postgres_dsn")
+    assert helped("kafka_bootstrap") == "Kafka bootstrap servers. [CHRONOX_KAFKA_BOOTSTRAP]"
+
+
 def test_ingest_wait_json_reports_the_outcome() -> None:
     outcome = Outcome()
     events = [{"state": "accepted", "count": 1},
@@ -103,7 +114,8 @@ def test_status_json_has_every_symbol_the_stream_and_each_groups_lag() -> None:
     at = datetime(2024, 1, 17, 15, 30, tzinfo=UTC)
     gap = Interval(datetime(2024, 1, 16, 9, tzinfo=UTC), datetime(2024, 1, 16, 12, tzinfo=UTC))
     entry = RegistryEntry(symbol="MSFT", strategy="api", enabled=False, last_backfill=at)
-    doc = report_json(Report([SymbolStatus(entry, [gap], False)], None, {"agents": 3, "ticks": -1}))
+    lag = {"agents": 3, "ticks": -1, "postgres sink": 0}
+    doc = report_json(Report([SymbolStatus(entry, [gap], False)], None, lag))
     assert doc == {
         "symbols": [{"symbol": "MSFT", "strategy": "api", "enabled": False, "status": "idle",
                      "last_backfill": "2024-01-17T15:30:00Z", "last_snapshot": None,
@@ -112,5 +124,5 @@ def test_status_json_has_every_symbol_the_stream_and_each_groups_lag() -> None:
                                     "end": "2024-01-16T12:00:00Z"}],
                      "streaming": False}],
         "stream": {"connected": False, "reason": None, "since": None, "symbols": []},
-        "lag": {"agents": 3, "ticks": None},
+        "lag": {"agents": 3, "ticks": None, "postgres_sink": 0},
     }  # fmt: skip
