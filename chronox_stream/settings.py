@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chronox_stream.domain.timeframes import TIMEFRAMES
@@ -21,13 +21,18 @@ LogFormat = Literal["text", "json"]
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
+#: The variables the API key is read from, the first one set winning: the project's own,
+#: then the names Polygon's and Massive's clients read.
+API_KEY_VARIABLES = ("CHRONOX_POLYGON_API_KEY", "POLYGON_API_KEY", "MASSIVE_API_KEY")
+
 
 class Settings(BaseSettings):
     """Typed, frozen configuration; construct once and pass explicitly."""
 
     # hide_input_in_errors: a refused combination must not echo the input (secrets among it).
     model_config = SettingsConfigDict(
-        env_prefix="CHRONOX_", frozen=True, extra="ignore", hide_input_in_errors=True
+        env_prefix="CHRONOX_", frozen=True, extra="ignore", hide_input_in_errors=True,
+        populate_by_name=True,
     )
 
     # Kafka and the Faust application
@@ -120,7 +125,10 @@ class Settings(BaseSettings):
     polygon_rest_url: str = Field("http://127.0.0.1:8765", description="Polygon REST base URL.")
     polygon_ws_url: str = Field("ws://127.0.0.1:8765/stocks", description="Polygon WebSocket URL.")
     polygon_api_key: SecretStr = Field(
-        SecretStr(""), description="Polygon REST/WS API key (secret)."
+        SecretStr(""),
+        description="Polygon/Massive REST/WS API key (secret); also read from POLYGON_API_KEY "
+        "or MASSIVE_API_KEY, in that order after this one.",
+        validation_alias=AliasChoices(*API_KEY_VARIABLES),
     )
     s3_endpoint_url: str = Field("http://127.0.0.1:8766", description="S3 endpoint of flat files.")
     s3_bucket: str = Field("flatfiles", description="Bucket holding the flat files.")

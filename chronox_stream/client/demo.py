@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from chronox_stream.client.children import Child
 from chronox_stream.client.follow import follow
 from chronox_stream.client.ingest import new_request_id, send_request
+from chronox_stream.client.reach import reaching_postgres
 from chronox_stream.runtime.names import bars_channel
 from chronox_stream.runtime.topics import ensure_topics
 from chronox_stream.settings import Settings
@@ -50,7 +51,8 @@ class DemoSummary:
 
 
 async def _count_rows(settings: Settings, symbols: tuple[str, ...]) -> tuple[int, dict[str, int]]:
-    conn = await asyncpg.connect(settings.postgres_dsn.get_secret_value())
+    with reaching_postgres(settings):
+        conn = await asyncpg.connect(settings.postgres_dsn.get_secret_value())
     try:
         rows = await conn.fetch(
             f'SELECT source, count(*) AS n FROM "{settings.postgres_schema}".bars '

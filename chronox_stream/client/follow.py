@@ -111,3 +111,20 @@ def progress_bar() -> Progress:
         TextColumn("{task.fields[status]}"),
         TimeElapsedColumn(),
     )
+
+
+def outcome_json(request_id: str, outcome: Outcome, *, dry_run: bool) -> dict[str, Any]:
+    """What ``ingest --wait --json`` prints: the request's end state, one JSON document."""
+    return {
+        "request_id": request_id,
+        "dry_run": dry_run,
+        "complete": outcome.complete,
+        "work_items": outcome.work_items,
+        "bars": outcome.bars,
+        "finished": sorted(outcome.finished),
+        "phases": [
+            {"symbol": symbol, "phase": phase, "state": state}
+            for (symbol, phase), state in sorted(outcome.states.items())
+        ],
+        "failures": outcome.failures,
+    }

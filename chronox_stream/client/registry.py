@@ -7,6 +7,8 @@ topic that Faust keeps for it.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from chronox_stream.domain.registry import RegistryCommand, RegistryEntry
 from chronox_stream.runtime import kafka
 from chronox_stream.runtime.names import REGISTRY_TABLE, TopicNames, changelog_topic
@@ -36,3 +38,23 @@ async def read_entries(settings: Settings) -> list[RegistryEntry]:
             latest[record.key] = record.value
     entries = [RegistryEntry.from_json(value) for value in latest.values() if value]
     return sorted(entries, key=lambda e: e.symbol)
+
+
+def iso(moment: datetime | None) -> str | None:
+    """A time as ISO-8601 in UTC with ``Z`` (None stays None)."""
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def entry_json(entry: RegistryEntry) -> dict[str, object]:
+    """A registry entry as JSON (``registry list --json``, ``status --json``)."""
+    return {
+        "symbol": entry.symbol,
+        "strategy": entry.strategy,
+        "enabled": entry.enabled,
+        "status": entry.status,
+        "last_backfill": iso(entry.last_backfill),
+        "last_snapshot": iso(entry.last_snapshot),
+        "last_stream": iso(entry.last_stream),
+        "last_error": entry.last_error,
+    }
+

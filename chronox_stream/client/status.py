@@ -14,7 +14,7 @@ from datetime import datetime
 import orjson
 import redis.asyncio as aioredis
 
-from chronox_stream.client.registry import read_entries
+from chronox_stream.client.registry import entry_json, iso, read_entries
 from chronox_stream.domain.coverage import Coverage
 from chronox_stream.domain.gaps import Interval
 from chronox_stream.domain.registry import RegistryEntry
@@ -141,3 +141,27 @@ def render(report: Report) -> str:
     lags = ", ".join(f"{name} {'-' if n < 0 else n}" for name, n in report.lag.items())
     lines.append(f"consumer lag (messages): {lags}")
     return "\n".join(lines)
+
+
+def report_json(report: Report) -> dict[str, object]:
+    """The report as one JSON document (``status --json``); a group's name is a key
+    (``postgres_sink``), and one without committed offsets has a lag of ``null``."""
+    symbols = [
+        {
+            **entry_json(s.entry),
+            "open_gaps": [{"start": iso(g.start), "end": iso(g.end)} for g in s.open_gaps],
+            "streaming": s.streaming,
+        }
+        for s in report.symbols
+    ]
+    stream = report.stream or {}
+    return {
+        "symbols": symbols,
+        "stream": {
+            "connected": bool(stream.get("connected")),
+            "reason": stream.get("reason"),
+            "since": stream.get("since"),
+            "symbols": stream.get("symbols", []),
+        },
+        "lag": {name.replace(" ", "_"): (None if n < 0 else n) for name, n in report.lag.items()},
+    }

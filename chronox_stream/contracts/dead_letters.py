@@ -20,6 +20,14 @@ MESSAGE_HEADER = "chronox-message"
 VALUE_OMITTED_HEADER = "chronox-value-omitted"
 VALUE_TRUNCATED_HEADER = "chronox-value-truncated"
 KEY_OMITTED_HEADER = "chronox-key-omitted"
+SOURCE_TOPIC_HEADER = "chronox-source-topic"
+SOURCE_PARTITION_HEADER = "chronox-source-partition"
+SOURCE_OFFSET_HEADER = "chronox-source-offset"
+#: A replay marker (``chronox dlq replay``): a record on the dead-letter topic, keyed by the
+#: ``PARTITION:OFFSET`` of a dead letter and without a value, saying it was sent back to its
+#: topic (the header holds the same id; a second one, when).
+REPLAY_OF_HEADER = "chronox-replay-of"
+REPLAYED_AT_HEADER = "chronox-replayed-at"
 
 #: Characters of the human reason kept in the copy.
 MAX_MESSAGE = 500
@@ -38,6 +46,15 @@ class DeadLetter:
     value: bytes | None
     headers: dict[str, bytes]
     message: str
+
+
+def origin_headers(topic: str, partition: int, offset: int) -> dict[str, bytes]:
+    """The ``chronox-source-*`` headers of a record consumed at ``topic[partition]@offset``."""
+    return {
+        SOURCE_TOPIC_HEADER: topic.encode(),
+        SOURCE_PARTITION_HEADER: str(partition).encode(),
+        SOURCE_OFFSET_HEADER: str(offset).encode(),
+    }
 
 
 def fitted(

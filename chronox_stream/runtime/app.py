@@ -23,7 +23,7 @@ import faust
 from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TopicT
 
-from chronox_stream.contracts.dead_letters import fitted
+from chronox_stream.contracts.dead_letters import fitted, origin_headers
 from chronox_stream.contracts.envelope import refused_bar
 from chronox_stream.contracts.rejects import Rejected
 from chronox_stream.contracts.status import StatusEvent
@@ -230,12 +230,8 @@ class Runtime:
 
         Returns once Kafka acknowledged the copy, so the caller may commit the original.
         """
-        origin = {
-            "chronox-source-topic": message.topic.encode(),
-            "chronox-source-partition": str(message.partition).encode(),
-            "chronox-source-offset": str(message.offset).encode(),
-        }
         where = f"{message.topic}[{message.partition}]@{message.offset}"
+        origin = origin_headers(message.topic, message.partition, message.offset)
         await self.dead_letter_bytes(message.key, message.value, rejected, where, origin)
 
     async def dead_letter_bytes(

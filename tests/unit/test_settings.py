@@ -1,5 +1,7 @@
-"""The Kafka security and durability settings are refused at load when they cannot work,
-with a message naming the settings and never a secret."""
+"""Settings as loaded: the Kafka security and durability settings are refused at load when
+they cannot work, with a message naming the settings and never a secret; the API key is read
+from the project's variable or the names Polygon's and Massive's clients read, the
+project's winning."""
 
 from __future__ import annotations
 
@@ -74,3 +76,27 @@ def test_a_complete_sasl_ssl_setting_loads_from_the_environment(
     settings = Settings()
     assert settings.kafka_sasl_mechanism == "SCRAM-SHA-256"
     assert SECRET not in repr(settings)
+
+NAMES = ("CHRONOX_POLYGON_API_KEY", "POLYGON_API_KEY", "MASSIVE_API_KEY")
+
+
+@pytest.mark.parametrize(
+    ("env", "key"),
+    [({"POLYGON_API_KEY": "from-polygon"}, "from-polygon"),
+     ({"MASSIVE_API_KEY": "from-massive"}, "from-massive"),
+     ({"CHRONOX_POLYGON_API_KEY": "own", "POLYGON_API_KEY": "p", "MASSIVE_API_KEY": "m"}, "own"),
+     ({"POLYGON_API_KEY": "p", "MASSIVE_API_KEY": "m"}, "p"),
+     ({}, "")],
+)  # fmt: skip
+def test_the_first_key_variable_set_wins(
+    env: dict[str, str], key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in NAMES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert settings.polygon_api_key.get_secret_value() == key
+    assert settings.to_env()["CHRONOX_POLYGON_API_KEY"] == key, "a child process gets it too"
+    assert settings.with_overrides(topic_prefix="x").polygon_api_key.get_secret_value() == key
+    assert Settings(polygon_api_key="given").polygon_api_key.get_secret_value() == "given"
