@@ -12,6 +12,7 @@ import asyncio
 import sys
 import traceback
 from importlib import import_module
+from pathlib import Path
 from typing import Any
 
 import click
@@ -278,6 +279,83 @@ def registry_list() -> None:
             f"{when(e.last_backfill):<17} {when(e.last_snapshot):<17} {when(e.last_stream):<17} "
             f"{e.last_error or ''}"
         )
+
+
+@main.command()
+@click.argument("symbols", nargs=-1, required=True)
+@click.option("--tf", default="1m", show_default=True, help="Timeframe: 1m 5m 15m 30m 1h 1d.")
+@click.option("--start", required=True, help="YYYY-MM-DD (New York date) or ISO-8601 time.")
+@click.option("--end", required=True,
+              help="YYYY-MM-DD (New York date, inclusive) or ISO-8601 time (exclusive).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]),
+              default="table", show_default=True, help="parquet needs --output.")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option("--adjusted", is_flag=True, help="Split-adjusted prices and volumes.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file instead of standard output.")
+def bars(symbols: tuple[str, ...], tf: str, start: str, end: str, fmt: str, as_json: bool,
+         adjusted: bool, output: Path | None) -> None:  # fmt: skip
+    """Print the stored bars of SYMBOLS from PostgreSQL (raw, or --adjusted for splits)."""
+    from datetime import UTC, datetime
+
+    from chronox_stream.contracts.rejects import Rejected
+    from chronox_stream.read import formats
+    from chronox_stream.read.query import BarReader, StoreUnavailable, parse_query
+
+    fmt = "json" if as_json else fmt
+    if fmt == "parquet" and output is None:
+        raise click.UsageError("--format parquet writes a file: give --output FILE")
+    if fmt == "table" and output is not None:
+        raise click.UsageError("--output takes csv, json or parquet")
+    settings = _settings()
+    try:
+        query = parse_query(symbols, tf, start, end, now=datetime.now(UTC), adjusted=adjusted,
+                            max_rows=settings.read_max_rows)  # fmt: skip
+    except Rejected as rejected:
+        raise click.UsageError(rejected.message) from None
+
+    async def read() -> list[dict[str, Any]]:
+        reader = await BarReader.connect(settings)
+        try:
+            return await reader.bars(query)
+        finally:
+            await reader.close()
+
+    try:
+        rows = asyncio.run(read())
+    except (StoreUnavailable, Rejected) as error:
+        raise click.ClickException(getattr(error, "message", str(error))) from None
+    if fmt == "table":
+        from rich.console import Console
+
+        Console().print(formats.to_table(rows, query.columns))
+    elif fmt == "parquet" and output is not None:
+        formats.write_parquet(rows, query.columns, output)
+    else:
+        text = formats.to_csv(rows, query.columns) if fmt == "csv" else formats.to_json(
+            rows).decode() + "\n"
+        if output is None:
+            click.echo(text, nl=False)
+        else:
+            output.write_text(text)
+
+
+@main.command()
+@click.option("--bind", help="Address to listen on [CHRONOX_SERVE_BIND].")
+@click.option("--port", type=int, help="Port [CHRONOX_SERVE_PORT].")
+def serve(bind: str | None, port: int | None) -> None:
+    """Serve the HTTP read API (/v1/...) and the live page (/) until stopped."""
+    import logging.config
+
+    from chronox_stream.read.server import serve as run
+    from chronox_stream.runtime.logs import logging_config
+
+    settings = _settings(serve_bind=bind, serve_port=port)
+    logging.config.dictConfig(logging_config(settings))
+    try:
+        asyncio.run(run(settings))
+    except KeyboardInterrupt:
+        pass
 
 
 @main.group()
