@@ -328,7 +328,9 @@ def bars(symbols: tuple[str, ...], tf: str, start: str, end: str, fmt: str, as_j
     if fmt == "table":
         from rich.console import Console
 
-        Console().print(formats.to_table(rows, query.columns))
+        # Piped, the table keeps its full width rather than a terminal's 80 columns.
+        Console(width=None if sys.stdout.isatty() else 250).print(
+            formats.to_table(rows, query.columns))
     elif fmt == "parquet" and output is not None:
         formats.write_parquet(rows, query.columns, output)
     else:
