@@ -75,6 +75,7 @@
       lastTime = Math.max(lastTime, time);
     }
     series.setData([...candles.values()].sort((a, b) => a.time - b.time));
+    if (body.bars.length <= 150) chart.timeScale().fitContent();
     chartEl.dataset.history = String(body.bars.length);
     chartEl.dataset.bars = String(candles.size);
     if (body.bars.length === 0) say("no stored bars yet: waiting for live ones");
