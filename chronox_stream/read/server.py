@@ -118,15 +118,18 @@ class ReadApi:
         self.status = status_source(settings)
         self.symbols = symbols_source(settings)
         self.reader: BarReader | None = None
+        self._opening = asyncio.Lock()
         self.redis = aioredis.from_url(settings.redis_url.get_secret_value(),
                                        socket_timeout=None,
                                        socket_connect_timeout=settings.redis_timeout_s)  # fmt: skip
         self.live_slots = asyncio.Semaphore(settings.serve_max_live)
 
     async def _reader(self) -> BarReader:
-        """The pool, opened on first use, so the server starts while PostgreSQL is down."""
-        if self.reader is None:
-            self.reader = await BarReader.connect(self.settings)
+        """The pool, opened on first use (once), so the server starts while PostgreSQL is
+        down and a failed open is tried again by the next request."""
+        async with self._opening:
+            if self.reader is None:
+                self.reader = await BarReader.connect(self.settings)
         return self.reader
 
     async def bars(self, request: web.Request) -> web.Response:
