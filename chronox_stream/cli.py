@@ -300,7 +300,7 @@ def bars(symbols: tuple[str, ...], tf: str, start: str, end: str, fmt: str, as_j
 
     from chronox_stream.contracts.rejects import Rejected
     from chronox_stream.read import formats
-    from chronox_stream.read.query import BarReader, StoreUnavailable, parse_query
+    from chronox_stream.read.query import StoreUnavailable, parse_query, read_bars
 
     fmt = "json" if as_json else fmt
     if fmt == "parquet" and output is None:
@@ -313,33 +313,24 @@ def bars(symbols: tuple[str, ...], tf: str, start: str, end: str, fmt: str, as_j
                             max_rows=settings.read_max_rows)  # fmt: skip
     except Rejected as rejected:
         raise click.UsageError(rejected.message) from None
-
-    async def read() -> list[dict[str, Any]]:
-        reader = await BarReader.connect(settings)
-        try:
-            return await reader.bars(query)
-        finally:
-            await reader.close()
-
     try:
-        rows = asyncio.run(read())
-    except (StoreUnavailable, Rejected) as error:
-        raise click.ClickException(getattr(error, "message", str(error))) from None
+        rows = asyncio.run(read_bars(settings, query))
+    except StoreUnavailable as down:
+        raise click.ClickException(str(down)) from None
+    except Rejected as refused:  # more rows than CHRONOX_READ_MAX_ROWS
+        raise click.ClickException(refused.message) from None
     if fmt == "table":
         from rich.console import Console
 
         # Piped, the table keeps its full width rather than a terminal's 80 columns.
-        Console(width=None if sys.stdout.isatty() else 250).print(
-            formats.to_table(rows, query.columns))
+        console = Console(width=None if sys.stdout.isatty() else 250)
+        console.print(formats.to_table(rows, query.columns))
     elif fmt == "parquet" and output is not None:
         formats.write_parquet(rows, query.columns, output)
+    elif output is not None:
+        output.write_text(formats.to_text(rows, query.columns, fmt))
     else:
-        text = formats.to_csv(rows, query.columns) if fmt == "csv" else formats.to_json(
-            rows).decode() + "\n"
-        if output is None:
-            click.echo(text, nl=False)
-        else:
-            output.write_text(text)
+        click.echo(formats.to_text(rows, query.columns, fmt), nl=False)
 
 
 @main.command()

@@ -41,6 +41,11 @@ def to_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     return out.getvalue()
 
 
+def to_text(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> str:
+    """The bars as ``csv`` or ``json`` text (ending with a newline)."""
+    return to_csv(rows, columns) if fmt == "csv" else to_json(rows).decode() + "\n"
+
+
 def to_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> Table:
     """A rich table for a terminal (prices as stored, volume without decimals)."""
     table = Table(*columns, caption=f"{len(rows)} bar(s)")

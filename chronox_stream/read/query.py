@@ -159,3 +159,12 @@ class BarReader:
 
     async def close(self) -> None:
         await self._pool.close()
+
+
+async def read_bars(settings: Settings, query: BarQuery) -> list[dict[str, Any]]:
+    """The bars of ``query`` over a connection of its own (``chronox bars``: one read)."""
+    reader = await BarReader.connect(settings)
+    try:
+        return await reader.bars(query)
+    finally:
+        await reader.close()
