@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CHRONOX := $(BIN)/chronox
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test unit lint stack-up stack-down bench chaos clean
+.PHONY: venv browser demo test unit lint stack-up stack-down bench chaos clean
 
 venv: $(VENV)/.installed
 
@@ -23,8 +23,15 @@ demo: venv
 TEST_PROCESSES ?= 6
 UNIT_PROCESSES ?= 2
 
+# The live page's test drives Debian's chromium through Debian's chromedriver; as the stack
+# does for its servers, they are installed with apt-get (as root) when missing.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
 # Brings the stack up, runs unit and integration tests, always brings the stack down.
-test: venv
+test: venv browser
 	@$(CHRONOX) stack up; \
 	status=$$?; \
 	if [ $$status -eq 0 ]; then \

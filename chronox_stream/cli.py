@@ -15,6 +15,7 @@ import logging
 import sys
 import traceback
 from importlib import import_module
+from pathlib import Path
 from typing import Any
 
 import click
@@ -429,6 +430,76 @@ def registry_list(as_json: bool, **overrides: Any) -> None:
             f"{when(e.last_backfill):<17} {when(e.last_snapshot):<17} {when(e.last_stream):<17} "
             f"{e.last_error or ''}"
         )
+
+
+@main.command()
+@click.argument("symbols", nargs=-1, required=True)
+@click.option("--tf", default="1m", show_default=True, help="Timeframe: 1m 5m 15m 30m 1h 1d.")
+@click.option("--start", required=True, help="YYYY-MM-DD (New York date) or ISO-8601 time.")
+@click.option("--end", required=True,
+              help="YYYY-MM-DD (New York date, inclusive) or ISO-8601 time (exclusive).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]),
+              default="table", show_default=True, help="parquet needs --output.")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option("--adjusted", is_flag=True, help="Split-adjusted prices and volumes.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file instead of standard output.")
+def bars(symbols: tuple[str, ...], tf: str, start: str, end: str, fmt: str, as_json: bool,
+         adjusted: bool, output: Path | None) -> None:  # fmt: skip
+    """Print the stored bars of SYMBOLS from PostgreSQL (raw, or --adjusted for splits)."""
+    from datetime import UTC, datetime
+
+    from chronox_stream.contracts.rejects import Rejected
+    from chronox_stream.read import formats
+    from chronox_stream.read.query import StoreUnavailable, parse_query, read_bars
+
+    fmt = "json" if as_json else fmt
+    if fmt == "parquet" and output is None:
+        raise click.UsageError("--format parquet writes a file: give --output FILE")
+    if fmt == "table" and output is not None:
+        raise click.UsageError("--output takes csv, json or parquet")
+    settings = _settings()
+    try:
+        query = parse_query(symbols, tf, start, end, now=datetime.now(UTC), adjusted=adjusted,
+                            max_rows=settings.read_max_rows)  # fmt: skip
+    except Rejected as rejected:
+        raise click.UsageError(rejected.message) from None
+    try:
+        rows = asyncio.run(read_bars(settings, query))
+    except StoreUnavailable as down:
+        raise click.ClickException(str(down)) from None
+    except Rejected as refused:  # more rows than CHRONOX_READ_MAX_ROWS
+        raise click.ClickException(refused.message) from None
+    if fmt == "table":
+        from rich.console import Console
+
+        # Piped, the table keeps its full width rather than a terminal's 80 columns.
+        console = Console(width=None if sys.stdout.isatty() else 250)
+        console.print(formats.to_table(rows, query.columns))
+    elif fmt == "parquet" and output is not None:
+        formats.write_parquet(rows, query.columns, output)
+    elif output is not None:
+        output.write_text(formats.to_text(rows, query.columns, fmt))
+    else:
+        click.echo(formats.to_text(rows, query.columns, fmt), nl=False)
+
+
+@main.command()
+@click.option("--bind", help="Address to listen on [CHRONOX_SERVE_BIND].")
+@click.option("--port", type=int, help="Port [CHRONOX_SERVE_PORT].")
+def serve(bind: str | None, port: int | None) -> None:
+    """Serve the HTTP read API (/v1/...) and the live page (/) until stopped."""
+    import logging.config
+
+    from chronox_stream.read.server import serve as run
+    from chronox_stream.runtime.logs import logging_config
+
+    settings = _settings(serve_bind=bind, serve_port=port)
+    logging.config.dictConfig(logging_config(settings))
+    try:
+        asyncio.run(run(settings))
+    except KeyboardInterrupt:
+        pass
 
 
 @main.group()

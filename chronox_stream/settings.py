@@ -204,6 +204,18 @@ class Settings(BaseSettings):
         description="Fetch the registry symbols' splits every this many seconds (0: off).",
     )
 
+    # The read path (`chronox bars`, `chronox serve`)
+    read_max_rows: int = Field(
+        100_000, ge=1, description="Most bars one read returns; a larger one is refused."
+    )
+    serve_bind: str = Field(
+        "127.0.0.1", description="Address `chronox serve` listens on (0.0.0.0 in a container)."
+    )
+    serve_port: int = Field(6070, description="Port of `chronox serve` (HTTP API, live page).")
+    serve_max_live: int = Field(
+        64, ge=1, description="Live streams `chronox serve` holds open at once; more get 503."
+    )
+
     # The simulator (`chronox sim`)
     sim_host: str = Field("127.0.0.1", description="Simulator bind address (loopback).")
     sim_port: int = Field(8765, description="Simulator REST + WebSocket port.")

@@ -186,8 +186,13 @@ def _optional_time(doc: dict[str, Any], key: str, *, end_of_day: bool) -> dateti
     holds the whole extended session of both days. An instant keeps its exact meaning.
     """
     value = _typed(doc, key, str, None)
-    if value is None:
-        return None
+    return None if value is None else parse_time_bound(value, key, end_of_day=end_of_day)
+
+
+def parse_time_bound(value: str, key: str, *, end_of_day: bool) -> datetime:
+    """``value`` (``YYYY-MM-DD`` or an ISO-8601 instant with a zone) as a range bound in
+    UTC, read as :func:`_optional_time` says; ``Rejected("invalid_range")`` naming ``key``
+    otherwise. Requests and the read path (``chronox bars``, ``/v1/bars``) share it."""
     try:
         if len(value) == 10:
             instant = date_bound(date.fromisoformat(value), end=end_of_day)
