@@ -467,7 +467,10 @@ def bars(symbols: tuple[str, ...], tf: str, start: str, end: str, fmt: str, as_j
     try:
         rows = asyncio.run(read_bars(settings, query))
     except StoreUnavailable as down:
-        raise click.ClickException(str(down)) from None
+        from chronox_stream.client.reach import EXIT_CODES, POSTGRES
+
+        click.echo(f"Error: {down}", err=True)
+        click.get_current_context().exit(EXIT_CODES[POSTGRES])
     except Rejected as refused:  # more rows than CHRONOX_READ_MAX_ROWS
         raise click.ClickException(refused.message) from None
     if fmt == "table":

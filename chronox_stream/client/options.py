@@ -21,7 +21,17 @@ from chronox_stream.settings import Settings
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: The settings fields of the Kafka connection, one flag each on every Kafka command.
-KAFKA_SETTINGS: tuple[str, ...] = ("kafka_bootstrap",)
+KAFKA_SETTINGS: tuple[str, ...] = (
+    "kafka_bootstrap",
+    "kafka_security_protocol",
+    "kafka_sasl_mechanism",
+    "kafka_sasl_username",
+    "kafka_sasl_password",
+    "kafka_ssl_cafile",
+    "kafka_ssl_certfile",
+    "kafka_ssl_keyfile",
+    "kafka_ssl_key_password",
+)
 
 
 def _flag(name: str) -> str:

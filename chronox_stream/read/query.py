@@ -16,10 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import asyncpg
 
+from chronox_stream.client.reach import masked_url
 from chronox_stream.contracts.control import EARLIEST, MAX_SYMBOLS, is_symbol, parse_time_bound
 from chronox_stream.contracts.rejects import Rejected
 from chronox_stream.domain.timeframes import TIMEFRAMES
@@ -96,15 +96,8 @@ def query_sql(schema: str, query: BarQuery) -> str:
 
 
 class StoreUnavailable(Exception):
-    """PostgreSQL could not answer; the message names where it was looked for, never the
-    DSN's password."""
-
-
-def dsn_location(dsn: str) -> str:
-    """``host:port/database`` of a DSN, without its user or password."""
-    parts = urlsplit(dsn)
-    host = parts.hostname or "localhost"
-    return f"{host}:{parts.port or 5432}{parts.path or ''}"
+    """PostgreSQL could not answer; the message names where it was looked for, with the
+    DSN's password masked (``chronox bars`` exits with PostgreSQL's code: 4)."""
 
 
 class BarReader:
@@ -114,12 +107,12 @@ class BarReader:
         self._pool = pool
         self._schema = settings.postgres_schema
         self._max_rows = settings.read_max_rows
-        self._where = dsn_location(settings.postgres_dsn.get_secret_value())
+        self._where = masked_url(settings.postgres_dsn.get_secret_value())
 
     @classmethod
     async def connect(cls, settings: Settings) -> BarReader:
         """A reader with its pool open; ``StoreUnavailable`` when PostgreSQL does not answer."""
-        where = dsn_location(settings.postgres_dsn.get_secret_value())
+        where = masked_url(settings.postgres_dsn.get_secret_value())
         try:
             pool = await asyncpg.create_pool(
                 settings.postgres_dsn.get_secret_value(), min_size=1, max_size=4,

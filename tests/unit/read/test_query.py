@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from chronox_stream.contracts.rejects import Rejected
-from chronox_stream.read.query import BarQuery, dsn_location, parse_query, query_sql
+from chronox_stream.read.query import BarQuery, parse_query, query_sql
 
 NOW = datetime(2024, 6, 3, 16, 0, tzinfo=UTC)
 
@@ -64,8 +64,3 @@ def test_adjusted_queries_read_the_view_and_latest_the_newest_rows() -> None:
     adjusted = query_sql("chronox", parse("AAPL", adjusted=True, latest=5))
     assert 'FROM "chronox".bars_adjusted ' in adjusted and "split_factor" in adjusted
     assert "ORDER BY ts DESC" in adjusted
-
-
-def test_a_dsn_is_named_without_its_credentials() -> None:
-    where = dsn_location("postgresql://chronox:s3cret@db.internal:6432/bars?sslmode=require")
-    assert where == "db.internal:6432/bars" and "s3cret" not in where
