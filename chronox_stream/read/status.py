@@ -15,9 +15,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from chronox_stream.client.registry import read_entries
-from chronox_stream.client.status import Report, gather
-from chronox_stream.domain.registry import RegistryEntry
+from chronox_stream.client.registry import entry_json, iso, read_entries
+from chronox_stream.client.status import Report, gather, report_json
 from chronox_stream.runtime.names import TopicNames
 from chronox_stream.runtime.topics import message_count
 from chronox_stream.settings import Settings
@@ -28,39 +27,10 @@ FRESH_S = 2.0
 T = TypeVar("T")
 
 
-def _when(moment: datetime | None) -> str | None:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
-
-
-def entry_document(entry: RegistryEntry) -> dict[str, Any]:
-    """A registry entry as ``/v1/symbols`` lists it."""
-    return {"symbol": entry.symbol, "strategy": entry.strategy, "enabled": entry.enabled,
-            "status": entry.status, "last_error": entry.last_error,
-            "last_backfill": _when(entry.last_backfill),
-            "last_snapshot": _when(entry.last_snapshot),
-            "last_stream": _when(entry.last_stream)}  # fmt: skip
-
-
 def status_document(report: Report, dead_letters: int, now: datetime) -> dict[str, Any]:
-    """``chronox status``'s report as ``/v1/status`` serves it: a group without committed
-    offsets has lag ``null``; the stream is ``connected: false`` when no leader reports."""
-    stream = report.stream or {}
-    return {
-        "generated_at": _when(now),
-        "symbols": [
-            {**entry_document(s.entry), "streaming": s.streaming,
-             "open_gaps": [{"start": _when(g.start), "end": _when(g.end)} for g in s.open_gaps]}
-            for s in report.symbols
-        ],  # fmt: skip
-        "stream": {
-            "connected": bool(stream.get("connected")),
-            "since": stream.get("since"),
-            "reason": stream.get("reason"),
-            "symbols": list(stream.get("symbols") or []),  # type: ignore[call-overload]
-        },
-        "lag": {name: (None if n < 0 else n) for name, n in report.lag.items()},
-        "dead_letters": dead_letters,
-    }
+    """``chronox status --json``'s document, with when it was gathered and the number of
+    records on the dead-letter topic."""
+    return {"generated_at": iso(now), **report_json(report), "dead_letters": dead_letters}
 
 
 class Fresh(Generic[T]):
@@ -91,6 +61,6 @@ def status_source(settings: Settings) -> Fresh[dict[str, Any]]:
 
 def symbols_source(settings: Settings) -> Fresh[dict[str, Any]]:
     async def load() -> dict[str, Any]:
-        return {"symbols": [entry_document(e) for e in await read_entries(settings)]}
+        return {"symbols": [entry_json(e) for e in await read_entries(settings)]}
 
     return Fresh(load)

@@ -121,7 +121,7 @@ def watch_page(browser: webdriver.Chrome, port: int, stored: int, tmp_path: Path
     wait_until(lambda: browser.find_element(By.ID, "stream").text.startswith("connected"), 30,
                "the pipeline panel does not show the stream connected")  # fmt: skip
     assert browser.find_element(By.ID, "dead-letters").text.isdigit()
-    assert "postgres sink" in browser.find_element(By.ID, "lag").text
+    assert "postgres_sink" in browser.find_element(By.ID, "lag").text
     # Script errors and refused loads (the Content-Security-Policy), not a slow request.
     errors = [e for e in browser.get_log("browser")
               if e["level"] == "SEVERE" and e.get("source") != "network"]  # fmt: skip

@@ -249,8 +249,8 @@ async def test_http_bars_symbols_and_status(stored: Settings, server: str, spec:
     report = await poll(dead_lettered, timeout_s=60)
     assert report, "the dead letter is not counted"
     assert [s["symbol"] for s in report["symbols"]] == sorted(SYMBOLS)
-    assert set(report["lag"]) == {"agents", "ticks", "postgres sink", "redis sink"}
-    assert report["lag"]["postgres sink"] == 0 and report["stream"]["connected"] is False
+    assert set(report["lag"]) == {"agents", "ticks", "postgres_sink", "redis_sink"}
+    assert report["lag"]["postgres_sink"] == 0 and report["stream"]["connected"] is False
 
     async with aiohttp.ClientSession() as session:
         async with session.get(server + "/v1/openapi.json") as resp:
