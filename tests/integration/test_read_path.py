@@ -33,7 +33,7 @@ from openapi_core.testing import MockRequest, MockResponse
 
 from chronox_stream.client.children import Child
 from chronox_stream.client.status import group_lag
-from chronox_stream.contracts.envelope import envelope_for
+from chronox_stream.contracts.envelope import envelope
 from chronox_stream.domain.bars import Bar
 from chronox_stream.runtime import kafka
 from chronox_stream.runtime.names import bars_channel, live_channel
@@ -294,7 +294,7 @@ async def test_live_events_and_the_stream_ends_with_its_client(
         assert await resp.content.readline() == b": subscribed\n"
         assert await _subscribers(client, channels) == [1, 1]
         await client.publish(channels[0], b"not an envelope")
-        await client.publish(channels[0], envelope_for(bar, "stream").to_json())
+        await client.publish(channels[0], envelope(bar, "stream"))
         lines = [await resp.content.readline() for _ in range(4)]
         assert lines[1:3] == [b"event: live\n", b"data: " + orjson.dumps({
             "ts": "2024-01-12T15:01:00Z", "time": int(bar.ts.timestamp()), "open": 185.0,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from chronox_stream.contracts.envelope import envelope_for
+from chronox_stream.contracts.envelope import envelope
 from chronox_stream.domain.bars import Bar
 from chronox_stream.read.live import MAX_PENDING_BARS, Pending, event_bar, sse
 
@@ -37,7 +37,7 @@ async def test_take_waits_for_an_offer() -> None:
 
 
 def test_only_valid_envelopes_of_the_stream_become_events() -> None:
-    raw = envelope_for(BAR, "stream").to_json()
+    raw = envelope(BAR, "stream")
     doc = event_bar(raw, "AAPL", "1m")
     assert doc == {"ts": "2024-01-10T14:30:00Z", "time": 1704897000, "open": 10.0, "high": 11.0,
                    "low": 9.5, "close": 10.5, "volume": 300.0, "source": "stream"}  # fmt: skip
