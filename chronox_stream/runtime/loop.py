@@ -161,8 +161,8 @@ class BatchLoop(ConsumerRebalanceListener):  # type: ignore[misc]
         self._failed: BaseException | None = None
 
     async def run(self) -> None:
-        """Poll, process and checkpoint until cancelled or a step fails; meanwhile the lag
-        in ``group`` (if named) is a metric of the worker."""
+        """Poll, process and checkpoint until cancelled or a step fails; meanwhile
+        :meth:`lag` is the worker's lag metric of ``group`` (else of the loop's name)."""
         with metrics.lag_probe(self._group or self._name, self.lag):
             while True:
                 await self.step()
