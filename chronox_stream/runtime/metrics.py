@@ -28,9 +28,8 @@ from collections import Counter as Tally
 from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from operator import attrgetter
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import faust
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.process_collector import ProcessCollector
@@ -38,6 +37,9 @@ from prometheus_client.registry import Collector
 
 from chronox_stream.domain.bars import Bar
 from chronox_stream.domain.timeframes import TIMEFRAMES
+
+if TYPE_CHECKING:  # the app is only read; importing Faust is the worker's business
+    import faust
 
 K = TypeVar("K", bound=Hashable)
 M = TypeVar("M", Counter, Histogram, Gauge)
