@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import faust
 import pytest
@@ -140,3 +142,14 @@ def test_the_trade_stream_state_is_a_gauge(registry: CollectorRegistry) -> None:
     assert value(registry, "chronox_ws_connected") == 1
     metrics.ws_connected(False)
     assert value(registry, "chronox_ws_connected") == 0
+
+
+def test_the_readme_lists_every_metric(registry: CollectorRegistry) -> None:
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    section = readme.split("### Metrics and dashboards", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"`(chronox_[a-z_]+)`", section))
+    for family in registry.collect():
+        if family.name.startswith("chronox_process_"):
+            continue  # the process collector's; the README names a few
+        shown = family.name + "_total" if family.type == "counter" else family.name
+        assert shown in documented, shown
