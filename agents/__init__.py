@@ -10,6 +10,7 @@ from chronox_stream.agents import (
     backfill,
     control,
     health,
+    metrics,
     registry,
     scheduler,
     sink,
@@ -23,5 +24,5 @@ from chronox_stream.runtime.app import Runtime
 def attach_all(runtime: Runtime) -> None:
     """Attach every agent and task of a worker to ``runtime``'s app (before it starts)."""
     for module in (control, registry, backfill, sink, ticks, stream_bars, stream, scheduler,
-                   health):  # fmt: skip
+                   health, metrics):  # fmt: skip
         module.attach(runtime)

@@ -35,6 +35,7 @@ from typing import TypeAlias
 from aiokafka import TopicPartition
 
 from chronox_stream.contracts.rejects import Rejected
+from chronox_stream.runtime import metrics
 from chronox_stream.runtime.app import Runtime
 from chronox_stream.runtime.kafka import group_consumer
 from chronox_stream.runtime.loop import Batch, BatchLoop, Record, isolate
@@ -128,6 +129,8 @@ class SinkHandler:
         else:
             await until_world_recovers(what, partial(self._write, items))
         elapsed = round(time.monotonic() - started, 3)
+        oldest = min(records[0].timestamp for records in batch.values() if records)
+        metrics.sink_written(self._mirror.name, len(items), elapsed, oldest)
         log.debug("%s batch written", self._mirror.name,
                   extra={"count": len(items), "elapsed_s": elapsed})  # fmt: skip
 
@@ -153,7 +156,8 @@ async def consume_bars(runtime: Runtime, mirror: Mirror, decoded: DecodedEnvelop
     """
     consumer = group_consumer(runtime.settings, sink_group(mirror.name))
     loop = BatchLoop(f"{mirror.name} sink", consumer, SinkHandler(runtime, mirror, decoded),
-                     batch_size=BATCH_SIZE, within_ms=BATCH_WITHIN_MS)  # fmt: skip
+                     batch_size=BATCH_SIZE, within_ms=BATCH_WITHIN_MS,
+                     group=sink_group(mirror.name))  # fmt: skip
     consumer.subscribe(runtime.topics.bar_names, listener=loop)
     await consumer.start()
     try:

@@ -80,6 +80,7 @@ from chronox_stream.domain.tick_state import (
     watermark_key,
 )
 from chronox_stream.domain.timeframes import TIMEFRAMES
+from chronox_stream.runtime import metrics
 from chronox_stream.runtime.app import Runtime
 from chronox_stream.runtime.failures import rejection_for
 from chronox_stream.runtime.kafka import group_consumer, producer
@@ -168,6 +169,7 @@ class TickAggregator:
         self._touched: set[SymbolBars] = set()  # since the last in-progress publish, if live
         self._purged: list[tuple[int, list[tuple[bytes, bytes | None]]]] = []  # to write
         self._refills: set[Window] = set()  # incomplete windows to request from REST
+        self._skipped = 0  # records of the batch not folded: refused, or feed markers
 
     def released(self, partitions: Collection[TopicPartition]) -> None:
         """Forget the partitions' state: read back from the changelog if assigned again."""
@@ -205,10 +207,14 @@ class TickAggregator:
         bars: list[Bar] = []
         dropped: Counter[str] = Counter()
         before: Counter[str] = Counter()
+        consumed, self._skipped = 0, 0
         for tp, records in batch.items():
             symbols = self._partitions.get(tp.partition)
             if symbols is not None:
+                consumed += len(records)
                 bars.extend(await self._fold(symbols, records, dropped, before, now, now_ms))
+        late = dropped.total()
+        metrics.ticks_read(consumed, consumed - self._skipped - late, late)
         if dropped:
             log.warning("dropped ticks later than the late limit (%d ms): %s",
                         self._settings.tick_late_limit_ms, dict(dropped),
@@ -244,6 +250,7 @@ class TickAggregator:
                                    f"wall clock plus the allowance ({latest_allowed})")  # fmt: skip
             except ValueError as exc:
                 await self._runtime.dead_letter(record, Rejected.of(exc))
+                self._skipped += 1
                 continue
             if own is None:
                 own = symbols[tick.symbol] = symbol_bars(self._settings, tick.symbol, {}, now_ms,
@@ -251,12 +258,14 @@ class TickAggregator:
             if isinstance(tick, FeedMarker):
                 own.builder.complete_from(tick.symbol, tick.complete_from)
                 own.heard_ms = now_ms
+                self._skipped += 1
                 continue
             builder = own.builder
             try:
                 folded = builder.add(tick, record.offset)
             except Exception as failure:  # a tick the fold cannot take is that tick's fault
                 await self._runtime.dead_letter(record, rejection_for(failure))
+                self._skipped += 1
                 continue
             if folded is not NOTHING:  # most ticks produce nothing
                 if folded.dropped_for:
@@ -328,6 +337,7 @@ class TickAggregator:
                    for bar, payload in zip(bars, envelopes(bars, "stream"), strict=True)]
         await deliver(await batch_sends(self._producer, self._partitioner,
                                         self._names.ticks_bars, records))  # fmt: skip
+        metrics.tick_bars_sent(bars)
 
     async def _request_refills(self) -> None:
         """Ask for the incomplete windows met so far from REST (api backfills on the control
@@ -394,7 +404,7 @@ async def aggregate_ticks(runtime: Runtime) -> None:
     try:
         loop = BatchLoop("tick aggregator", consumer, TickAggregator(runtime, ticks_producer),
                          batch_size=BATCH_SIZE, within_ms=BATCH_WITHIN_MS,
-                         checkpoint_every_s=FLUSH_EVERY_S)  # fmt: skip
+                         checkpoint_every_s=FLUSH_EVERY_S, group=TICKS_GROUP)  # fmt: skip
         consumer.subscribe([names.ticks_raw], listener=loop)
         await consumer.start()
         try:

@@ -187,6 +187,7 @@ def main() -> None:
         topic_prefix=f"bench{tag}", app_id=f"bench-{tag}", postgres_schema=f"bench{tag}",
         redis_prefix=f"bench{tag}:", data_dir=work / "data", sim_port=free_port(),
         sim_s3_port=free_port(), sim_data_dir=work / "sim", log_level="WARNING",
+        web_enabled=False,  # --workers N on one host: the default port would clash
     )  # fmt: skip
     settings = settings.with_overrides(
         polygon_rest_url=f"http://127.0.0.1:{settings.sim_port}",

@@ -337,6 +337,7 @@ async def run(args: argparse.Namespace, folder: Path) -> int:
     settings = pair.settings.with_overrides(
         topic_prefix=f"chaos{tag}",
         app_id=f"chronox-chaos-{tag}",
+        web_enabled=False,  # several workers on one host: the default port would clash
         postgres_schema=f"chaos{tag}",
         redis_prefix=f"chaos{tag}:",
         topic_partitions=4,

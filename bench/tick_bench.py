@@ -239,6 +239,7 @@ async def run(args: argparse.Namespace) -> None:
     settings = Settings().with_overrides(
         topic_prefix=f"bench{tag}", app_id=f"chronox-bench-{tag}", postgres_schema=f"bench{tag}",
         redis_prefix=f"bench{tag}:", data_dir=data, tick_timeframes="1m,5m", log_level="WARNING",
+        web_enabled=False,  # whatever else runs on this host: its port may be taken
     )  # fmt: skip
     await ensure_topics(settings)
     try:

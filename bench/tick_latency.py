@@ -88,6 +88,7 @@ async def run(args: argparse.Namespace) -> None:
         topic_prefix=f"bench{tag}", app_id=f"chronox-bench-{tag}", postgres_schema=f"bench{tag}",
         redis_prefix=f"bench{tag}:", data_dir=data, tick_timeframes="1m,5m",
         tick_live_ms=args.live_ms, log_level="INFO",
+        web_enabled=False,  # whatever else runs on this host: its port may be taken
     )  # fmt: skip
     await ensure_topics(settings)
     worker = Child.start("worker", ["chronox_stream", "worker"], env=settings.to_env(),

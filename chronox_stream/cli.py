@@ -186,13 +186,15 @@ def main() -> None:
 @click.option("--log-format", type=click.Choice(["text", "json"]), help="[CHRONOX_LOG_FORMAT]")
 def worker(**overrides: Any) -> None:
     """Run one worker of the consumer group (run as many as you need)."""
+    from chronox_stream.runtime.web_server import PortTaken, check_port
     from chronox_stream.runtime.worker import run_worker
     from chronox_stream.sources.urls import UnsafeUrl, check_settings
 
     settings = _settings(**overrides)
     try:
         check_settings(settings)
-    except UnsafeUrl as refused:
+        check_port(settings)
+    except (UnsafeUrl, PortTaken) as refused:
         raise click.ClickException(str(refused)) from None
     run_worker(settings)
 

@@ -98,7 +98,9 @@ class Settings(BaseSettings):
     preload_backfill: bool = Field(
         True, description="Load the calendar and flat-file reader at worker start, not on use."
     )
-    web_enabled: bool = Field(False, description="Run the Faust web server in the worker.")
+    web_enabled: bool = Field(
+        True, description="Serve /health, /ready and /metrics from the worker (its web server)."
+    )
     web_port: int = Field(6066, description="Port of the Faust web server.")
     web_bind: str = Field(
         "127.0.0.1", description="Address the web server listens on (0.0.0.0 in a container)."

@@ -29,7 +29,7 @@ from chronox_stream.contracts.rejects import Rejected
 from chronox_stream.contracts.status import StatusEvent
 from chronox_stream.domain.bars import Bar, Source
 from chronox_stream.domain.registry import RegistryCommand
-from chronox_stream.runtime import faust_consumer, faust_shims, kafka
+from chronox_stream.runtime import faust_consumer, faust_shims, kafka, metrics
 from chronox_stream.runtime.emit import EmitPolicy, Emitter
 from chronox_stream.runtime.names import TopicNames
 from chronox_stream.runtime.produce import batch_sends
@@ -256,6 +256,8 @@ class Runtime:
             await sent
 
         await until_world_recovers("dead-letter send", send)
+        topic = (origin or {}).get("chronox-source-topic")
+        metrics.dead_lettered(rejected.reason, topic.decode() if topic else None)
         log.warning("rejected message from %s: %s", where, letter.message,
                     extra={"reason": rejected.reason})  # fmt: skip
 

@@ -50,6 +50,7 @@ from chronox_stream.contracts.rejects import Rejected
 from chronox_stream.domain.bars import Bar, Source
 from chronox_stream.domain.dedup import Bucket, admit_batch, bucket_key
 from chronox_stream.domain.dry_run import DryRunDedup
+from chronox_stream.runtime import metrics
 from chronox_stream.runtime.loop import deliver
 
 CHUNK = 1000
@@ -130,6 +131,7 @@ class Emitter:
         # chunk is judged against the earlier ones, and nothing is recorded before the acks.
         pending: dict[str, Bucket] = {}
         chunks: list[tuple[list[Bar], dict[str, Bucket]]] = []
+        dropped = 0
         for offset in range(0, len(bars), CHUNK):
             valid, refused = split_valid(bars[offset : offset + CHUNK], source)
             if not dry_run:
@@ -140,6 +142,7 @@ class Emitter:
             buckets = self._dedup.current(wanted - pending.keys())
             buckets.update((key, pending[key]) for key in wanted & pending.keys())
             admitted, state = admit_batch(valid, source, buckets, keys)
+            dropped += len(valid) - len(admitted)
             pending.update(state)
             if dry_run:
                 self._dedup.record(state)  # in memory only: later phases of the item see it
@@ -147,6 +150,8 @@ class Emitter:
                 chunks.append((admitted, state))
         if not dry_run and chunks:
             await self._publish_chunks(chunks, source)
+        if not dry_run:
+            metrics.emitted(source, [admitted for admitted, _ in chunks], dropped)
         emitted = sum(len(admitted) for admitted, _ in chunks)
         self.count += emitted
         return emitted

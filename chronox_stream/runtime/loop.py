@@ -56,6 +56,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
 from chronox_stream.contracts.rejects import Rejected
+from chronox_stream.runtime import metrics
 from chronox_stream.runtime.retry import settle, until_world_recovers
 
 log = logging.getLogger(__name__)
@@ -139,8 +140,10 @@ class BatchLoop(ConsumerRebalanceListener):  # type: ignore[misc]
         within_ms: int,
         checkpoint_every_s: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
+        group: str = "",
     ) -> None:
         self._name = name
+        self._group = group
         self._consumer = consumer
         self._handler = handler
         self._batch_size = batch_size
@@ -158,9 +161,22 @@ class BatchLoop(ConsumerRebalanceListener):  # type: ignore[misc]
         self._failed: BaseException | None = None
 
     async def run(self) -> None:
-        """Poll, process and checkpoint until cancelled or a step fails."""
-        while True:
-            await self.step()
+        """Poll, process and checkpoint until cancelled or a step fails; meanwhile
+        :meth:`lag` is the worker's lag metric of ``group`` (else of the loop's name)."""
+        with metrics.lag_probe(self._group or self._name, self.lag):
+            while True:
+                await self.step()
+
+    def lag(self) -> int | None:
+        """Records not processed yet in the owned partitions this loop knows a position in
+        (read from since assignment, or proven): the consumer's last fetched end offset
+        (highwater) less the offset after the last record processed."""
+        assignment = self._consumer.assignment()
+        owned = [tp for tp in self._owned if tp in assignment]
+        ends = {tp: self._consumer.highwater(tp) for tp in owned}
+        positions = {tp: at.offset for tp, at in self._standing.items()}
+        positions.update((tp, at.offset) for tp, at in self._pending.items())
+        return metrics.lag(ends, positions)
 
     async def step(self) -> None:
         """One batch (maybe empty) through steps 1 to 4 of the module docstring."""

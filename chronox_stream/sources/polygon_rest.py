@@ -50,6 +50,7 @@ from yarl import URL
 from chronox_stream.domain.bars import Bar
 from chronox_stream.domain.splits import SplitRecord, parse_splits_page
 from chronox_stream.domain.timeframes import Timeframe
+from chronox_stream.runtime import metrics
 from chronox_stream.runtime.retry import Backoff
 from chronox_stream.sources.polygon_pages import (
     MalformedPage,
@@ -241,6 +242,7 @@ class PolygonRest:
             retry_after = error.retry_after if isinstance(error, _Retryable) else None
             delay = retry_after if retry_after is not None else self._retry.delay(attempt)
             log.warning("REST retry %d in %.2fs: %s", attempt + 1, delay, self._scrub(str(error)))
+            metrics.rest_retry()
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
@@ -248,16 +250,25 @@ class PolygonRest:
         """The body of a 200; ``_Retryable`` for a transient status, else ``PolygonError``."""
         if self._limiter is not None:
             await self._limiter.acquire()
-        async with self._session.get(url, headers=self._headers, allow_redirects=False) as resp:
-            if resp.status in RETRY_STATUSES:
-                wait = retry_after_s(
-                    resp.headers, cap_s=self._retry.retry_after_cap_s, now=datetime.now(UTC)
-                )
-                raise _Retryable(f"HTTP {resp.status}", wait)
-            raw = await self._read(resp)
-            if resp.status == 200:
-                return raw
-            raise PolygonError(resp.status, self._scrub(_error_message(resp, raw))[:500])
+        answered = False  # counted under its status once it comes, else as an error
+        try:
+            async with self._session.get(url, headers=self._headers,
+                                         allow_redirects=False) as resp:  # fmt: skip
+                answered = True
+                metrics.rest_request(resp.status)
+                if resp.status in RETRY_STATUSES:
+                    wait = retry_after_s(
+                        resp.headers, cap_s=self._retry.retry_after_cap_s, now=datetime.now(UTC)
+                    )
+                    raise _Retryable(f"HTTP {resp.status}", wait)
+                raw = await self._read(resp)
+                if resp.status == 200:
+                    return raw
+                raise PolygonError(resp.status, self._scrub(_error_message(resp, raw))[:500])
+        except (TimeoutError, aiohttp.ClientError):
+            if not answered:
+                metrics.rest_request(None)
+            raise
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
         """The body, or ``PolygonError`` as soon as it is known to exceed the limit."""

@@ -53,6 +53,7 @@ import aiohttp
 import orjson
 from pydantic import SecretStr
 
+from chronox_stream.runtime import metrics
 from chronox_stream.runtime.retry import Backoff
 from chronox_stream.sources.urls import WS_URL, check_transport
 
@@ -235,6 +236,7 @@ class PolygonStream:
                 lost = await self._connection()
                 if self._connected:
                     self._connected = False
+                    metrics.ws_connected(False)
                     await self._notify(False, lost.reason)
                 if self._stayed_up():
                     attempt = 0
@@ -246,9 +248,11 @@ class PolygonStream:
                 log.warning(
                     "Polygon WebSocket lost (%s); reconnecting in %.2fs", lost.reason, delay
                 )
+                metrics.ws_reconnect()
                 await asyncio.sleep(delay)
         finally:
             self._connected = False
+            metrics.ws_connected(False)
 
     async def _connection(self) -> _Lost:
         """One connection from open to close; how it ended."""
@@ -296,6 +300,7 @@ class PolygonStream:
         self._authenticated_at = asyncio.get_running_loop().time()
         await self._sync_subscriptions(ws)
         self._connected = True
+        metrics.ws_connected(True)
         log.info(
             "Polygon WebSocket streaming %s for %d symbol(s)",
             ",".join(self._channels),

@@ -63,6 +63,8 @@ async def isolated(stack: Settings, sim: Any, tmp_path: Path) -> AsyncIterator[S
         faust_session_timeout_s=10,
         # Most test workers never backfill: each loads the calendar and flat-file reader on use.
         preload_backfill=False,
+        # Workers run side by side: a test that wants their web server gives each a port.
+        web_enabled=False,
     )
     await ensure_topics(settings)
     yield settings

@@ -17,7 +17,7 @@ from tests.integration.helpers import poll
 pytestmark = pytest.mark.integration
 
 LISTEN = "0A"  # TCP state code of a listening socket in /proc/net/tcp
-# Faust's built-in pages (router, tables, index, statistics, graph, metrics) and guesses.
+# Faust's built-in pages (router, tables, index, statistics, graph) and guesses; /metrics is ours.
 FAUST_PAGES = ("/", "/router", "/router/", "/table", "/table/", "/stats/", "/assignment/",
                "/graph", "/graph/", "/performance/", "/signal/")  # fmt: skip
 

@@ -115,6 +115,7 @@ class FakeConsumer:
         self.committed_offsets: dict[TopicPartition, int] = {}
         self.before_return: Callable[[], Awaitable[None]] | None = None
         self.refuse_commits = False
+        self.highwaters: dict[TopicPartition, int] = {}  # as the last fetch reported them
         self._assignment = assignment
 
     async def getmany(self, timeout_ms: int = 0, max_records: int | None = None
@@ -127,6 +128,9 @@ class FakeConsumer:
 
     def assignment(self) -> set[TopicPartition]:
         return self._assignment
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return self.highwaters.get(tp)
 
     async def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
         if self.refuse_commits:

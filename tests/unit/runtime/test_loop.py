@@ -6,11 +6,12 @@ import asyncio
 from collections.abc import Collection, Sequence
 from typing import Any, cast
 
+import faust
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from chronox_stream.contracts.rejects import Rejected
-from chronox_stream.runtime import retry
+from chronox_stream.runtime import metrics, retry
 from chronox_stream.runtime.loop import Batch, BatchLoop, deliver, isolate
 from tests.unit.runtime.fakes import FakeConsumer, FakeProducer, Log, last, position, record
 
@@ -228,3 +229,44 @@ async def test_a_failed_restore_stops_the_loop_before_anything_is_processed() ->
     with pytest.raises(ConnectionError):
         await loop.step()  # its supervisor builds a new consumer, which starts over
     assert log == [] and consumer.committed_offsets == {}
+
+
+async def test_lag_is_the_highwater_less_the_next_record_to_process() -> None:
+    log: Log = []
+    consumer = FakeConsumer(log, {TP0, TP1})
+    loop = await started(Handler(log, FakeProducer(log), stateful=False), consumer)
+    consumer.highwaters = {TP0: 20, TP1: 4}
+    assert loop.lag() is None, "no position known before a record is processed"
+    consumer.batches = [batch(TP0, 5, 3)]
+    await loop.step()
+    assert loop.lag() == 20 - 8, "TP1: never read, its position unknown"
+    consumer.batches = [batch(TP1, 0, 4)]
+    await loop.step()
+    assert loop.lag() == 12 + 0
+
+
+async def test_a_running_loop_reports_its_group_lag_as_a_metric() -> None:
+    log: Log = []
+    consumer = FakeConsumer(log, {TP0, TP1})
+    loop = await started(Handler(log, FakeProducer(log), stateful=False), consumer,
+                         group="unit-loop")  # fmt: skip
+    consumer.highwaters = {TP0: 9}
+    consumer.batches = [batch(TP0, 0, 3)]
+    await loop.step()
+    polling = asyncio.Event()
+
+    async def hold() -> None:  # the next poll waits for records that do not come
+        polling.set()
+        await asyncio.Event().wait()
+
+    consumer.before_return = hold
+    registry = metrics.worker_registry(faust.App("loop-unit", autodiscover=False))
+    running = asyncio.ensure_future(loop.run())
+    try:
+        await polling.wait()
+        assert registry.get_sample_value("chronox_consumer_lag", {"group": "unit-loop"}) == 6
+    finally:
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+    assert registry.get_sample_value("chronox_consumer_lag", {"group": "unit-loop"}) is None
