@@ -28,7 +28,8 @@ from chronox_stream.contracts.rejects import Rejected
 from chronox_stream.contracts.status import State, StatusEvent
 from chronox_stream.contracts.work import WorkItem
 from chronox_stream.domain.registry import Op, RegistryCommand
-from chronox_stream.domain.strategy import Phase, format_strategy
+from chronox_stream.domain.sources import Phase
+from chronox_stream.domain.strategy import format_strategy
 from chronox_stream.runtime.app import Runtime, utcnow
 from chronox_stream.runtime.retry import until_world_recovers
 

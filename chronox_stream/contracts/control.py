@@ -18,8 +18,8 @@ from importlib.resources import files
 from typing import Any, Literal, TypeGuard, get_args
 
 from chronox_stream.contracts.rejects import Rejected, decode_object
-from chronox_stream.domain.sources import SourceSpec, declared, strategy_pattern
-from chronox_stream.domain.strategy import Phase, parse_strategy
+from chronox_stream.domain.sources import Phase, SourceSpec, declared, strategy_pattern
+from chronox_stream.domain.strategy import parse_strategy
 from chronox_stream.domain.timeframes import TIMEFRAMES
 from chronox_stream.domain.trading_dates import date_bound
 

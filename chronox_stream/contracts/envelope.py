@@ -19,8 +19,9 @@ import orjson
 
 from chronox_stream.contracts.control import is_symbol
 from chronox_stream.contracts.rejects import Rejected
-from chronox_stream.domain.bars import SOURCE_RANK, Bar, Source
+from chronox_stream.domain.bars import Bar
 from chronox_stream.domain.bounds import INT64_MAX, MAX_PRICE, is_amount, is_count, is_price
+from chronox_stream.domain.sources import SOURCE_RANK, Source
 from chronox_stream.domain.timeframes import TIMEFRAMES
 
 VERSION = "v1"

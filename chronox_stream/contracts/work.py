@@ -15,7 +15,8 @@ from typing import Any
 import orjson
 
 from chronox_stream.contracts.control import BackfillRequest, PublishMode, SnapshotMethod
-from chronox_stream.domain.strategy import DEFAULT_STRATEGY, Phase, parse_strategy
+from chronox_stream.domain.sources import Phase
+from chronox_stream.domain.strategy import DEFAULT_STRATEGY, parse_strategy
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,8 +6,6 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 
 # The sources and their ranks are declared in ``domain.sources``; named here too, beside the bar.
-from chronox_stream.domain.sources import SOURCE_RANK as SOURCE_RANK
-from chronox_stream.domain.sources import Source as Source
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import NamedTuple
 
-from chronox_stream.domain.bars import SOURCE_RANK, Bar, Source
+from chronox_stream.domain.bars import Bar
 from chronox_stream.domain.identity import (
     Features,
     features_of,
@@ -43,6 +43,7 @@ from chronox_stream.domain.identity import (
     repr_digest,
 )
 from chronox_stream.domain.precedence import Relation, admits, filled, relation
+from chronox_stream.domain.sources import SOURCE_RANK, Source
 
 _STAMP = struct.Struct(">Bq")  # version, written at (epoch ms)
 _V1_ENTRY = struct.Struct(">q8sB")  # bar start (s), digest of all values, rank

@@ -23,8 +23,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from chronox_stream.domain.bars import SOURCE_RANK, Bar, Source
+from chronox_stream.domain.bars import Bar
 from chronox_stream.domain.identity import Features, features_of, ohlcv_key
+from chronox_stream.domain.sources import SOURCE_RANK, Source
 
 Relation = Literal["same", "enrichment", "poorer", "correction"]
 

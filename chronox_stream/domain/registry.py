@@ -16,8 +16,8 @@ import orjson
 
 from chronox_stream.contracts.control import is_symbol
 from chronox_stream.contracts.rejects import Rejected, decode_object
-from chronox_stream.domain.sources import PHASE_FIELD as PHASE_FIELD
-from chronox_stream.domain.strategy import DEFAULT_STRATEGY, Phase, format_strategy, parse_strategy
+from chronox_stream.domain.sources import PHASE_FIELD, Phase
+from chronox_stream.domain.strategy import DEFAULT_STRATEGY, format_strategy, parse_strategy
 
 Op = Literal[
     "add",

@@ -6,8 +6,7 @@ bulk history first, then the REST fill, then now, then live.
 
 from __future__ import annotations
 
-from chronox_stream.domain.sources import Phase as Phase
-from chronox_stream.domain.sources import declared
+from chronox_stream.domain.sources import Phase, declared
 
 
 def phases() -> tuple[Phase, ...]:

@@ -27,8 +27,9 @@ from chronox_stream.contracts.dead_letters import fitted, origin_headers
 from chronox_stream.contracts.envelope import refused_bar
 from chronox_stream.contracts.rejects import Rejected
 from chronox_stream.contracts.status import StatusEvent
-from chronox_stream.domain.bars import Bar, Source
+from chronox_stream.domain.bars import Bar
 from chronox_stream.domain.registry import RegistryCommand
+from chronox_stream.domain.sources import Source
 from chronox_stream.runtime import faust_consumer, faust_shims, kafka, metrics
 from chronox_stream.runtime.emit import EmitPolicy, Emitter
 from chronox_stream.runtime.names import TopicNames

@@ -47,9 +47,10 @@ from typing import Any, Protocol, TypeAlias
 from chronox_stream.contracts.control import PublishMode
 from chronox_stream.contracts.envelope import envelopes, split_valid
 from chronox_stream.contracts.rejects import Rejected
-from chronox_stream.domain.bars import Bar, Source
+from chronox_stream.domain.bars import Bar
 from chronox_stream.domain.dedup import Bucket, admit_batch, bucket_key
 from chronox_stream.domain.dry_run import DryRunDedup
+from chronox_stream.domain.sources import Source
 from chronox_stream.runtime import metrics
 from chronox_stream.runtime.loop import deliver
 

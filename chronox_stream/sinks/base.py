@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from chronox_stream.domain.bars import Bar, Source
+from chronox_stream.domain.bars import Bar
+from chronox_stream.domain.sources import Source
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,8 @@ from datetime import UTC
 
 from chronox_stream.contracts.envelope import decode_bar
 from chronox_stream.contracts.rejects import Rejected
-from chronox_stream.domain.bars import Bar, Source
+from chronox_stream.domain.bars import Bar
+from chronox_stream.domain.sources import Source
 from chronox_stream.runtime.loop import Record
 from chronox_stream.sinks.base import SinkRecord
 

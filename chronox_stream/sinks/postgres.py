@@ -24,7 +24,7 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
-from chronox_stream.domain.bars import SOURCE_RANK, Bar, Source
+from chronox_stream.domain.bars import Bar
 from chronox_stream.domain.identity import (
     FEATURE_FIELDS,
     OHLCV_FIELDS,
@@ -32,6 +32,7 @@ from chronox_stream.domain.identity import (
     sql_ohlcv_differs,
 )
 from chronox_stream.domain.precedence import collapse
+from chronox_stream.domain.sources import SOURCE_RANK, Source
 from chronox_stream.domain.splits import SplitRecord, splits_ddl, upsert_splits_sql
 from chronox_stream.sinks.base import SinkRecord
 

@@ -27,8 +27,7 @@ from chronox_stream.domain.dry_run import DryRunCoverage
 from chronox_stream.domain.gaps import Interval, api_windows, subtract
 from chronox_stream.domain.market_calendar import extended_hours, trading_days
 from chronox_stream.domain.resample import resample
-from chronox_stream.domain.sources import spec_of
-from chronox_stream.domain.strategy import Phase
+from chronox_stream.domain.sources import Phase, spec_of
 from chronox_stream.domain.timeframes import TIMEFRAMES, Timeframe
 from chronox_stream.domain.trading_dates import trading_date
 from chronox_stream.domain.windows import window_start

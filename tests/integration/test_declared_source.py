@@ -20,9 +20,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from chronox_stream.client.registry import read_entries, send_commands
-from chronox_stream.domain.bars import SOURCE_RANK, Bar
+from chronox_stream.domain.bars import Bar
 from chronox_stream.domain.precedence import merge
 from chronox_stream.domain.registry import RegistryCommand
+from chronox_stream.domain.sources import SOURCE_RANK
 from chronox_stream.settings import Settings
 from chronox_stream.sinks.postgres import PostgresSink
 from tests.fixtures import vendor_source

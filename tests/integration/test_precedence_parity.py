@@ -19,9 +19,10 @@ from typing import Any
 import asyncpg
 import pytest
 
-from chronox_stream.domain.bars import SOURCE_RANK, Bar, Source
+from chronox_stream.domain.bars import Bar
 from chronox_stream.domain.dedup import admit, emitted_of
 from chronox_stream.domain.precedence import merge
+from chronox_stream.domain.sources import SOURCE_RANK, Source
 from chronox_stream.settings import Settings
 from chronox_stream.sinks.postgres import PostgresSink
 from tests.unit.domain.test_identity import CASES as IDENTITY_CASES

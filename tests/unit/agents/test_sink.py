@@ -13,7 +13,8 @@ from aiokafka import TopicPartition
 from chronox_stream.agents.sink import DECODED_CAPACITY, Mirror, SinkHandler
 from chronox_stream.contracts import envelope as wire
 from chronox_stream.contracts.rejects import Rejected
-from chronox_stream.domain.bars import Bar, Source
+from chronox_stream.domain.bars import Bar
+from chronox_stream.domain.sources import Source
 from chronox_stream.runtime import retry
 from chronox_stream.runtime.app import Consumed, Runtime
 from chronox_stream.runtime.loop import Batch

@@ -26,8 +26,9 @@ from chronox_stream.contracts.envelope import (
     split_valid,
 )
 from chronox_stream.contracts.rejects import Rejected
-from chronox_stream.domain.bars import SOURCE_RANK, Bar
+from chronox_stream.domain.bars import Bar
 from chronox_stream.domain.bounds import INT64_MAX, MAX_PRICE
+from chronox_stream.domain.sources import SOURCE_RANK
 from chronox_stream.domain.timeframes import TIMEFRAMES
 
 EDGE_FLOATS = [0.0, -0.0, 5e-324, 1e-300, 0.1, 0.1 + 0.2, 1e16, 1e300, MAX_PRICE,

@@ -32,9 +32,10 @@ from chronox_stream.contracts.control import (
 from chronox_stream.contracts.envelope import decode_bar, envelope
 from chronox_stream.contracts.rejects import Rejected
 from chronox_stream.contracts.ticks import TS_RANGE_MS, FeedMarker, Tick, parse_raw, parse_tick
-from chronox_stream.domain.bars import SOURCE_RANK, Bar
+from chronox_stream.domain.bars import Bar
 from chronox_stream.domain.bounds import INT64_MAX, MAX_PRICE
-from chronox_stream.domain.registry import PHASE_FIELD, parse_command
+from chronox_stream.domain.registry import parse_command
+from chronox_stream.domain.sources import PHASE_FIELD, SOURCE_RANK
 from chronox_stream.domain.splits import parse_splits_page
 from chronox_stream.domain.timeframes import TIMEFRAMES
 from chronox_stream.sources.flatfile_csv import COLUMNS, FlatFileError, parse_aggregates

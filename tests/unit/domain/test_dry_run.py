@@ -7,11 +7,12 @@ from typing import Any
 import pytest
 
 from chronox_stream.contracts.rejects import Rejected
-from chronox_stream.domain.bars import Bar, Source
+from chronox_stream.domain.bars import Bar
 from chronox_stream.domain.coverage import Coverage
 from chronox_stream.domain.dedup import Bucket, admit_batch, bucket_key
 from chronox_stream.domain.dry_run import DryRunCoverage
 from chronox_stream.domain.gaps import Interval
+from chronox_stream.domain.sources import Source
 from chronox_stream.runtime.emit import Emitter, LivePolicy
 
 T0 = datetime(2024, 1, 16, 15, tzinfo=UTC)

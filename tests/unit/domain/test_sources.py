@@ -11,9 +11,9 @@ import jsonschema
 import pytest
 
 from chronox_stream.contracts.control import SCHEMA_FILE, request_schema
-from chronox_stream.domain.registry import PHASE_FIELD
 from chronox_stream.domain.sources import (
     BUILTIN,
+    PHASE_FIELD,
     SOURCE_RANK,
     SourceSpec,
     by_precedence,

@@ -13,8 +13,9 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from chronox_stream.contracts.envelope import decode_bar, envelope
 from chronox_stream.contracts.rejects import Rejected
-from chronox_stream.domain.bars import Bar, Source
+from chronox_stream.domain.bars import Bar
 from chronox_stream.domain.dedup import Bucket, admit_batch, bucket_key
+from chronox_stream.domain.sources import Source
 from chronox_stream.runtime.emit import CHUNK, Emitter, LivePolicy
 from chronox_stream.runtime.produce import batch_sends
 from tests.unit.runtime.fakes import FakeBatchProducer, FakeProducer, Log, last, position

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from chronox_stream.contracts.envelope import envelope
-from chronox_stream.domain.bars import Bar, Source
+from chronox_stream.domain.bars import Bar
+from chronox_stream.domain.sources import Source
 from chronox_stream.sinks.base import BarSink, SinkRecord
 from chronox_stream.sinks.postgres import PostgresSink
 from chronox_stream.sinks.redis import RedisSink

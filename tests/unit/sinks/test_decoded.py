@@ -12,7 +12,8 @@ from aiokafka import TopicPartition
 from chronox_stream.contracts import envelope as wire
 from chronox_stream.contracts.envelope import decode_bar, envelopes, split_valid
 from chronox_stream.contracts.rejects import Rejected
-from chronox_stream.domain.bars import Bar, Source
+from chronox_stream.domain.bars import Bar
+from chronox_stream.domain.sources import Source
 from chronox_stream.sinks import decoded as decoded_module
 from chronox_stream.sinks.base import SinkRecord
 from chronox_stream.sinks.decoded import DecodedEnvelopes, Seeded, decode_record

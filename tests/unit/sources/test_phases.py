@@ -11,9 +11,10 @@ from typing import cast
 import pytest
 
 from chronox_stream.contracts.work import WorkItem
-from chronox_stream.domain.bars import Bar, Source
+from chronox_stream.domain.bars import Bar
 from chronox_stream.domain.coverage import Coverage
 from chronox_stream.domain.gaps import Interval
+from chronox_stream.domain.sources import Source
 from chronox_stream.domain.trading_dates import NEW_YORK
 from chronox_stream.runtime.emit import Emitter
 from chronox_stream.settings import Settings
