@@ -7,7 +7,7 @@ topic that Faust keeps for it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from chronox_stream.domain.registry import RegistryCommand, RegistryEntry
 from chronox_stream.runtime import kafka
@@ -41,8 +41,9 @@ async def read_entries(settings: Settings) -> list[RegistryEntry]:
 
 
 def iso(moment: datetime | None) -> str | None:
-    """A time as ISO-8601 in UTC with ``Z`` (None stays None)."""
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
+    """A time as ``YYYY-MM-DDTHH:MM:SSZ`` in UTC, the form of the bars' ``ts`` (None stays
+    None)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
 def entry_json(entry: RegistryEntry) -> dict[str, object]:

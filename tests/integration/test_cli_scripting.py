@@ -65,9 +65,13 @@ async def test_a_script_drives_the_group_and_replays_a_dead_letter(
 
     entries = await poll(registered, timeout_s=60)
     assert entries and entries[0]["strategy"] == "api", "the worker applied both commands"
-    status = await cli_json(settings, "status")
+    async def committed() -> Any:  # Faust commits the agents' offsets every few seconds
+        status = await cli_json(settings, "status")
+        return status if isinstance(status["lag"]["agents"], int) else None
+
+    status = await poll(committed, timeout_s=60)
+    assert status, "the agents' group has committed"
     assert [s["symbol"] for s in status["symbols"]] == ["MSFT", "NVDA"]
-    assert isinstance(status["lag"]["agents"], int), "the agents' group has committed"
 
     poisoned = await producer.send_and_wait(names.control, key=b"r-poison", value=POISON)
     await consume(settings, names.dlq, until=lambda r: len(r) >= 1)

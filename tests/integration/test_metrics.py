@@ -11,7 +11,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
-from chronox_stream.contracts.envelope import envelope_for
+from chronox_stream.contracts.envelope import envelope
 from chronox_stream.domain.bars import Bar
 from chronox_stream.settings import Settings
 from tests.fixtures.sim import free_port
@@ -65,9 +65,9 @@ async def test_metrics_move_as_the_worker_backfills_folds_ticks_and_dead_letters
     await producer.send_and_wait(settings.topic("control"), b"{not json", key=b"poison")
     twice = Bar(symbol="MSFT", tf="1m", ts=datetime(2024, 1, 16, 15, 0, tzinfo=UTC), open=1.0,
                 high=2.0, low=0.5, close=1.5, volume=100.0)
-    envelope = envelope_for(twice, "stream").to_json()
+    payload = envelope(twice, "stream")
     for _ in range(2):
-        await producer.send_and_wait(settings.topic("ticks.bars"), envelope, key=b"MSFT")
+        await producer.send_and_wait(settings.topic("ticks.bars"), payload, key=b"MSFT")
     request = {"request_id": "m-1", "symbols": ["AAPL"], "strategy": "api", "start": DAY,
                "end": DAY}  # fmt: skip
     await producer.send_and_wait(settings.topic("control"), orjson.dumps(request), key=b"m-1")
@@ -85,6 +85,12 @@ async def test_metrics_move_as_the_worker_backfills_folds_ticks_and_dead_letters
         done = (grew(after, "chronox_ticks_consumed_total") >= len(ticks)
                 and grew(after, "chronox_tick_bar_latency_seconds_count") > 0
                 and grew(after, "chronox_sink_batch_size_sum", sink="postgres") >= api_bars
+                and grew(after, "chronox_dedup_dropped_total", source="stream") >= 1
+                and grew(after, "chronox_dead_letters_total", reason="invalid_json") >= 1
+                and all(grew(after, f"chronox_{name}_count", sink=sink) >= 1
+                        for name in ("sink_write_seconds", "bar_sink_latency_seconds")
+                        for sink in ("postgres", "redis"))
+                and grew(after, "chronox_faust_events_total") >= 3
                 and GROUPS <= groups(after))  # fmt: skip
         return after if done else None
 
