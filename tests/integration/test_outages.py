@@ -232,7 +232,20 @@ async def test_stream_through_an_outage_refills_and_stores_every_bar_once(
     back = datetime.fromtimestamp((await market.clock())["now_ns"] / 1e9, tz=UTC)
 
     assert await poll(lambda: minutes_after(back, 4), timeout_s=120), "the stream did not resume"
-    await asyncio.sleep(3)  # refills are due a minute after the reconnect; let them land
+
+    async def whole() -> bool:
+        """Every minute between each symbol's first whole one and its last stored equals the
+        exchange's: refills are due a minute after the reconnect, and land when they land."""
+        rows = await stored(live, since, ("stream", "api"))
+        for symbol in SYMBOLS:
+            ours = sorted(ts for s, ts in rows if s == symbol)
+            first, last = ours[1], ours[-1]
+            truth = await rest_bars(market, (symbol,), _ms(first), _ms(last) - 1)
+            if {k: v for k, v in rows.items() if k[0] == symbol and first <= k[1] < last} != truth:
+                return False
+        return True
+
+    await poll(whole, timeout_s=60)  # the assertions below say what is missing, if anything
     rows = await stored(live, since, ("stream", "api"))
     assert await stored(live, since, ("api",)), "the trades missed were not refilled from REST"
     for symbol in SYMBOLS:
