@@ -85,32 +85,33 @@ def key_accepted(required: str, presented: str | None) -> bool:
 
 
 class RateLimiter:
-    """Sliding one-minute window per key, in real time (what a client's budget is about).
+    """Sliding window per key, in real time (what a client's budget is about): a minute, as
+    Polygon's, or shorter (knob ``rate_window_s``) for a test that must see a 429 waited out.
 
-    Setting a new limit starts a fresh budget: requests made under the old
-    limit (or while there was none) do not count against the new one.
+    Setting a new limit or window starts a fresh budget: requests made under the old
+    one (or while there was none) do not count against the new one.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._seen: dict[str, deque[float]] = {}
 
-    def admit(self, key: str, per_minute: int) -> int | None:
+    def admit(self, key: str, per_window: int, window_s: int = 60) -> int | None:
         """``None`` if the request may go, else the seconds to wait (``Retry-After``)."""
-        if per_minute <= 0:
+        if per_window <= 0:
             return None
         now = self._clock()
         seen = self._seen.setdefault(key, deque())
-        while seen and seen[0] <= now - 60:
+        while seen and seen[0] <= now - window_s:
             seen.popleft()
-        if len(seen) >= per_minute:
-            return max(1, math.ceil(seen[0] + 60 - now))
+        if len(seen) >= per_window:
+            return max(1, math.ceil(seen[0] + window_s - now))
         seen.append(now)
         return None
 
     async def on_knobs(self, old: Knobs, new: Knobs) -> None:
-        """Knob listener: forget the history when the limit changes."""
-        if old.rate_limit != new.rate_limit:
+        """Knob listener: forget the history when the limit or its window changes."""
+        if (old.rate_limit, old.rate_window_s) != (new.rate_limit, new.rate_window_s):
             self._seen.clear()
 
 
@@ -146,7 +147,7 @@ def polygon_gate(
         key = presented_key(request)
         if not key_accepted(knobs.api_key, key):
             return error_response(request_id, 401, UNKNOWN_KEY if key else NOT_PROVIDED)
-        wait = limiter.admit(key or "", knobs.rate_limit)
+        wait = limiter.admit(key or "", knobs.rate_limit, knobs.rate_window_s)
         if wait is not None:
             return error_response(request_id, 429, RATE_LIMITED, {"Retry-After": str(wait)})
         failure = board.take_failure()

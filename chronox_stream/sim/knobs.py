@@ -30,6 +30,7 @@ class Knobs:
 
     api_key: str = field(default="", repr=False)
     rate_limit: int = 0
+    rate_window_s: int = 60
     fail_next: int = 0
     fail_rate: float = 0.0
     fail_status: int = 500
@@ -44,6 +45,7 @@ class Knobs:
 
     def __post_init__(self) -> None:
         _check(self.rate_limit >= 0, "rate_limit must be >= 0")
+        _check(self.rate_window_s >= 1, "rate_window_s must be >= 1")
         _check(self.fail_next >= 0, "fail_next must be >= 0")
         _check(0.0 <= self.fail_rate <= 1.0, "fail_rate must be within [0, 1]")
         _check(self.fail_status in _SERVER_ERRORS, "fail_status must be a 5xx HTTP status")
@@ -79,7 +81,8 @@ def _check(ok: bool, message: str) -> None:
         raise ValueError(message)
 
 
-_INTS = {"rate_limit", "fail_next", "fail_status", "malformed_next", "ws_max_connections"}
+_INTS = {"rate_limit", "rate_window_s", "fail_next", "fail_status", "malformed_next",
+         "ws_max_connections"}
 _OPTIONAL_INTS = {"page_size", "ws_drop_after"}
 
 

@@ -49,13 +49,12 @@ async def test_server_errors_and_malformed_pages_are_retried(sim_knobs: Any) -> 
     assert len(await fetch(sim_knobs)) == len(expected)
 
 
-@pytest.mark.long
 async def test_429_waits_for_retry_after(sim_knobs: Any) -> None:
-    await sim_knobs.set_knobs(rate_limit=1)
+    await sim_knobs.set_knobs(rate_limit=1, rate_window_s=2)
     started = time.monotonic()
     await fetch(sim_knobs)
     await fetch(sim_knobs, retry=RetryPolicy(attempts=3, base_s=0.01, cap_s=0.05))
-    assert time.monotonic() - started >= 1.0, "the second minute's budget was waited for"
+    assert time.monotonic() - started >= 1.0, "the next window's budget was waited for"
 
 
 async def test_errors_name_the_cause_not_the_key(sim_knobs: Any) -> None:

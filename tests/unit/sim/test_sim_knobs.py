@@ -92,6 +92,18 @@ async def test_a_new_rate_limit_starts_a_fresh_budget() -> None:
     assert [limiter.admit("k", 3) is None for _ in range(4)] == [True, True, True, False]
     await board.update({"fail_next": 1})
     assert limiter.admit("k", 3) is not None, "other knobs leave the budget alone"
+    await board.update({"rate_window_s": 2})
+    assert limiter.admit("k", 3, 2) is None, "a new window starts a fresh budget"
+
+
+def test_a_short_window_answers_with_its_own_wait() -> None:
+    now = [1000.0]
+    limiter = RateLimiter(clock=lambda: now[0])
+    assert limiter.admit("k", 1, 2) is None
+    now[0] += 0.5
+    assert limiter.admit("k", 1, 2) == 2
+    now[0] += 1.5
+    assert limiter.admit("k", 1, 2) is None
 
 
 def test_key_check() -> None:
