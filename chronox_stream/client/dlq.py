@@ -28,7 +28,7 @@ from aiokafka.structs import ConsumerRecord
 from chronox_stream.contracts import dead_letters as dl
 from chronox_stream.runtime import kafka
 from chronox_stream.runtime.names import TopicNames
-from chronox_stream.runtime.topics import partitions_of
+from chronox_stream.runtime.topics import partitions_of, read_partitions
 from chronox_stream.settings import Settings
 
 _ID = re.compile(r"(\d+):(\d+)")
@@ -267,27 +267,7 @@ async def read_dead_letters(settings: Settings, since: datetime | None = None) -
     """Every dead letter (from ``since`` on, by the time it was dead-lettered) with its
     replays; none when the topic does not exist."""
     partitions = await partitions_of(settings, TopicNames.for_settings(settings).dlq)
-    if not partitions:
-        return []
-    consumer = kafka.reader(settings)
-    await consumer.start()
-    records: list[ConsumerRecord[bytes, bytes]] = []
-    try:
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        starts = await consumer.beginning_offsets(partitions)
-        if since is not None:
-            found = await consumer.offsets_for_times(
-                {tp: int(since.timestamp() * 1000) for tp in partitions}
-            )
-            starts = {tp: ends[tp] if at is None else at.offset for tp, at in found.items()}
-        for tp in partitions:
-            consumer.seek(tp, starts[tp])
-        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-            for tp, batch in (await consumer.getmany(timeout_ms=500)).items():
-                records.extend(record for record in batch if record.offset < ends[tp])
-    finally:
-        await consumer.stop()
+    records = await read_partitions(settings, partitions, since=since)
     return collect(records)
 
 

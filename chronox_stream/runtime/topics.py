@@ -14,6 +14,7 @@ changelog partitions: the worker never became ready, or a table write failed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from aiokafka import TopicPartition
 from aiokafka.admin import NewTopic
@@ -123,11 +124,15 @@ async def read_to_end(settings: Settings, topic: str) -> list[ConsumerRecord[byt
 
 
 async def read_partitions(
-    settings: Settings, partitions: list[TopicPartition], *, last: int | None = None
+    settings: Settings,
+    partitions: list[TopicPartition],
+    *,
+    last: int | None = None,
+    since: datetime | None = None,
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record of ``partitions`` up to their end as of now (with ``last``, only that
-    many of the latest of each), in offset order within each partition, read without a
-    consumer group."""
+    many of the latest of each; with ``since``, only those written from then on), in offset
+    order within each partition, read without a consumer group."""
     if not partitions:
         return []
     consumer = kafka.reader(settings)
@@ -137,6 +142,11 @@ async def read_partitions(
         consumer.assign(partitions)
         starts = await consumer.beginning_offsets(partitions)
         ends = await consumer.end_offsets(partitions)
+        if since is not None:
+            found = await consumer.offsets_for_times(
+                {tp: int(since.timestamp() * 1000) for tp in partitions}
+            )
+            starts = {tp: ends[tp] if at is None else at.offset for tp, at in found.items()}
         for tp in partitions:
             consumer.seek(tp, starts[tp] if last is None else max(starts[tp], ends[tp] - last))
         while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
