@@ -111,7 +111,8 @@ def _int(raw: bytes | None) -> int | None:
 
 def parse_record(record: ConsumerRecord[bytes, bytes]) -> DeadRecord | Replay:
     """A record of the dead-letter topic: a dead letter, or a replay marker."""
-    headers = {name: value for name, value in record.headers or ()}
+    # Any producer may write this topic: a header without a value counts as absent.
+    headers = {name: value for name, value in record.headers or () if value is not None}
     if dl.REPLAY_OF_HEADER in headers:
         at = headers.get(dl.REPLAYED_AT_HEADER, b"").decode(errors="replace")
         return Replay(headers[dl.REPLAY_OF_HEADER].decode(errors="replace"), at)
@@ -328,15 +329,23 @@ async def replay(settings: Settings, records: Sequence[DeadRecord], now: datetim
     dlq = TopicNames.for_settings(settings).dlq
     at = now.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     done = Replayed([], [])
+    partitions: dict[str, set[int]] = {}
     await producer.start()
     try:
         for record in records:
+            assert record.source_topic is not None
+            topic = record.source_topic
+            if topic not in partitions:
+                partitions[topic] = {tp.partition for tp in await partitions_of(settings, topic)}
+            if record.source_partition not in partitions[topic]:
+                # Headers are whatever was written to the dead-letter topic: never trusted.
+                done.lost.append((record.id, f"{topic} has no partition {record.source_partition}"))
+                continue
             try:
                 key, value = await original(settings, record)
             except LookupError as gone:
                 done.lost.append((record.id, str(gone)))
                 continue
-            assert record.source_topic is not None
             await producer.send_and_wait(
                 record.source_topic, key=key, value=value, partition=record.source_partition
             )

@@ -93,3 +93,12 @@ def test_ids_and_times_are_parsed_or_refused() -> None:
     assert dlq.parse_since("2024-01-17T10:00-05:00", NOW) == datetime(2024, 1, 17, 15, tzinfo=UTC)
     with pytest.raises(ValueError, match="age like"):
         dlq.parse_since("yesterday", NOW)
+
+
+def test_a_record_from_another_producer_with_empty_or_wrong_headers_is_listed() -> None:
+    """Headers without a value, or with numbers that are no numbers, read as absent."""
+    strange = ConsumerRecord("t.dlq", 0, 7, AT_MS, 0, None, b"\xff\xfe", None, 0, 0,
+                             (("chronox-reason", None), ("chronox-source-partition", b"x9"),
+                              ("other", b"\xff")))  # fmt: skip
+    (letter,) = dlq.collect([strange])  # type: ignore[list-item]
+    assert (letter.reason, letter.source_partition, letter.notes) == ("-", None, {"other": "\ufffd"})
